@@ -1,0 +1,570 @@
+/*
+ * catalog.c - models and versions in the extension's tables, and the
+ * per-backend cache of parsed versions.
+ *
+ * Versions are immutable, so a cached version is never stale; it only
+ * disappears.  A statement trigger on the catalog sends a relcache
+ * invalidation for limaml_model_version, and every backend then forgets
+ * its cached versions and reloads (or fails clearly) on next use.  Queries
+ * pin the versions they use, so a flush in mid-query never frees them.
+ */
+#include "limaml.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(limaml_catalog_changed);
+PG_FUNCTION_INFO_V1(limaml_create_model);
+PG_FUNCTION_INFO_V1(limaml_drop_model);
+
+typedef struct CacheKey
+{
+	int32		model_id;
+	int32		version;
+} CacheKey;
+
+typedef struct CacheEntry
+{
+	CacheKey	key;
+	LmModel    *model;
+} CacheEntry;
+
+static HTAB *model_cache = NULL;
+static Oid	cached_catalog_relid = InvalidOid;
+
+/* ------------------------------------------------------------- the cache */
+
+static void
+release_model(LmModel *model)
+{
+	if (model->dead && model->pins == 0)
+		MemoryContextDelete(model->mcxt);
+}
+
+static void
+flush_cache(void)
+{
+	HASH_SEQ_STATUS status;
+	CacheEntry *entry;
+
+	if (!model_cache)
+		return;
+	hash_seq_init(&status, model_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		LmModel    *model = entry->model;
+
+		hash_search(model_cache, &entry->key, HASH_REMOVE, NULL);
+		model->dead = true;
+		release_model(model);
+	}
+}
+
+static void
+catalog_inval_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_catalog_relid)
+		flush_cache();
+}
+
+static void
+unpin_callback(void *arg)
+{
+	LmModel    *model = arg;
+
+	model->pins--;
+	release_model(model);
+}
+
+static void
+pin(LmModel *model, MemoryContext holder)
+{
+	MemoryContextCallback *cb = MemoryContextAlloc(holder, sizeof(MemoryContextCallback));
+
+	cb->func = unpin_callback;
+	cb->arg = model;
+	model->pins++;
+	MemoryContextRegisterResetCallback(holder, cb);
+}
+
+static void
+init_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (model_cache)
+		return;
+	ctl.keysize = sizeof(CacheKey);
+	ctl.entrysize = sizeof(CacheEntry);
+	ctl.hcxt = TopMemoryContext;
+	model_cache = hash_create("limaml model cache", 16, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(catalog_inval_callback, (Datum) 0);
+}
+
+/* reads one version from the catalog into its own memory context */
+static LmModel *
+load_model(int32 model_id, int32 version)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
+	MemoryContext mcxt;
+	MemoryContext old;
+	LmModel    *model;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	bytea	   *params;
+	Jsonb	   *config;
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT m.name, m.source, m.members, m.config, v.params "
+								   "FROM %s.limaml_model m JOIN %s.limaml_model_version v "
+								   "ON v.model_id = m.model_id "
+								   "WHERE m.model_id = $1 AND v.version = $2",
+								   schema, schema),
+						  2, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model version %d of model id %d does not exist", version, model_id),
+				 errhint("The model or this version was dropped; adapt the member again with a current model.")));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	mcxt = AllocSetContextCreate(TopMemoryContext, "limaml model", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(mcxt);
+	model = palloc0(sizeof(LmModel));
+	model->mcxt = mcxt;
+	model->model_id = model_id;
+	model->version = version;
+	model->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+	model->source = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+	if (isnull)
+		model->source = InvalidOid;
+	model->members = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+	if (isnull)
+		model->members = InvalidOid;
+	config = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+	lm_config_from_jsonb(config, &model->arch, &model->config);
+	params = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
+	if (VARSIZE_ANY_EXHDR(params) != model->arch.n_params * sizeof(float))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("limaml model \"%s\" version %d has %zu parameter bytes, expected %zu",
+						model->name, version, VARSIZE_ANY_EXHDR(params),
+						model->arch.n_params * sizeof(float))));
+	model->params = palloc(model->arch.n_params * sizeof(float));
+	memcpy(model->params, VARDATA_ANY(params), model->arch.n_params * sizeof(float));
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return model;
+}
+
+/*
+ * The given version, loaded once per backend; pinned until holder is reset
+ * or deleted, so callers may keep the pointer that long.
+ */
+LmModel *
+lm_model_acquire(int32 model_id, int32 version, MemoryContext holder)
+{
+	CacheKey	key = {model_id, version};
+	CacheEntry *entry;
+	bool		found;
+	LmModel    *model;
+
+	init_cache();
+	if (!OidIsValid(cached_catalog_relid))
+		cached_catalog_relid = lm_catalog_relid("limaml_model_version");
+	entry = hash_search(model_cache, &key, HASH_FIND, NULL);
+	if (entry)
+		model = entry->model;
+	else
+	{
+		model = load_model(model_id, version);
+		entry = hash_search(model_cache, &key, HASH_ENTER, &found);
+		entry->model = model;
+	}
+	pin(model, holder);
+	return model;
+}
+
+/* ------------------------------------------------------- name resolution */
+
+void
+lm_model_resolve(text *name, int32 *model_id, int32 *version)
+{
+	const char *schema = lm_schema_quoted();
+	char	   *model_name;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+
+	SPI_connect();
+	if (name)
+		model_name = text_to_cstring(name);
+	else if (limaml_default_model && limaml_default_model[0] != '\0')
+		model_name = limaml_default_model;
+	else
+	{
+		SPI_execute(psprintf("SELECT name FROM %s.limaml_model LIMIT 2", schema), true, 2);
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg(SPI_processed == 0 ? "no limaml model exists"
+							: "which limaml model? several exist"),
+					 errhint("Pass the model name, or set limaml.default_model.")));
+		model_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+
+	args[0] = CStringGetTextDatum(model_name);
+	SPI_execute_with_args(psprintf("SELECT model_id, active_version FROM %s.limaml_model "
+								   "WHERE name = $1", schema),
+						  1, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model \"%s\" does not exist", model_name)));
+	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("limaml model \"%s\" has no active version", model_name)));
+	SPI_finish();
+}
+
+LmModel *
+lm_model_acquire_by_name(text *name, MemoryContext holder)
+{
+	int32		model_id;
+	int32		version;
+
+	lm_model_resolve(name, &model_id, &version);
+	return lm_model_acquire(model_id, version, holder);
+}
+
+/* --------------------------------------------------------------- storage */
+
+/*
+ * Stores params as the model's next version (optionally the active one);
+ * the caller holds the model row lock so numbering cannot race.
+ */
+int32
+lm_store_version(int32 model_id, const float *params, size_t n_params,
+				 const char *train_json, bool activate)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[3] = {INT4OID, BYTEAOID, JSONBOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', train_json ? ' ' : 'n'};
+	bytea	   *raw = palloc(VARHDRSZ + n_params * sizeof(float));
+	bool		isnull;
+	int32		version;
+
+	SET_VARSIZE(raw, VARHDRSZ + n_params * sizeof(float));
+	memcpy(VARDATA(raw), params, n_params * sizeof(float));
+	args[0] = Int32GetDatum(model_id);
+	args[1] = PointerGetDatum(raw);
+	args[2] = train_json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(train_json)) : (Datum) 0;
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model_version (model_id, version, params, training) "
+								   "SELECT $1, coalesce(max(version) + 1, 0), $2, $3 "
+								   "FROM %s.limaml_model_version WHERE model_id = $1 "
+								   "RETURNING version", schema, schema),
+						  3, argtypes, args, nulls, false, 1);
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (activate)
+	{
+		argtypes[1] = INT4OID;
+		args[1] = Int32GetDatum(version);
+		SPI_execute_with_args(psprintf("UPDATE %s.limaml_model SET active_version = $2 "
+									   "WHERE model_id = $1", schema),
+							  2, argtypes, args, NULL, false, 0);
+	}
+	SPI_finish();
+	return version;
+}
+
+Datum
+limaml_catalog_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("limaml_catalog_changed must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(lm_catalog_relid("limaml_model_version"));
+	return PointerGetDatum(NULL);
+}
+
+/* ------------------------------------------------------------- create */
+
+typedef struct ColumnSpec
+{
+	const char *name;
+	Oid			type;
+	const char *type_name;
+} ColumnSpec;
+
+static const ColumnSpec source_columns[] = {
+	{"member_id", INT8OID, "bigint"},
+	{"member_features", FLOAT4ARRAYOID, "real[]"},
+	{"item_features", FLOAT4ARRAYOID, "real[]"},
+	{"label", FLOAT4OID, "real"},
+	{"ts", TIMESTAMPTZOID, "timestamp with time zone"},
+};
+
+static const ColumnSpec member_columns[] = {
+	{"member_id", INT8OID, "bigint"},
+	{"member_features", FLOAT4ARRAYOID, "real[]"},
+};
+
+static void
+check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	attnum = get_attnum(relid, columns[i].name);
+		Oid			type;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s relation \"%s\" has no column \"%s\"",
+							role, get_rel_name(relid), columns[i].name),
+					 errhint("Map your schema with a view of (member_id, member_features, item_features, label, ts).")));
+		type = get_atttype(relid, attnum);
+		if (type != columns[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of %s relation \"%s\" is %s, not %s",
+							columns[i].name, role, get_rel_name(relid),
+							format_type_be(type), columns[i].type_name),
+					 errhint("Cast it in a view.")));
+	}
+}
+
+void
+lm_check_source(Oid source, Oid members)
+{
+	check_columns(source, "source", source_columns, lengthof(source_columns));
+	if (OidIsValid(members))
+		check_columns(members, "members", member_columns, lengthof(member_columns));
+}
+
+static void
+check_range(const char *what, double value, double lo, double hi)
+{
+	if (!(value >= lo && value <= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
+}
+
+static int *
+int_array_arg(ArrayType *array, const char *what, int *n)
+{
+	int		   *values;
+
+	if (ARR_NDIM(array) > 1 || (ARR_HASNULL(array) && array_contains_nulls(array)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array without NULLs", what)));
+	*n = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
+	if (*n > LM_MAX_HIDDEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has %d layers; at most %d are allowed", what, *n, LM_MAX_HIDDEN)));
+	values = (int *) ARR_DATA_PTR(array);
+	for (int i = 0; i < *n; i++)
+		check_range(what, values[i], 1, LM_MAX_WIDTH);
+	return values;
+}
+
+/* feature dimensions of the first source row, for models created without them */
+static void
+infer_dims(Oid source, int *member_dim, int *item_dim)
+{
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	SPI_execute(psprintf("SELECT coalesce(cardinality(member_features), 0), cardinality(item_features) "
+						 "FROM %s WHERE item_features IS NOT NULL LIMIT 1",
+						 lm_relation_sql(source)), true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot infer feature dimensions: source \"%s\" has no rows",
+						get_rel_name(source)),
+				 errhint("Pass member_dim and item_dim.")));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (*member_dim < 0)
+		*member_dim = DatumGetInt32(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (*item_dim < 0)
+		*item_dim = DatumGetInt32(d);
+	SPI_finish();
+}
+
+static double
+prng_uniform(void *state)
+{
+	return pg_prng_double((pg_prng_state *) state);
+}
+
+/* inserts the model row; errors on a duplicate name */
+int32
+lm_insert_model(const char *name, Oid source, Oid members, const char *config_json)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[4] = {TEXTOID, OIDOID, OIDOID, JSONBOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', OidIsValid(source) ? ' ' : 'n', OidIsValid(members) ? ' ' : 'n', ' '};
+	bool		isnull;
+	int32		model_id;
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = ObjectIdGetDatum(source);
+	args[2] = ObjectIdGetDatum(members);
+	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(config_json));
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT 1 FROM %s.limaml_model WHERE name = $1", schema),
+						  1, argtypes, args, NULL, false, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("limaml model \"%s\" already exists", name),
+				 errhint("Drop it with limaml_drop_model, or choose another name.")));
+	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model (name, source, members, config) "
+								   "VALUES ($1, $2::regclass, $3::regclass, $4) RETURNING model_id", schema),
+						  4, argtypes, args, nulls, false, 1);
+	model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return model_id;
+}
+
+#define ARG_OR_NULL_ERROR(n, what) \
+	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be NULL", what))); } while (0)
+
+Datum
+limaml_create_model(PG_FUNCTION_ARGS)
+{
+	static const char *const arg_names[] = {
+		"name", "source", "embedding_dim", "meta_hidden", "global_hidden", "loss",
+		"inner_steps", "inner_lr", "support_size", "query_size", "seed"
+	};
+	char	   *name;
+	Oid			source;
+	Oid			members;
+	char	   *loss_name;
+	int		   *meta_hidden,
+			   *global_hidden;
+	int			n_meta_hidden,
+				n_global_hidden;
+	int			member_dim,
+				item_dim;
+	LmArch		arch;
+	LmConfig	cfg;
+	LmLoss		loss;
+	const char *err;
+	int32		model_id;
+	float	   *params;
+	pg_prng_state rng;
+
+	for (int i = 0; i < lengthof(arg_names); i++)
+		ARG_OR_NULL_ERROR(i, arg_names[i]);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+	source = PG_GETARG_OID(1);
+	members = PG_ARGISNULL(11) ? InvalidOid : PG_GETARG_OID(11);
+	lm_check_source(source, members);
+
+	check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
+	meta_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(3), "meta_hidden", &n_meta_hidden);
+	global_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(4), "global_hidden", &n_global_hidden);
+	loss_name = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	if (strcmp(loss_name, "bce") == 0)
+		loss = LM_LOSS_BCE;
+	else if (strcmp(loss_name, "mse") == 0)
+		loss = LM_LOSS_MSE;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown loss \"%s\"", loss_name),
+				 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
+
+	cfg.inner_steps = PG_GETARG_INT32(6);
+	cfg.inner_lr = PG_GETARG_FLOAT4(7);
+	cfg.support_size = PG_GETARG_INT32(8);
+	cfg.query_size = PG_GETARG_INT32(9);
+	cfg.seed = PG_GETARG_INT64(10);
+	check_range("inner_steps", cfg.inner_steps, 0, 1000);
+	check_range("inner_lr", cfg.inner_lr, 1e-6, 100);
+	check_range("support_size", cfg.support_size, 1, 100000);
+	check_range("query_size", cfg.query_size, 1, 100000);
+
+	member_dim = PG_ARGISNULL(12) ? -1 : PG_GETARG_INT32(12);
+	item_dim = PG_ARGISNULL(13) ? -1 : PG_GETARG_INT32(13);
+	if (member_dim < 0 || item_dim < 0)
+		infer_dims(source, &member_dim, &item_dim);
+	check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
+	check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
+
+	err = lm_arch_init(&arch, member_dim, item_dim, PG_GETARG_INT32(2),
+					   meta_hidden, n_meta_hidden, global_hidden, n_global_hidden, loss);
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model shape: %s", err)));
+
+	model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
+	params = palloc(arch.n_params * sizeof(float));
+	pg_prng_seed(&rng, (uint64) cfg.seed);
+	lm_arch_init_params(&arch, params, prng_uniform, &rng);
+	lm_store_version(model_id, params, arch.n_params,
+					 "{\"method\": \"initialization\"}", true);
+	PG_RETURN_INT32(model_id);
+}
+
+Datum
+limaml_drop_model(PG_FUNCTION_ARGS)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_model WHERE name = $1", schema),
+						  1, argtypes, args, NULL, false, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_meta_embedding WHERE model = $1", schema),
+						  1, argtypes, args, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+const char *
+lm_loss_name(LmLoss loss)
+{
+	return loss == LM_LOSS_BCE ? "bce" : "mse";
+}

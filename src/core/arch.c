@@ -1,0 +1,149 @@
+/*
+ * arch.c - layer shapes, parameter offsets and initialization.
+ */
+#include "arch.h"
+
+#include <math.h>
+
+static const char *
+add_layer(LmDense *layer, int in_dim, int out_dim, size_t *offset)
+{
+	if (out_dim < 1 || out_dim > LM_MAX_WIDTH)
+		return "layer width out of range";
+	layer->in_dim = in_dim;
+	layer->out_dim = out_dim;
+	layer->w_off = *offset;
+	layer->b_off = *offset + (size_t) in_dim * out_dim;
+	*offset = layer->b_off + out_dim;
+	return NULL;
+}
+
+static const char *
+build_block(LmDense *layers, int *n_layers, int in_dim, const int *hidden,
+			int n_hidden, int out_dim, size_t *n_params)
+{
+	const char *err;
+	int			width = in_dim;
+
+	if (n_hidden < 0 || n_hidden > LM_MAX_HIDDEN)
+		return "too many hidden layers";
+	*n_layers = 0;
+	*n_params = 0;
+	for (int l = 0; l < n_hidden; l++)
+	{
+		if ((err = add_layer(&layers[*n_layers], width, hidden[l], n_params)))
+			return err;
+		width = hidden[l];
+		(*n_layers)++;
+	}
+	if ((err = add_layer(&layers[*n_layers], width, out_dim, n_params)))
+		return err;
+	(*n_layers)++;
+	return NULL;
+}
+
+const char *
+lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
+			 const int *meta_hidden, int n_meta_hidden,
+			 const int *global_hidden, int n_global_hidden, LmLoss loss)
+{
+	const char *err;
+
+	if (member_dim < 0 || member_dim > LM_MAX_WIDTH)
+		return "member feature dimension out of range";
+	if (item_dim < 1 || item_dim > LM_MAX_WIDTH)
+		return "item feature dimension out of range";
+	if (embedding_dim < 1 || embedding_dim > LM_MAX_WIDTH)
+		return "embedding dimension out of range";
+	if (loss != LM_LOSS_BCE && loss != LM_LOSS_MSE)
+		return "unknown loss";
+
+	arch->member_dim = member_dim;
+	arch->item_dim = item_dim;
+	arch->embedding_dim = embedding_dim;
+	arch->loss = loss;
+
+	/* a featureless meta block is one bias-only layer: the learned vector */
+	if ((err = build_block(arch->meta, &arch->n_meta, member_dim,
+						   meta_hidden, member_dim > 0 ? n_meta_hidden : 0,
+						   embedding_dim, &arch->n_meta_params)))
+		return err;
+	if ((err = build_block(arch->global, &arch->n_global, embedding_dim + item_dim,
+						   global_hidden, n_global_hidden, 1, &arch->n_global_params)))
+		return err;
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
+
+	arch->meta_act_size = 0;
+	arch->global_act_width = 0;
+	arch->max_width = embedding_dim + item_dim;
+	for (int l = 0; l < arch->n_meta; l++)
+	{
+		arch->meta_act_size += arch->meta[l].out_dim;
+		if (arch->meta[l].out_dim > arch->max_width)
+			arch->max_width = arch->meta[l].out_dim;
+		if (arch->meta[l].in_dim > arch->max_width)
+			arch->max_width = arch->meta[l].in_dim;
+	}
+	for (int l = 0; l < arch->n_global; l++)
+	{
+		arch->global_act_width += arch->global[l].out_dim;
+		if (arch->global[l].out_dim > arch->max_width)
+			arch->max_width = arch->global[l].out_dim;
+	}
+	return NULL;
+}
+
+static void
+init_block(const LmDense *layers, int n_layers, lm_real *block,
+		   double (*uniform) (void *), void *state)
+{
+	for (int l = 0; l < n_layers; l++)
+	{
+		const LmDense *layer = &layers[l];
+		size_t		n_w = (size_t) layer->in_dim * layer->out_dim;
+		double		bound;
+
+		if (layer->in_dim == 0)
+		{
+			/* learned vector of a featureless meta block */
+			for (int o = 0; o < layer->out_dim; o++)
+				block[layer->b_off + o] = (lm_real) (0.2 * uniform(state) - 0.1);
+			continue;
+		}
+		/* He for ReLU layers; LeCun for the linear output layer */
+		bound = sqrt((l == n_layers - 1 ? 3.0 : 6.0) / layer->in_dim);
+
+		for (size_t k = 0; k < n_w; k++)
+			block[layer->w_off + k] = (lm_real) ((2 * uniform(state) - 1) * bound);
+		for (int o = 0; o < layer->out_dim; o++)
+			block[layer->b_off + o] = 0;
+	}
+}
+
+void
+lm_arch_init_params(const LmArch *arch, lm_real *params,
+					double (*uniform) (void *state), void *state)
+{
+	init_block(arch->meta, arch->n_meta, params, uniform, state);
+	init_block(arch->global, arch->n_global, params + arch->n_meta_params,
+			   uniform, state);
+}
+
+static int
+layers_equal(const LmDense *a, const LmDense *b, int n)
+{
+	for (int l = 0; l < n; l++)
+		if (a[l].in_dim != b[l].in_dim || a[l].out_dim != b[l].out_dim)
+			return 0;
+	return 1;
+}
+
+int
+lm_arch_equal(const LmArch *a, const LmArch *b)
+{
+	return a->member_dim == b->member_dim && a->item_dim == b->item_dim &&
+		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
+		a->n_meta == b->n_meta && a->n_global == b->n_global &&
+		layers_equal(a->meta, b->meta, a->n_meta) &&
+		layers_equal(a->global, b->global, a->n_global);
+}

@@ -1,0 +1,82 @@
+/*
+ * arch.h - the LiMAML network's shape and the layout of its parameters.
+ *
+ * Meta block:   x[member_dim] -> ReLU MLP -> e[embedding_dim]  (linear output)
+ *               With member_dim 0 it is one bias-only layer: a learned vector.
+ * Global block: [e ; v[item_dim]] -> ReLU MLP -> one prediction (logit or value)
+ *
+ * All parameters live in one flat vector, meta block first:
+ *   params[0 .. n_meta_params)            θ_meta, adapted in the inner loop
+ *   params[n_meta_params .. n_params)     θ_global, frozen in the inner loop
+ * Each layer stores W[out][in] row-major (torch.nn.Linear's layout), then b[out].
+ * Layer offsets are relative to the start of their block.
+ */
+#ifndef LM_ARCH_H
+#define LM_ARCH_H
+
+#include "lm_real.h"
+#include "loss.h"
+
+#define LM_MAX_HIDDEN 8			/* hidden layers per block */
+#define LM_MAX_WIDTH 4096		/* any layer's width, and feature dimensions */
+
+typedef struct LmDense
+{
+	int			in_dim;
+	int			out_dim;
+	size_t		w_off;			/* W[out_dim][in_dim] */
+	size_t		b_off;			/* b[out_dim] */
+} LmDense;
+
+typedef struct LmArch
+{
+	int			member_dim;
+	int			item_dim;
+	int			embedding_dim;
+	LmLoss		loss;
+	int			n_meta;			/* layers in the meta block */
+	LmDense		meta[LM_MAX_HIDDEN + 1];
+	int			n_global;		/* layers in the global block; the first reads [e ; v] */
+	LmDense		global[LM_MAX_HIDDEN + 1];
+	size_t		n_meta_params;
+	size_t		n_global_params;
+	size_t		n_params;
+	int			meta_act_size;	/* Σ meta layer widths: one row of activations */
+	int			global_act_width;	/* Σ global layer widths: activations per row */
+	int			max_width;		/* widest layer input or output in either block */
+} LmArch;
+
+/*
+ * Fills *arch; returns NULL, or a static message naming the first invalid
+ * dimension.  Hidden widths of the meta block are ignored when member_dim is 0.
+ */
+const char *lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
+						 const int *meta_hidden, int n_meta_hidden,
+						 const int *global_hidden, int n_global_hidden, LmLoss loss);
+
+/* same shapes and loss */
+int			lm_arch_equal(const LmArch *a, const LmArch *b);
+
+/* pointers to a block's parameters inside the flat vector */
+static inline lm_real *
+lm_meta_params(const LmArch *arch, lm_real *params)
+{
+	(void) arch;
+	return params;
+}
+
+static inline lm_real *
+lm_global_params(const LmArch *arch, lm_real *params)
+{
+	return params + arch->n_meta_params;
+}
+
+/*
+ * He-uniform weights for ReLU layers, zero biases; the learned vector of a
+ * featureless meta block gets U(-0.1, 0.1).  uniform() returns [0,1) and
+ * comes from the caller so the extension can use pg_prng.
+ */
+void		lm_arch_init_params(const LmArch *arch, lm_real *params,
+								double (*uniform) (void *state), void *state);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * block.c - meta block and global block passes (see block.h for the math).
+ */
+#include "block.h"
+
+#include <string.h>
+
+#include "dense.h"
+#include "kernels.h"
+
+LmWork *
+lm_work_create(const LmArch *arch, int max_rows)
+{
+	LmWork	   *work = lm_alloc(sizeof(LmWork));
+	size_t		rows = max_rows > 0 ? max_rows : 1;
+	int			h0 = arch->global[0].out_dim;
+
+	work->max_rows = (int) rows;
+	work->meta_act = lm_alloc_reals(arch->meta_act_size);
+	work->meta_da = lm_alloc_reals(arch->max_width);
+	work->meta_db = lm_alloc_reals(arch->max_width);
+	work->pre = lm_alloc_reals(rows * h0);
+	work->global_act = lm_alloc_reals(rows * arch->global_act_width);
+	work->dz_a = lm_alloc_reals(rows * arch->max_width);
+	work->dz_b = lm_alloc_reals(rows * arch->max_width);
+	work->dz0_sum = lm_alloc_reals(h0);
+	work->pred = lm_alloc_reals(rows);
+	work->dpred = lm_alloc_reals(rows);
+	work->emb = lm_alloc_reals(arch->embedding_dim);
+	work->demb = lm_alloc_reals(arch->embedding_dim);
+	work->meta_adapted = lm_alloc_reals(arch->n_meta_params);
+	work->meta_grad = lm_alloc_reals(arch->n_meta_params);
+	return work;
+}
+
+void
+lm_work_free(LmWork *work)
+{
+	if (!work)
+		return;
+	lm_free(work->meta_act);
+	lm_free(work->meta_da);
+	lm_free(work->meta_db);
+	lm_free(work->pre);
+	lm_free(work->global_act);
+	lm_free(work->dz_a);
+	lm_free(work->dz_b);
+	lm_free(work->dz0_sum);
+	lm_free(work->pred);
+	lm_free(work->dpred);
+	lm_free(work->emb);
+	lm_free(work->demb);
+	lm_free(work->meta_adapted);
+	lm_free(work->meta_grad);
+	lm_free(work);
+}
+
+/* ---------------------------------------------------------------- meta */
+
+void
+lm_meta_forward(const LmArch *arch, const lm_real *meta, const lm_real *x,
+				LmWork *work, lm_real *e)
+{
+	const lm_real *in = x;
+	lm_real    *act = work->meta_act;
+
+	for (int l = 0; l < arch->n_meta; l++)
+	{
+		const LmDense *layer = &arch->meta[l];
+
+		dense_forward(act, in, meta + layer->w_off, layer->in_dim,
+					  meta + layer->b_off, 1, layer->in_dim, layer->out_dim);
+		if (l < arch->n_meta - 1)
+			relu_forward(act, act, layer->out_dim);
+		in = act;
+		act += layer->out_dim;
+	}
+	memcpy(e, in, sizeof(lm_real) * arch->embedding_dim);
+}
+
+void
+lm_meta_backward(const LmArch *arch, const lm_real *meta, const lm_real *x,
+				 const lm_real *de, LmWork *work, lm_real *dmeta)
+{
+	lm_real    *dout = work->meta_da;
+	lm_real    *din = work->meta_db;
+	int			act_off = arch->meta_act_size;
+
+	memcpy(dout, de, sizeof(lm_real) * arch->embedding_dim);
+	for (int l = arch->n_meta - 1; l >= 0; l--)
+	{
+		const LmDense *layer = &arch->meta[l];
+		const lm_real *in;
+
+		act_off -= layer->out_dim;
+		in = l > 0 ? work->meta_act + act_off - layer->in_dim : x;
+		dense_backward(l > 0 ? din : NULL, dmeta + layer->w_off, dmeta + layer->b_off,
+					   dout, in, meta + layer->w_off, layer->in_dim,
+					   1, layer->in_dim, layer->out_dim);
+		if (l > 0)
+		{
+			lm_real    *tmp;
+
+			relu_backward(din, din, in, layer->in_dim);
+			tmp = dout;
+			dout = din;
+			din = tmp;
+		}
+	}
+}
+
+/* -------------------------------------------------------------- global */
+
+/* layer l's activations [max_rows][out_dim] inside work->global_act */
+static lm_real *
+global_act(const LmArch *arch, LmWork *work, int l)
+{
+	size_t		off = 0;
+
+	for (int j = 0; j < l; j++)
+		off += arch->global[j].out_dim;
+	return work->global_act + off * work->max_rows;
+}
+
+void
+lm_global_item_part(const LmArch *arch, const lm_real *global,
+					const lm_real *item, int n, lm_real *pre)
+{
+	const LmDense *l0 = &arch->global[0];
+	int			d = arch->embedding_dim;
+
+	dense_forward(pre, item, global + l0->w_off + d, l0->in_dim,
+				  global + l0->b_off, n, arch->item_dim, l0->out_dim);
+}
+
+void
+lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
+				  const lm_real *pre, int n, LmWork *work, lm_real *pred)
+{
+	const LmDense *l0 = &arch->global[0];
+	int			h0 = l0->out_dim;
+	int			last = arch->n_global - 1;
+	lm_real    *z0 = last == 0 ? pred : global_act(arch, work, 0);
+	lm_real    *member_part = work->dz0_sum;	/* free until backward */
+
+	/* member part W0[:, :d] · e, once for all rows */
+	for (int o = 0; o < h0; o++)
+		member_part[o] = lm_dot(global + l0->w_off + (size_t) o * l0->in_dim, e,
+								arch->embedding_dim);
+	for (int r = 0; r < n; r++)
+		for (int o = 0; o < h0; o++)
+			z0[(size_t) r * h0 + o] = pre[(size_t) r * h0 + o] + member_part[o];
+	if (last == 0)
+		return;
+	relu_forward(z0, z0, (size_t) n * h0);
+
+	for (int l = 1; l <= last; l++)
+	{
+		const LmDense *layer = &arch->global[l];
+		lm_real    *out = l == last ? pred : global_act(arch, work, l);
+
+		dense_forward(out, global_act(arch, work, l - 1), global + layer->w_off,
+					  layer->in_dim, global + layer->b_off, n,
+					  layer->in_dim, layer->out_dim);
+		if (l < last)
+			relu_forward(out, out, (size_t) n * layer->out_dim);
+	}
+}
+
+void
+lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
+				   const lm_real *item, int n, const lm_real *dpred,
+				   LmWork *work, lm_real *de, lm_real *dglobal)
+{
+	const LmDense *l0 = &arch->global[0];
+	int			d = arch->embedding_dim;
+	int			h0 = l0->out_dim;
+	const lm_real *dout = dpred;
+	lm_real    *din = work->dz_a;
+	lm_real    *spare = work->dz_b;
+
+	for (int l = arch->n_global - 1; l >= 1; l--)
+	{
+		const LmDense *layer = &arch->global[l];
+		const lm_real *in = global_act(arch, work, l - 1);
+		lm_real    *tmp;
+
+		dense_backward(din, dglobal ? dglobal + layer->w_off : NULL,
+					   dglobal ? dglobal + layer->b_off : NULL,
+					   dout, in, global + layer->w_off, layer->in_dim,
+					   n, layer->in_dim, layer->out_dim);
+		relu_backward(din, din, in, (size_t) n * layer->in_dim);
+		dout = din;
+		tmp = spare;
+		spare = din;
+		din = tmp;
+	}
+
+	/* first layer: every row shares e, so sum ∂L/∂z0 over rows first */
+	memset(work->dz0_sum, 0, sizeof(lm_real) * h0);
+	for (int r = 0; r < n; r++)
+		lm_axpy(work->dz0_sum, 1, dout + (size_t) r * h0, h0);
+	memset(de, 0, sizeof(lm_real) * d);
+	for (int o = 0; o < h0; o++)
+		lm_axpy(de, work->dz0_sum[o], global + l0->w_off + (size_t) o * l0->in_dim, d);
+	if (!dglobal)
+		return;
+	for (int o = 0; o < h0; o++)
+		lm_axpy(dglobal + l0->w_off + (size_t) o * l0->in_dim, work->dz0_sum[o], e, d);
+	lm_gemm_tn_acc(h0, arch->item_dim, n, dout, h0, item, arch->item_dim,
+				   dglobal + l0->w_off + d, l0->in_dim);
+	lm_axpy(dglobal + l0->b_off, 1, work->dz0_sum, h0);
+}

@@ -1,0 +1,65 @@
+/*
+ * block.h - forward and backward passes of the meta block and the global
+ * block, on one member's rows.
+ *
+ * Every row of a member shares one meta embedding e, so the meta block runs
+ * on a single row, and the global block's first layer splits into
+ *   z0[r] = W0[:, :d] · e  +  (W0[:, d:] · v[r] + b0)
+ *           member part       item part ("pre"), fixed while θ_global is
+ * The item part is computed once per row and reused by every inner step.
+ */
+#ifndef LM_BLOCK_H
+#define LM_BLOCK_H
+
+#include "arch.h"
+
+/* Scratch buffers for up to max_rows rows; allocated with lm_alloc. */
+typedef struct LmWork
+{
+	int			max_rows;
+	lm_real    *meta_act;		/* [meta_act_size] meta activations, one row */
+	lm_real    *meta_da;		/* [max_width] x 2: meta backward ping-pong */
+	lm_real    *meta_db;
+	lm_real    *pre;			/* [max_rows][h0] item part of the first global layer */
+	lm_real    *global_act;		/* [max_rows][global_act_width] global activations */
+	lm_real    *dz_a;			/* [max_rows][max_width] global backward ping-pong */
+	lm_real    *dz_b;
+	lm_real    *dz0_sum;		/* [h0] Σ_rows ∂L/∂z0 */
+	lm_real    *pred;			/* [max_rows] */
+	lm_real    *dpred;			/* [max_rows] */
+	lm_real    *emb;			/* [embedding_dim] */
+	lm_real    *demb;			/* [embedding_dim] */
+	lm_real    *meta_adapted;	/* [n_meta_params] */
+	lm_real    *meta_grad;		/* [n_meta_params] */
+} LmWork;
+
+LmWork	   *lm_work_create(const LmArch *arch, int max_rows);
+void		lm_work_free(LmWork *work);
+
+/* e[d] = meta block (θ_meta) on x[member_dim]; keeps activations in work */
+void		lm_meta_forward(const LmArch *arch, const lm_real *meta, const lm_real *x,
+							LmWork *work, lm_real *e);
+
+/* dmeta[n_meta_params] += ∂L/∂θ_meta given de[d]; needs lm_meta_forward's state */
+void		lm_meta_backward(const LmArch *arch, const lm_real *meta, const lm_real *x,
+							 const lm_real *de, LmWork *work, lm_real *dmeta);
+
+/* pre[n][h0] = v[n][item_dim] · W0[:, d:]ᵀ + b0 */
+void		lm_global_item_part(const LmArch *arch, const lm_real *global,
+								const lm_real *item, int n, lm_real *pre);
+
+/* pred[n] = global block on [e ; v[r]], from the item part pre[n][h0] */
+void		lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
+							  const lm_real *pre, int n, LmWork *work, lm_real *pred);
+
+/*
+ * Backward through the global block given dpred[n]:
+ *   de[d] = ∂L/∂e (overwritten);
+ *   dglobal[n_global_params] += ∂L/∂θ_global unless NULL (inner loops pass NULL).
+ * item[n][item_dim] is read only for dglobal.
+ */
+void		lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
+							   const lm_real *item, int n, const lm_real *dpred,
+							   LmWork *work, lm_real *de, lm_real *dglobal);
+
+#endif

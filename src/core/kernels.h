@@ -1,0 +1,33 @@
+/*
+ * kernels.h - vector and matrix kernels shared by every layer.
+ *
+ * Matrices are row-major.  Small shapes run plain loops (which the
+ * compiler vectorizes); shapes with enough work go to OpenBLAS.
+ */
+#ifndef LM_KERNELS_H
+#define LM_KERNELS_H
+
+#include "lm_real.h"
+
+/* Σ a[i] b[i] */
+lm_real		lm_dot(const lm_real *a, const lm_real *b, int n);
+
+/* y[i] += alpha x[i] */
+void		lm_axpy(lm_real *y, lm_real alpha, const lm_real *x, int n);
+
+/*
+ * C[m][n] = beta C + A[m][k] · B[n][k]ᵀ   (A row stride lda, B row stride ldb)
+ * The "NT" form of a dense layer's forward pass: rows of B are output units.
+ */
+void		lm_gemm_nt(int m, int n, int k, const lm_real *A, int lda,
+					   const lm_real *B, int ldb, lm_real beta, lm_real *C, int ldc);
+
+/* C[m][n] = beta C + A[m][k] · B[k][n]   (backward to a layer's input) */
+void		lm_gemm_nn(int m, int n, int k, const lm_real *A, int lda,
+					   const lm_real *B, int ldb, lm_real beta, lm_real *C, int ldc);
+
+/* C[m][n] += A[k][m]ᵀ · B[k][n]   (weight gradient: Σ over rows of outer products) */
+void		lm_gemm_tn_acc(int m, int n, int k, const lm_real *A, int lda,
+						   const lm_real *B, int ldb, lm_real *C, int ldc);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * loss.c - binary cross-entropy with logits and mean squared error.
+ */
+#include "loss.h"
+
+#include <math.h>
+
+/* log(1 + e^x) without overflow */
+static double
+softplus(double x)
+{
+	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+static double
+sigmoid(double x)
+{
+	if (x >= 0)
+		return 1.0 / (1.0 + exp(-x));
+	else
+	{
+		double		e = exp(x);
+
+		return e / (1.0 + e);
+	}
+}
+
+double
+loss_forward_backward(LmLoss loss, const lm_real *pred, const lm_real *label,
+					  int n, lm_real *dpred, double scale)
+{
+	double		total = 0;
+
+	if (n <= 0)
+		return 0;
+	for (int r = 0; r < n; r++)
+	{
+		double		z = pred[r];
+		double		y = label[r];
+
+		if (loss == LM_LOSS_BCE)
+		{
+			/* -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z */
+			total += softplus(z) - y * z;
+			if (dpred)
+				dpred[r] = (lm_real) (scale * (sigmoid(z) - y) / n);
+		}
+		else
+		{
+			double		diff = z - y;
+
+			total += diff * diff;
+			if (dpred)
+				dpred[r] = (lm_real) (scale * 2 * diff / n);
+		}
+	}
+	return total / n;
+}
+
+double
+loss_output(LmLoss loss, double pred)
+{
+	return loss == LM_LOSS_BCE ? sigmoid(pred) : pred;
+}

@@ -1,0 +1,26 @@
+/*
+ * loss.h - losses on a row vector of predictions, mean over rows.
+ */
+#ifndef LM_LOSS_H
+#define LM_LOSS_H
+
+#include "lm_real.h"
+
+typedef enum LmLoss
+{
+	LM_LOSS_BCE = 0,			/* binary cross-entropy on logits, labels in [0,1] */
+	LM_LOSS_MSE = 1				/* squared error on values */
+} LmLoss;
+
+/*
+ * Returns the mean loss over n rows of pred[n] against label[n] and, when
+ * dpred is not NULL, writes dpred[r] = scale · ∂loss/∂pred[r] (the mean's
+ * 1/n included).  The loss is computed in double for stable sums.
+ */
+double		loss_forward_backward(LmLoss loss, const lm_real *pred, const lm_real *label,
+								  int n, lm_real *dpred, double scale);
+
+/* what a prediction means to a user: σ(logit) for bce, the value for mse */
+double		loss_output(LmLoss loss, double pred);
+
+#endif

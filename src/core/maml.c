@@ -1,0 +1,84 @@
+/*
+ * maml.c - inner loop, first-order meta-gradient, adaptation, prediction.
+ */
+#include "maml.h"
+
+#include <string.h>
+
+#include "kernels.h"
+
+double
+lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
+			  const lm_real *member, const LmRows *support,
+			  int steps, double lr, lm_real *meta_out, LmWork *work)
+{
+	double		first_loss = 0;
+
+	if (meta_out != meta0)
+		memcpy(meta_out, meta0, sizeof(lm_real) * arch->n_meta_params);
+	if (support->n == 0 || steps == 0)
+		return 0;
+
+	/* the item part is fixed while θ_global is: once per row, not per step */
+	lm_global_item_part(arch, global, support->item, support->n, work->pre);
+	for (int k = 0; k < steps; k++)
+	{
+		double		loss;
+
+		lm_meta_forward(arch, meta_out, member, work, work->emb);
+		lm_global_forward(arch, global, work->emb, work->pre, support->n, work, work->pred);
+		loss = loss_forward_backward(arch->loss, work->pred, support->label,
+									 support->n, work->dpred, 1.0);
+		if (k == 0)
+			first_loss = loss;
+		lm_global_backward(arch, global, work->emb, NULL, support->n, work->dpred,
+						   work, work->demb, NULL);
+		memset(work->meta_grad, 0, sizeof(lm_real) * arch->n_meta_params);
+		lm_meta_backward(arch, meta_out, member, work->demb, work, work->meta_grad);
+		lm_axpy(meta_out, (lm_real) -lr, work->meta_grad, (int) arch->n_meta_params);
+	}
+	return first_loss;
+}
+
+double
+lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask *task,
+				int steps, double lr, double scale, lm_real *grad, LmWork *work)
+{
+	const lm_real *global = params + arch->n_meta_params;
+	const LmRows *query = &task->query;
+	double		loss;
+
+	lm_inner_loop(arch, params, global, task->member, &task->support,
+				  steps, lr, work->meta_adapted, work);
+
+	lm_meta_forward(arch, work->meta_adapted, task->member, work, work->emb);
+	lm_global_item_part(arch, global, query->item, query->n, work->pre);
+	lm_global_forward(arch, global, work->emb, work->pre, query->n, work, work->pred);
+	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
+								 work->dpred, scale);
+	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,
+					   work, work->demb, grad + arch->n_meta_params);
+	/* first order: the gradient at θ_meta^K stands in for the one at θ_meta⁰ */
+	lm_meta_backward(arch, work->meta_adapted, task->member, work->demb, work, grad);
+	return loss;
+}
+
+void
+lm_adapt_embedding(const LmArch *arch, const lm_real *params,
+				   const lm_real *member, const LmRows *support,
+				   int steps, double lr, lm_real *emb, LmWork *work)
+{
+	lm_inner_loop(arch, params, params + arch->n_meta_params, member, support,
+				  steps, lr, work->meta_adapted, work);
+	lm_meta_forward(arch, work->meta_adapted, member, work, emb);
+}
+
+void
+lm_predict(const LmArch *arch, const lm_real *params, const lm_real *e,
+		   const lm_real *item, int n, LmWork *work, lm_real *pred)
+{
+	const lm_real *global = params + arch->n_meta_params;
+
+	lm_global_item_part(arch, global, item, n, work->pre);
+	lm_global_forward(arch, global, e, work->pre, n, work, pred);
+}

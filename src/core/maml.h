@@ -1,0 +1,57 @@
+/*
+ * maml.h - the inner loop, the first-order meta-gradient, adaptation and
+ * prediction for one member (one MAML task).
+ *
+ * Inner loop (global block frozen), from θ_meta⁰ for k = 0..K-1:
+ *   θ_meta^{k+1} = θ_meta^k - α ∇_{θ_meta} L_support(θ_meta^k, θ_global)
+ * First-order meta-gradient of the task (FOMAML):
+ *   g_meta   = ∇_{θ_meta}   L_query(θ_meta^K, θ_global)
+ *   g_global = ∇_{θ_global} L_query(θ_meta^K, θ_global)
+ */
+#ifndef LM_MAML_H
+#define LM_MAML_H
+
+#include "block.h"
+
+/* One member's rows: item[n][item_dim], label[n], oldest first. */
+typedef struct LmRows
+{
+	int			n;
+	const lm_real *item;
+	const lm_real *label;
+} LmRows;
+
+typedef struct LmTask
+{
+	const lm_real *member;		/* [member_dim]; NULL when member_dim is 0 */
+	LmRows		support;
+	LmRows		query;
+} LmTask;
+
+/*
+ * K SGD steps on the support loss from meta0 into meta_out (which may equal
+ * work->meta_adapted).  An empty support set or K = 0 copies meta0.
+ * Returns the support loss before the first step (0 when empty).
+ */
+double		lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
+						  const lm_real *member, const LmRows *support,
+						  int steps, double lr, lm_real *meta_out, LmWork *work);
+
+/*
+ * Adds scale · (g_meta, g_global) of one task into grad[n_params] and
+ * returns the query loss after adaptation.
+ */
+double		lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask *task,
+							int steps, double lr, double scale,
+							lm_real *grad, LmWork *work);
+
+/* The meta embedding: the adapted meta block's output, emb[d]. */
+void		lm_adapt_embedding(const LmArch *arch, const lm_real *params,
+							   const lm_real *member, const LmRows *support,
+							   int steps, double lr, lm_real *emb, LmWork *work);
+
+/* pred[n] from an embedding e[d] (logits for bce, values for mse) */
+void		lm_predict(const LmArch *arch, const lm_real *params, const lm_real *e,
+					   const lm_real *item, int n, LmWork *work, lm_real *pred);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * limaml.c - module initialization, GUCs and the input checks every SQL
+ * entry point shares.
+ */
+#include "limaml.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "utils/fmgroids.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_MODULE_MAGIC;
+
+char	   *limaml_default_model = NULL;
+
+void		_PG_init(void);
+
+/* core allocations land in the caller's memory context, freed with it */
+static void *
+palloc_for_core(size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
+
+void
+_PG_init(void)
+{
+	lm_alloc = palloc_for_core;
+	lm_free = pfree;
+
+	DefineCustomStringVariable("limaml.default_model",
+							   "Model used when a limaml function is called without one.",
+							   NULL, &limaml_default_model, NULL,
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("limaml");
+}
+
+/*
+ * Checks a real[] argument and returns its elements.  expected_dim < 0
+ * accepts any length; *dim receives the length.  NULL arrays are the
+ * caller's to reject, with a message that names the row.
+ */
+float *
+lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim)
+{
+	int			n;
+	float	   *values;
+
+	if (ARR_ELEMTYPE(array) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be real[]", what)));
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s must be a one-dimensional array", what)));
+	if (ARR_HASNULL(array) && array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", what)));
+
+	n = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
+	if (expected_dim >= 0 && n != expected_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s has %d elements, but the model expects %d", what, n, expected_dim)));
+
+	values = (float *) ARR_DATA_PTR(array);
+	for (int i = 0; i < n; i++)
+		if (!isfinite(values[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must not contain NaN or infinity", what)));
+	*dim = n;
+	return values;
+}
+
+void
+lm_check_label(float label, LmLoss loss)
+{
+	if (!isfinite(label))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("label must be finite")));
+	if (loss == LM_LOSS_BCE && (label < 0 || label > 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("label %g is outside [0, 1] for a bce model", label),
+				 errhint("Use loss => 'mse' for unbounded targets.")));
+}
+
+/* pg_extension.extnamespace of limaml (PostgreSQL 15 has no accessor) */
+static Oid
+extension_schema(void)
+{
+	Oid			ext_oid = get_extension_oid("limaml", false);
+	Oid			schema = InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext_oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(schema))
+		elog(ERROR, "limaml extension schema not found");
+	return schema;
+}
+
+/* a catalog table of the extension, e.g. "limaml_model" */
+Oid
+lm_catalog_relid(const char *table)
+{
+	Oid			relid = get_relname_relid(table, extension_schema());
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "limaml catalog table \"%s\" is missing", table);
+	return relid;
+}
+
+/* the extension's schema, quoted for SQL text */
+const char *
+lm_schema_quoted(void)
+{
+	return quote_identifier(get_namespace_name(extension_schema()));
+}
+
+/* a relation's qualified, quoted name for SQL text */
+const char *
+lm_relation_sql(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (!relname)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("The model's source or members relation was dropped.")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+}

@@ -1,0 +1,92 @@
+/*
+ * limaml.h - shared declarations of the SQL-facing glue.
+ *
+ * The numeric core (src/core) knows nothing of PostgreSQL; these files turn
+ * SQL values into its buffers and back, one file per capability:
+ *   limaml.c     module init, GUCs, input checks
+ *   catalog.c    models, versions, the per-backend model cache
+ *   model_json.c export and import
+ *   embedding.c  the meta-embedding bytea format
+ *   training.c   limaml_train
+ *   adapt.c      limaml_adapt and limaml_adapt_agg
+ *   score.c      limaml_score
+ */
+#ifndef LIMAML_H
+#define LIMAML_H
+
+#include "postgres.h"
+
+#include "core/arch.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+/* hyperparameters a model version carries besides its shape */
+typedef struct LmConfig
+{
+	int			inner_steps;
+	double		inner_lr;
+	int			support_size;
+	int			query_size;
+	int64		seed;
+} LmConfig;
+
+/* one immutable model version, as cached by a backend */
+typedef struct LmModel
+{
+	int32		model_id;
+	int32		version;
+	char	   *name;
+	Oid			source;			/* InvalidOid when imported without one */
+	Oid			members;		/* optional member relation */
+	LmArch		arch;
+	LmConfig	config;
+	float	   *params;			/* [arch.n_params] */
+	/* cache bookkeeping, owned by catalog.c */
+	MemoryContext mcxt;
+	int			pins;
+	bool		dead;
+} LmModel;
+
+/* limaml.c: GUCs and input checks */
+extern char *limaml_default_model;
+
+float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
+void		lm_check_label(float label, LmLoss loss);
+Oid			lm_catalog_relid(const char *table);
+const char *lm_schema_quoted(void);
+const char *lm_relation_sql(Oid relid);
+
+/* catalog.c */
+LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
+LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
+void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
+void		lm_check_source(Oid source, Oid members);
+int32		lm_insert_model(const char *name, Oid source, Oid members, const char *config_json);
+int32		lm_store_version(int32 model_id, const float *params, size_t n_params,
+							 const char *train_json, bool activate);
+const char *lm_loss_name(LmLoss loss);
+
+/* model_json.c */
+void		lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg);
+char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
+
+/* embedding.c: the meta-embedding bytea is this header, then float32[dim] */
+typedef struct LmEmbeddingHeader
+{
+	uint32		magic;			/* LM_EMBEDDING_MAGIC */
+	uint16		format;			/* LM_EMBEDDING_FORMAT */
+	uint16		dim;
+	int32		model_id;
+	int32		model_version;
+	int32		n_support;		/* interactions adapted on; 0 is cold start */
+	uint32		checksum;		/* CRC-32C of header (this field 0) and payload */
+} LmEmbeddingHeader;
+
+#define LM_EMBEDDING_MAGIC 0x424d4c4c	/* "LLMB" little-endian */
+#define LM_EMBEDDING_FORMAT 1
+
+bytea	   *lm_embedding_encode(const LmModel *model, const float *emb, int n_support);
+const char *lm_embedding_read(bytea *raw, LmEmbeddingHeader *header);
+LmModel    *lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * model_json.c - a model version as jsonb: the configuration and every
+ * parameter, in torch.nn.Linear's layout, for export and import.
+ *
+ * {"format": "limaml-model", "format_version": 1, "name": ..., "version": ...,
+ *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
+ *             "global_hidden", "loss", "inner_steps", "inner_lr",
+ *             "support_size", "query_size", "seed"},
+ *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
+ *  "global": [...same...]}
+ * Floats print with 9 significant digits, which float32 survives exactly.
+ */
+#include "limaml.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(limaml_model_export);
+PG_FUNCTION_INFO_V1(limaml_model_import);
+
+#define FORMAT_NAME "limaml-model"
+#define FORMAT_VERSION 1
+
+/* ---------------------------------------------------------------- reading */
+
+static void
+json_error(const char *what, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("model json: %s %s", what, problem),
+			 errhint("The layout is the one limaml_model_export writes; see the README.")));
+}
+
+static JsonbValue *
+json_get(JsonbContainer *obj, const char *key, bool required)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	if (!JsonContainerIsObject(obj) ||
+		!getKeyJsonValueFromContainer(obj, key, strlen(key), v))
+	{
+		if (required)
+			json_error(key, "is missing");
+		return NULL;
+	}
+	return v;
+}
+
+static double
+json_number(JsonbValue *v, const char *what)
+{
+	double		x;
+
+	if (v == NULL || v->type != jbvNumeric)
+		json_error(what, "must be a number");
+	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(v->val.numeric)));
+	if (!isfinite(x))
+		json_error(what, "must be finite");
+	return x;
+}
+
+static JsonbContainer *
+json_array(JsonbValue *v, const char *what)
+{
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		json_error(what, "must be an array");
+	return v->val.binary.data;
+}
+
+static int
+json_int(JsonbContainer *obj, const char *key)
+{
+	double		x = json_number(json_get(obj, key, true), key);
+
+	if (x != floor(x) || fabs(x) > PG_INT32_MAX)
+		json_error(key, "must be an integer");
+	return (int) x;
+}
+
+static int
+json_int_array(JsonbContainer *obj, const char *key, int *out)
+{
+	JsonbContainer *arr = json_array(json_get(obj, key, true), key);
+	int			n = JsonContainerSize(arr);
+
+	if (n > LM_MAX_HIDDEN)
+		json_error(key, "has too many layers");
+	for (int i = 0; i < n; i++)
+	{
+		double		x = json_number(getIthJsonbValueFromContainer(arr, i), key);
+
+		if (x != floor(x) || x < 1 || x > LM_MAX_WIDTH)
+			json_error(key, "must hold widths between 1 and 4096");
+		out[i] = (int) x;
+	}
+	return n;
+}
+
+/* the configuration object: shape into *arch, hyperparameters into *cfg */
+static void
+config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
+{
+	int			meta_hidden[LM_MAX_HIDDEN];
+	int			global_hidden[LM_MAX_HIDDEN];
+	int			n_meta,
+				n_global;
+	JsonbValue *loss_v = json_get(c, "loss", true);
+	LmLoss		loss;
+	const char *err;
+
+	if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
+		strncmp(loss_v->val.string.val, "bce", 3) == 0)
+		loss = LM_LOSS_BCE;
+	else if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
+			 strncmp(loss_v->val.string.val, "mse", 3) == 0)
+		loss = LM_LOSS_MSE;
+	else
+		json_error("loss", "must be \"bce\" or \"mse\"");
+	n_meta = json_int_array(c, "meta_hidden", meta_hidden);
+	n_global = json_int_array(c, "global_hidden", global_hidden);
+	err = lm_arch_init(arch, json_int(c, "member_dim"), json_int(c, "item_dim"),
+					   json_int(c, "embedding_dim"), meta_hidden, n_meta,
+					   global_hidden, n_global, loss);
+	if (err)
+		json_error("config", err);
+
+	cfg->inner_steps = json_int(c, "inner_steps");
+	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
+	cfg->support_size = json_int(c, "support_size");
+	cfg->query_size = json_int(c, "query_size");
+	cfg->seed = (int64) json_number(json_get(c, "seed", true), "seed");
+	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000 ||
+		!(cfg->inner_lr > 0) || cfg->support_size < 1 || cfg->query_size < 1)
+		json_error("config", "has an out-of-range hyperparameter");
+}
+
+void
+lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg)
+{
+	config_from_container(&config->root, arch, cfg);
+}
+
+/* reads one block's layers into params, checking every shape */
+static void
+read_block(JsonbContainer *model, const char *key, const LmDense *layers,
+		   int n_layers, float *block)
+{
+	JsonbContainer *arr = json_array(json_get(model, key, true), key);
+
+	if (JsonContainerSize(arr) != (uint32) n_layers)
+		json_error(key, "has the wrong number of layers for its config");
+	for (int l = 0; l < n_layers; l++)
+	{
+		const LmDense *layer = &layers[l];
+		JsonbValue *lv = getIthJsonbValueFromContainer(arr, l);
+		JsonbContainer *weight,
+				   *bias;
+
+		if (lv == NULL || lv->type != jbvBinary)
+			json_error(key, "layers must be objects");
+		weight = json_array(json_get(lv->val.binary.data, "weight", true), "weight");
+		bias = json_array(json_get(lv->val.binary.data, "bias", true), "bias");
+		if (JsonContainerSize(weight) != (uint32) layer->out_dim ||
+			JsonContainerSize(bias) != (uint32) layer->out_dim)
+			json_error(key, "has a layer of the wrong output width");
+		for (int o = 0; o < layer->out_dim; o++)
+		{
+			JsonbContainer *row = json_array(getIthJsonbValueFromContainer(weight, o), "weight");
+
+			if (JsonContainerSize(row) != (uint32) layer->in_dim)
+				json_error(key, "has a layer of the wrong input width");
+			for (int i = 0; i < layer->in_dim; i++)
+				block[layer->w_off + (size_t) o * layer->in_dim + i] =
+					(float) json_number(getIthJsonbValueFromContainer(row, i), "weight");
+			block[layer->b_off + o] =
+				(float) json_number(getIthJsonbValueFromContainer(bias, o), "bias");
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static void
+append_float(StringInfo buf, float x)
+{
+	if (!isfinite(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameter is not finite")));
+	appendStringInfo(buf, "%.9g", x);
+}
+
+static void
+append_int_list(StringInfo buf, const LmDense *layers, int n_hidden)
+{
+	appendStringInfoChar(buf, '[');
+	for (int l = 0; l < n_hidden; l++)
+		appendStringInfo(buf, "%s%d", l ? ", " : "", layers[l].out_dim);
+	appendStringInfoChar(buf, ']');
+}
+
+char *
+lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"member_dim\": %d, \"item_dim\": %d, \"embedding_dim\": %d, "
+					 "\"meta_hidden\": ", arch->member_dim, arch->item_dim, arch->embedding_dim);
+	append_int_list(&buf, arch->meta, arch->n_meta - 1);
+	appendStringInfoString(&buf, ", \"global_hidden\": ");
+	append_int_list(&buf, arch->global, arch->n_global - 1);
+	appendStringInfo(&buf, ", \"loss\": \"%s\", \"inner_steps\": %d, \"inner_lr\": ",
+					 lm_loss_name(arch->loss), cfg->inner_steps);
+	append_float(&buf, (float) cfg->inner_lr);
+	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT "}",
+					 cfg->support_size, cfg->query_size, cfg->seed);
+	return buf.data;
+}
+
+static void
+append_block(StringInfo buf, const LmDense *layers, int n_layers, const float *block)
+{
+	appendStringInfoChar(buf, '[');
+	for (int l = 0; l < n_layers; l++)
+	{
+		const LmDense *layer = &layers[l];
+
+		appendStringInfoString(buf, l ? ", {\"weight\": [" : "{\"weight\": [");
+		for (int o = 0; o < layer->out_dim; o++)
+		{
+			appendStringInfoString(buf, o ? ", [" : "[");
+			for (int i = 0; i < layer->in_dim; i++)
+			{
+				if (i)
+					appendStringInfoString(buf, ", ");
+				append_float(buf, block[layer->w_off + (size_t) o * layer->in_dim + i]);
+			}
+			appendStringInfoChar(buf, ']');
+		}
+		appendStringInfoString(buf, "], \"bias\": [");
+		for (int o = 0; o < layer->out_dim; o++)
+		{
+			if (o)
+				appendStringInfoString(buf, ", ");
+			append_float(buf, block[layer->b_off + o]);
+		}
+		appendStringInfoString(buf, "]}");
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+Datum
+limaml_model_export(PG_FUNCTION_ARGS)
+{
+	int32		model_id,
+				version;
+	LmModel    *model;
+	StringInfoData buf;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL")));
+	lm_model_resolve(PG_GETARG_TEXT_PP(0), &model_id, &version);
+	if (!PG_ARGISNULL(1))
+		version = PG_GETARG_INT32(1);
+	model = lm_model_acquire(model_id, version, CurrentMemoryContext);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"format\": \"%s\", \"format_version\": %d, \"name\": ",
+					 FORMAT_NAME, FORMAT_VERSION);
+	escape_json(&buf, model->name);
+	appendStringInfo(&buf, ", \"version\": %d, \"config\": %s, \"meta\": ", model->version,
+					 lm_config_to_json(&model->arch, &model->config));
+	append_block(&buf, model->arch.meta, model->arch.n_meta, model->params);
+	appendStringInfoString(&buf, ", \"global\": ");
+	append_block(&buf, model->arch.global, model->arch.n_global,
+				 model->params + model->arch.n_meta_params);
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* model row of an existing model, locked; false when there is none */
+static bool
+lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	LmConfig	cfg;
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
+								   "WHERE name = $1 FOR UPDATE", schema),
+						  1, argtypes, args, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull)),
+						 arch, &cfg);
+	SPI_finish();
+	return true;
+}
+
+Datum
+limaml_model_import(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	Jsonb	   *json;
+	JsonbContainer *root;
+	JsonbValue *format;
+	JsonbValue *config_v;
+	LmArch		arch,
+				existing;
+	LmConfig	cfg;
+	float	   *params;
+	int32		model_id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name and json must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	json = PG_GETARG_JSONB_P(1);
+	root = &json->root;
+
+	format = json_get(root, "format", true);
+	if (format->type != jbvString || format->val.string.len != strlen(FORMAT_NAME) ||
+		strncmp(format->val.string.val, FORMAT_NAME, format->val.string.len) != 0)
+		json_error("format", "must be \"" FORMAT_NAME "\"");
+	if (json_int(root, "format_version") != FORMAT_VERSION)
+		json_error("format_version", "is not supported by this limaml version");
+	config_v = json_get(root, "config", true);
+	if (config_v->type != jbvBinary || !JsonContainerIsObject(config_v->val.binary.data))
+		json_error("config", "must be an object");
+	config_from_container(config_v->val.binary.data, &arch, &cfg);
+
+	params = palloc(arch.n_params * sizeof(float));
+	read_block(root, "meta", arch.meta, arch.n_meta, params);
+	read_block(root, "global", arch.global, arch.n_global, params + arch.n_meta_params);
+
+	if (lock_existing_model(name, &model_id, &existing))
+	{
+		if (!lm_arch_equal(&existing, &arch))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("model json does not match the shape of limaml model \"%s\"", name),
+					 errhint("Import it under a new name.")));
+	}
+	else
+	{
+		Oid			source = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+		Oid			members = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+
+		if (OidIsValid(source))
+			lm_check_source(source, members);
+		model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
+	}
+	PG_RETURN_INT32(lm_store_version(model_id, params, arch.n_params,
+									 "{\"method\": \"import\"}", true));
+}

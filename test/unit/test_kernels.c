@@ -1,0 +1,267 @@
+/*
+ * test_kernels.c - lm_dot, lm_axpy and the three GEMM forms of the float
+ * build against a plain double-precision reference.
+ *
+ * Tolerance: |got - ref| <= 1e-5 * (Σ |terms| + |β c|), i.e. a relative
+ * error of 1e-5 measured against the magnitude of what was summed (float
+ * sums of signed terms can cancel, so |ref| alone is no scale).  Shapes
+ * cover both paths of the GEMMs (m·n·k below and at/above 4096), padded
+ * strides (whose padding must stay untouched) and β = 0 over NaN.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "check.h"
+
+#ifdef LIMAML_DOUBLE
+#error "test_kernels tests the float build of the core"
+#endif
+
+#define RTOL 1e-5
+#define BLAS_MIN_WORK 4096		/* kernels.c's LM_BLAS_MIN_WORK */
+
+static TestRng rng = {20240601};
+
+static const int sizes[] = {0, 1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 1000};
+#define N_SIZES ((int) (sizeof(sizes) / sizeof(sizes[0])))
+
+static lm_real *
+random_reals(size_t n)
+{
+	lm_real    *p = malloc((n > 0 ? n : 1) * sizeof(lm_real));
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (lm_real) rng_range(&rng, -1, 1);
+	return p;
+}
+
+static const char *
+path(int m, int n, int k)
+{
+	return (double) m * n * k >= BLAS_MIN_WORK ? "blas" : "loop";
+}
+
+static void
+test_dot(void)
+{
+	for (int s = 0; s < N_SIZES; s++)
+		for (int shift = 0; shift < 2; shift++)
+		{
+			int			n = sizes[s];
+			lm_real    *a = random_reals(n + 1);
+			lm_real    *b = random_reals(n + 1);
+			double		ref = 0,
+						mag = 0,
+						got;
+
+			/* shift 1: misaligned start, exercises vector heads and tails */
+			for (int i = 0; i < n; i++)
+			{
+				ref += (double) a[i + shift] * b[i + shift];
+				mag += fabs((double) a[i + shift] * b[i + shift]);
+			}
+			got = lm_dot(a + shift, b + shift, n);
+			CHECK_CLOSE(got, ref, 0, RTOL * mag + 1e-30, "lm_dot n=%d shift=%d", n, shift);
+			free(a);
+			free(b);
+		}
+}
+
+static void
+test_axpy(void)
+{
+	for (int s = 0; s < N_SIZES; s++)
+	{
+		int			n = sizes[s];
+		lm_real    *x = random_reals(n + 1);
+		lm_real    *y = random_reals(n + 2);
+		lm_real    *y0 = malloc((n + 2) * sizeof(lm_real));
+		lm_real		alpha = -0.75f;
+		double		worst = 0;
+		int			ok = 1;
+
+		memcpy(y0, y, (n + 2) * sizeof(lm_real));
+		lm_axpy(y + 1, alpha, x + 1, n);
+		for (int i = 0; i < n; i++)
+		{
+			double		ref = (double) y0[i + 1] + (double) alpha * x[i + 1];
+			double		mag = fabs((double) y0[i + 1]) + fabs((double) alpha * x[i + 1]);
+			double		err = fabs(y[i + 1] - ref);
+
+			if (!(err <= RTOL * mag + 1e-30))
+				ok = 0;
+			if (err > worst)
+				worst = err;
+		}
+		CHECK(ok, "lm_axpy n=%d (worst abs err %.3g)", n, worst);
+		CHECK(y[0] == y0[0] && y[n + 1] == y0[n + 1], "lm_axpy n=%d leaves neighbours alone", n);
+		free(x);
+		free(y);
+		free(y0);
+	}
+}
+
+typedef enum GemmOp
+{
+	OP_NT, OP_NN, OP_TN_ACC
+} GemmOp;
+
+static const char *op_names[] = {"lm_gemm_nt", "lm_gemm_nn", "lm_gemm_tn_acc"};
+
+/*
+ * One GEMM call on fresh random operands, checked element by element
+ * against the double reference.  beta_nan: C starts as NaN (beta must be 0).
+ */
+static void
+gemm_case(GemmOp op, int m, int n, int k, int pad, double beta, int beta_nan)
+{
+	/* A: nt/nn [m][k], tn [k][m];  B: nt [n][k], nn/tn [k][n] */
+	int			a_rows = op == OP_TN_ACC ? k : m;
+	int			a_cols = op == OP_TN_ACC ? m : k;
+	int			b_rows = op == OP_NT ? n : k;
+	int			b_cols = op == OP_NT ? k : n;
+	int			lda = a_cols + 3 * pad;
+	int			ldb = b_cols + 5 * pad;
+	int			ldc = n + 2 * pad;
+	lm_real    *A = random_reals((size_t) a_rows * lda);
+	lm_real    *B = random_reals((size_t) b_rows * ldb);
+	lm_real    *C = random_reals((size_t) m * ldc);
+	lm_real    *C0 = malloc(((size_t) m * ldc + 1) * sizeof(lm_real));
+	int			ok = 1,
+				pad_ok = 1,
+				nan_count = 0;
+	double		worst = 0;
+
+	if (beta_nan)
+		for (size_t i = 0; i < (size_t) m * ldc; i++)
+			C[i] = NAN;
+	memcpy(C0, C, (size_t) m * ldc * sizeof(lm_real));
+
+	switch (op)
+	{
+		case OP_NT:
+			lm_gemm_nt(m, n, k, A, lda, B, ldb, (lm_real) beta, C, ldc);
+			break;
+		case OP_NN:
+			lm_gemm_nn(m, n, k, A, lda, B, ldb, (lm_real) beta, C, ldc);
+			break;
+		case OP_TN_ACC:
+			lm_gemm_tn_acc(m, n, k, A, lda, B, ldb, C, ldc);
+			break;
+	}
+
+	for (int i = 0; i < m; i++)
+	{
+		for (int j = 0; j < n; j++)
+		{
+			double		ref = 0,
+						mag = 0,
+						c0 = C0[(size_t) i * ldc + j],
+						got = C[(size_t) i * ldc + j],
+						err;
+
+			for (int p = 0; p < k; p++)
+			{
+				double		a,
+							b,
+							t;
+
+				a = op == OP_TN_ACC ? A[(size_t) p * lda + i] : A[(size_t) i * lda + p];
+				b = op == OP_NT ? B[(size_t) j * ldb + p] : B[(size_t) p * ldb + j];
+				t = a * b;
+				ref += t;
+				mag += fabs(t);
+			}
+			if (op == OP_TN_ACC || beta != 0)
+			{
+				double		bc = (op == OP_TN_ACC ? 1.0 : beta) * c0;
+
+				ref += bc;
+				mag += fabs(bc);
+			}
+			if (isnan(got))
+				nan_count++;
+			err = fabs(got - ref);
+			if (!(err <= RTOL * mag + 1e-30))
+				ok = 0;
+			if (err > worst || isnan(err))
+				worst = err;
+		}
+		/* padding columns j >= n of C must be untouched (bitwise; NaN too) */
+		for (int j = n; j < ldc; j++)
+			if (memcmp(&C[(size_t) i * ldc + j], &C0[(size_t) i * ldc + j], sizeof(lm_real)) != 0)
+				pad_ok = 0;
+	}
+
+	CHECK(ok, "%s m=%d n=%d k=%d %s %s beta=%g%s (worst abs err %.3g)",
+		  op_names[op], m, n, k, path(m, n, k), pad ? "padded" : "tight",
+		  op == OP_TN_ACC ? 1.0 : beta, beta_nan ? " over NaN" : "", worst);
+	if (beta_nan)
+		CHECK(nan_count == 0, "%s m=%d n=%d k=%d %s beta=0 over NaN gives no NaN (%d found)",
+			  op_names[op], m, n, k, path(m, n, k), nan_count);
+	if (pad)
+		CHECK(pad_ok, "%s m=%d n=%d k=%d %s leaves C's row padding alone",
+			  op_names[op], m, n, k, path(m, n, k));
+	free(A);
+	free(B);
+	free(C);
+	free(C0);
+}
+
+static void
+test_gemm(void)
+{
+	static const int shapes[][3] = {
+		{1, 1, 1}, {1, 3, 7}, {3, 7, 8}, {8, 15, 16}, {100, 1, 1}, {7, 64, 8},
+		{15, 16, 17},			/* 4080: just below the BLAS threshold */
+		{16, 16, 16},			/* 4096: exactly at it */
+		{17, 31, 33}, {1, 64, 100}, {31, 33, 17}, {64, 3, 31}, {100, 17, 15},
+		{33, 100, 64},
+	};
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	{
+		int			m = shapes[s][0],
+					n = shapes[s][1],
+					k = shapes[s][2];
+
+		for (int pad = 0; pad < 2; pad++)
+		{
+			gemm_case(OP_NT, m, n, k, pad, 0, 1);
+			gemm_case(OP_NT, m, n, k, pad, 1, 0);
+			gemm_case(OP_NT, m, n, k, pad, -0.5, 0);
+			gemm_case(OP_NN, m, n, k, pad, 0, 1);
+			gemm_case(OP_NN, m, n, k, pad, 1, 0);
+			gemm_case(OP_NN, m, n, k, pad, -0.5, 0);
+			gemm_case(OP_TN_ACC, m, n, k, pad, 1, 0);
+		}
+	}
+}
+
+static void
+test_alloc(void)
+{
+	lm_real    *p = lm_alloc_reals(37);
+	int			zero = 1;
+
+	for (int i = 0; i < 37; i++)
+		if (p[i] != 0)
+			zero = 0;
+	CHECK(zero, "lm_alloc_reals zero-fills");
+	lm_free(p);
+	p = lm_alloc_reals(0);
+	CHECK(p != NULL, "lm_alloc_reals(0) returns a pointer");
+	lm_free(p);
+}
+
+int
+main(void)
+{
+	test_alloc();
+	test_dot();
+	test_axpy();
+	test_gemm();
+	return check_done();
+}
