@@ -318,6 +318,38 @@ lock_model(text *name, int32 *model_id, int32 *version)
 	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
+/* a metric for JSON: null when undefined */
+static char *
+json_metric(double x)
+{
+	return x < 0 ? pstrdup("null") : psprintf("%.6g", x);
+}
+
+/* the epoch's NOTICE and its entry in the version's training history */
+static void
+report_epoch(const LmModel *model, int epoch, int epochs, double train_loss,
+			 const Metrics *val, StringInfo history)
+{
+	if (val->loss_cold < 0)
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f (no validation members)",
+						model->name, epoch, epochs, train_loss)));
+	else if (model->arch.loss == LM_LOSS_BCE)
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f, validation loss cold %.4f adapted %.4f, AUC cold %.4f adapted %.4f",
+						model->name, epoch, epochs, train_loss, val->loss_cold, val->loss_adapted,
+						val->auc_cold, val->auc_adapted)));
+	else
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f, validation loss cold %.4f adapted %.4f",
+						model->name, epoch, epochs, train_loss, val->loss_cold, val->loss_adapted)));
+	appendStringInfo(history, "%s{\"epoch\": %d, \"train_loss\": %.6g, \"val_loss_cold\": %s, "
+					 "\"val_loss_adapted\": %s, \"val_auc_cold\": %s, \"val_auc_adapted\": %s}",
+					 epoch > 1 ? ", " : "", epoch, train_loss, json_metric(val->loss_cold),
+					 json_metric(val->loss_adapted), json_metric(val->auc_cold),
+					 json_metric(val->auc_adapted));
+}
+
 static Datum
 nullable_real(double x, bool *isnull)
 {
@@ -465,14 +497,7 @@ limaml_train(PG_FUNCTION_ARGS)
 		values[4] = nullable_real(val.auc_cold, &nulls[4]);
 		values[5] = nullable_real(val.auc_adapted, &nulls[5]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		ereport(NOTICE,
-				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f, validation loss cold %.4f adapted %.4f, AUC cold %.4f adapted %.4f",
-						model->name, epoch, epochs, train_loss, val.loss_cold, val.loss_adapted,
-						val.auc_cold, val.auc_adapted)));
-		appendStringInfo(&history, "%s{\"epoch\": %d, \"train_loss\": %.6g, \"val_loss_cold\": %.6g, "
-						 "\"val_loss_adapted\": %.6g, \"val_auc_cold\": %.6g, \"val_auc_adapted\": %.6g}",
-						 epoch > 1 ? ", " : "", epoch, train_loss, val.loss_cold, val.loss_adapted,
-						 val.auc_cold, val.auc_adapted);
+		report_epoch(model, epoch, epochs, train_loss, &val, &history);
 	}
 
 	initStringInfo(&training);

@@ -5,7 +5,7 @@
  * The objectives are evaluated by a plain-loop reference network written
  * here from arch.h's documented parameter layout (W[out][in] then b[out]
  * per layer, meta block first), independent of the core's forward code; the
- * core's forward passes are checked against it first.
+ * core's forward passes (and lm_serve_item) are checked against it first.
  *
  * Gradient tolerance, per element: |analytic - fd| <= max(1e-9,
  * 1e-6 · max(|analytic|, |fd|)), fd from a central difference with h = 1e-6.
@@ -22,6 +22,7 @@
 #include "kernels.h"
 #include "loss.h"
 #include "maml.h"
+#include "serve.h"
 #include "check.h"
 
 #ifndef LIMAML_DOUBLE
@@ -901,6 +902,20 @@ test_task(const ArchSpec *s, const LmArch *arch)
 		lm_predict(arch, params, e, q_item, n_query, work, pred);
 		ref_predict_d(arch, params + nm, e_want, q_item, n_query, pred_want);
 		check_vec(pred, pred_want, n_query, FWD_TOL, "%s K=%d lm_predict", tag, steps);
+
+		/* serving: one candidate at a time from the embedding's member part */
+		{
+			double	   *member_part = malloc(arch->global[0].out_dim * sizeof(double)),
+					   *sa = malloc(arch->max_width * sizeof(double)),
+					   *sb = malloc(arch->max_width * sizeof(double));
+
+			lm_serve_member_part(arch, params + nm, e, member_part);
+			for (int r = 0; r < n_query; r++)
+				pred[r] = lm_serve_item(arch, params + nm, member_part,
+										q_item + (size_t) r * arch->item_dim, sa, sb);
+			check_vec(pred, pred_want, n_query, FWD_TOL, "%s K=%d lm_serve_item", tag, steps);
+			free(member_part), free(sa), free(sb);
+		}
 
 		if (steps == 0)
 		{
