@@ -100,10 +100,12 @@ CREATE FUNCTION limaml_create_model(
 	seed bigint DEFAULT 0,
 	members regclass DEFAULT NULL,
 	member_dim int DEFAULT NULL,
-	item_dim int DEFAULT NULL)
+	item_dim int DEFAULT NULL,
+	adapt_steps int DEFAULT NULL,
+	adapt_lr real DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
@@ -116,6 +118,8 @@ CREATE FUNCTION limaml_train(
 	meta_batch int DEFAULT 32,
 	outer_lr real DEFAULT 1e-3,
 	validation_fraction real DEFAULT 0.1,
+	clip_norm real DEFAULT NULL,
+	patience int DEFAULT NULL,
 	OUT epoch int,
 	OUT train_loss real,
 	OUT val_loss_cold real,
@@ -124,8 +128,8 @@ CREATE FUNCTION limaml_train(
 	OUT val_auc_adapted real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
-COMMENT ON FUNCTION limaml_train(text, int, int, real, real)
-	IS 'meta-trains a model with first-order MAML from its active version and stores the result as a new active version';
+COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int)
+	IS 'meta-trains a model with first-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'limaml_model_export' LANGUAGE C STABLE;
@@ -136,6 +140,31 @@ RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_model_import' LANGUAGE C;
 COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass)
 	IS 'stores an exported model as a new active version (creating the model if needed); returns the version';
+
+CREATE FUNCTION limaml_evaluate(
+	model text,
+	source regclass DEFAULT NULL,
+	segments int[] DEFAULT '{5,20,50}',
+	query_fraction real DEFAULT NULL,
+	version int DEFAULT NULL,
+	validation_fraction real DEFAULT NULL,
+	OUT segment text,
+	OUT members int,
+	OUT query_rows bigint,
+	OUT auc_cold real,
+	OUT auc_adapted real,
+	OUT member_auc_cold real,
+	OUT member_auc_adapted real,
+	OUT logloss_cold real,
+	OUT logloss_adapted real,
+	OUT mae_cold real,
+	OUT mae_adapted real,
+	OUT rmse_cold real,
+	OUT rmse_adapted real)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_evaluate' LANGUAGE C;
+COMMENT ON FUNCTION limaml_evaluate(text, regclass, int[], real, int, real)
+	IS 'cold against adapted prediction quality per member-activity segment and in total, with the training time split';
 
 -- -------------------------------------------------------------- adaptation
 

@@ -37,7 +37,7 @@ adapt_rows(LmModel *model, const float *member, int n,
 	bytea	   *result;
 
 	lm_adapt_embedding(arch, model->params, member ? member : zeros, &rows,
-					   model->config.inner_steps, model->config.inner_lr, emb, work);
+					   model->config.adapt_steps, model->config.adapt_lr, emb, work);
 	MemoryContextSwitchTo(old);
 	result = lm_embedding_encode(model, emb, n);
 	MemoryContextDelete(work_cxt);

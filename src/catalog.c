@@ -519,6 +519,10 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	check_range("inner_lr", cfg.inner_lr, 1e-6, 100);
 	check_range("support_size", cfg.support_size, 1, 100000);
 	check_range("query_size", cfg.query_size, 1, 100000);
+	cfg.adapt_steps = PG_ARGISNULL(14) ? cfg.inner_steps : PG_GETARG_INT32(14);
+	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : PG_GETARG_FLOAT4(15);
+	check_range("adapt_steps", cfg.adapt_steps, 0, 1000);
+	check_range("adapt_lr", cfg.adapt_lr, 1e-6, 100);
 
 	member_dim = PG_ARGISNULL(12) ? -1 : PG_GETARG_INT32(12);
 	item_dim = PG_ARGISNULL(13) ? -1 : PG_GETARG_INT32(13);

@@ -23,8 +23,10 @@
 /* hyperparameters a model version carries besides its shape */
 typedef struct LmConfig
 {
-	int			inner_steps;
-	double		inner_lr;
+	int			inner_steps;	/* K while training */
+	double		inner_lr;		/* α while training */
+	int			adapt_steps;	/* K when adapting members (MAML often uses more) */
+	double		adapt_lr;		/* α when adapting members */
 	int			support_size;
 	int			query_size;
 	int64		seed;

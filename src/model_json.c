@@ -5,6 +5,7 @@
  * {"format": "limaml-model", "format_version": 1, "name": ..., "version": ...,
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
  *             "global_hidden", "loss", "inner_steps", "inner_lr",
+ *             "adapt_steps", "adapt_lr" (optional: default to inner_*),
  *             "support_size", "query_size", "seed"},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...]}
@@ -137,7 +138,12 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	cfg->support_size = json_int(c, "support_size");
 	cfg->query_size = json_int(c, "query_size");
 	cfg->seed = (int64) json_number(json_get(c, "seed", true), "seed");
+	/* optional: adaptation defaults to the training inner loop */
+	cfg->adapt_steps = json_get(c, "adapt_steps", false) ? json_int(c, "adapt_steps") : cfg->inner_steps;
+	cfg->adapt_lr = json_get(c, "adapt_lr", false) ?
+		json_number(json_get(c, "adapt_lr", true), "adapt_lr") : cfg->inner_lr;
 	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000 ||
+		cfg->adapt_steps < 0 || cfg->adapt_steps > 1000 || !(cfg->adapt_lr > 0) ||
 		!(cfg->inner_lr > 0) || cfg->support_size < 1 || cfg->query_size < 1)
 		json_error("config", "has an out-of-range hyperparameter");
 }
@@ -221,6 +227,8 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 	appendStringInfo(&buf, ", \"loss\": \"%s\", \"inner_steps\": %d, \"inner_lr\": ",
 					 lm_loss_name(arch->loss), cfg->inner_steps);
 	append_float(&buf, (float) cfg->inner_lr);
+	appendStringInfo(&buf, ", \"adapt_steps\": %d, \"adapt_lr\": ", cfg->adapt_steps);
+	append_float(&buf, (float) cfg->adapt_lr);
 	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT "}",
 					 cfg->support_size, cfg->query_size, cfg->seed);
 	return buf.data;

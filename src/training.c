@@ -8,6 +8,7 @@
  * split stays put as data grows.  Every call stores a new model version.
  */
 #include "limaml.h"
+#include "tasks.h"
 
 #include <math.h>
 
@@ -28,36 +29,6 @@
 
 PG_FUNCTION_INFO_V1(limaml_train);
 
-#define FETCH_ROWS 10000
-
-/* every member's kept rows; rows of task t start at row_off[t], support first */
-typedef struct TaskSet
-{
-	int			n_tasks;
-	int			cap_tasks;
-	int64	   *member_id;
-	int64	   *row_off;
-	int		   *n_support;
-	int		   *n_query;
-	float	   *member;			/* [cap_tasks][member_dim] */
-	int64		n_rows;
-	int64		cap_rows;
-	float	   *items;			/* [cap_rows][item_dim] */
-	float	   *labels;			/* [cap_rows] */
-	int			max_task_rows;
-} TaskSet;
-
-/* one member's rows while reading, oldest first */
-typedef struct MemberRows
-{
-	int64		member_id;
-	int			n;
-	int			cap;
-	float	   *items;
-	float	   *labels;
-	float	   *member;
-} MemberRows;
-
 typedef struct Metrics
 {
 	double		loss_cold;
@@ -73,171 +44,6 @@ check_range(const char *what, double value, double lo, double hi)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
-}
-
-static void
-append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
-{
-	if (rows->n == rows->cap)
-	{
-		rows->cap *= 2;
-		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * arch->item_dim);
-		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
-	}
-	memcpy(rows->items + (size_t) rows->n * arch->item_dim, item, sizeof(float) * arch->item_dim);
-	rows->labels[rows->n++] = label;
-}
-
-/* closes a member: newest rows become its query set, those before its support set */
-static void
-finish_member(TaskSet *set, MemberRows *rows, const LmArch *arch, const LmConfig *cfg)
-{
-	int			n_query,
-				n_support,
-				first;
-
-	if (rows->n == 0)
-		return;
-	n_query = Min(cfg->query_size, Max(1, rows->n - 1));
-	n_support = Min(cfg->support_size, rows->n - n_query);
-	first = rows->n - n_query - n_support;
-
-	if (set->n_tasks == set->cap_tasks)
-	{
-		set->cap_tasks *= 2;
-		set->member_id = repalloc_huge(set->member_id, sizeof(int64) * set->cap_tasks);
-		set->row_off = repalloc_huge(set->row_off, sizeof(int64) * set->cap_tasks);
-		set->n_support = repalloc_huge(set->n_support, sizeof(int) * set->cap_tasks);
-		set->n_query = repalloc_huge(set->n_query, sizeof(int) * set->cap_tasks);
-		set->member = repalloc_huge(set->member, sizeof(float) * set->cap_tasks * (arch->member_dim + 1));
-	}
-	while (set->n_rows + n_support + n_query > set->cap_rows)
-	{
-		set->cap_rows *= 2;
-		set->items = repalloc_huge(set->items, sizeof(float) * set->cap_rows * arch->item_dim);
-		set->labels = repalloc_huge(set->labels, sizeof(float) * set->cap_rows);
-	}
-	set->member_id[set->n_tasks] = rows->member_id;
-	set->row_off[set->n_tasks] = set->n_rows;
-	set->n_support[set->n_tasks] = n_support;
-	set->n_query[set->n_tasks] = n_query;
-	memcpy(set->member + (size_t) set->n_tasks * arch->member_dim, rows->member,
-		   sizeof(float) * arch->member_dim);
-	memcpy(set->items + set->n_rows * arch->item_dim, rows->items + (size_t) first * arch->item_dim,
-		   sizeof(float) * (size_t) (n_support + n_query) * arch->item_dim);
-	memcpy(set->labels + set->n_rows, rows->labels + first, sizeof(float) * (n_support + n_query));
-	set->n_rows += n_support + n_query;
-	set->max_task_rows = Max(set->max_task_rows, Max(n_support, n_query));
-	set->n_tasks++;
-	rows->n = 0;
-}
-
-/* reads the whole source into tasks, checking every row */
-static void
-load_tasks(TaskSet *set, const LmModel *model)
-{
-	const LmArch *arch = &model->arch;
-	MemberRows	rows = {0};
-	Portal		portal;
-	SPIPlanPtr	plan;
-
-	memset(set, 0, sizeof(*set));
-	set->cap_tasks = 1024;
-	set->member_id = palloc(sizeof(int64) * set->cap_tasks);
-	set->row_off = palloc(sizeof(int64) * set->cap_tasks);
-	set->n_support = palloc(sizeof(int) * set->cap_tasks);
-	set->n_query = palloc(sizeof(int) * set->cap_tasks);
-	set->member = palloc(sizeof(float) * set->cap_tasks * (arch->member_dim + 1));
-	set->cap_rows = 16384;
-	set->items = palloc(sizeof(float) * set->cap_rows * arch->item_dim);
-	set->labels = palloc(sizeof(float) * set->cap_rows);
-	rows.cap = 64;
-	rows.items = palloc(sizeof(float) * rows.cap * arch->item_dim);
-	rows.labels = palloc(sizeof(float) * rows.cap);
-	rows.member = palloc0(sizeof(float) * (arch->member_dim + 1));
-
-	plan = SPI_prepare(psprintf("SELECT member_id, member_features, item_features, label "
-								"FROM %s ORDER BY member_id, ts",
-								lm_relation_sql(model->source)), 0, NULL);
-	if (!plan)
-		elog(ERROR, "limaml: could not plan the source query");
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum		d;
-			int64		member_id;
-			int			dim;
-			const float *v;
-			float		label;
-
-			d = SPI_getbinval(tuple, desc, 1, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("member_id must not be NULL in source \"%s\"",
-								lm_relation_sql(model->source))));
-			member_id = DatumGetInt64(d);
-			if (rows.n > 0 && member_id != rows.member_id)
-				finish_member(set, &rows, arch, &model->config);
-			rows.member_id = member_id;
-
-			d = SPI_getbinval(tuple, desc, 2, &isnull);
-			if (arch->member_dim > 0 && isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("member_features must not be NULL (member " INT64_FORMAT ")", member_id),
-						 errhint("The model has %d member features.", arch->member_dim)));
-			if (!isnull)
-			{
-				v = lm_array_floats(DatumGetArrayTypeP(d), "member_features", arch->member_dim, &dim);
-				memcpy(rows.member, v, sizeof(float) * dim);
-			}
-
-			d = SPI_getbinval(tuple, desc, 3, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("item_features must not be NULL (member " INT64_FORMAT ")", member_id)));
-			v = lm_array_floats(DatumGetArrayTypeP(d), "item_features", arch->item_dim, &dim);
-
-			d = SPI_getbinval(tuple, desc, 4, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("label must not be NULL (member " INT64_FORMAT ")", member_id)));
-			label = DatumGetFloat4(d);
-			lm_check_label(label, arch->loss);
-			append_row(&rows, arch, v, label);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	finish_member(set, &rows, arch, &model->config);
-	SPI_cursor_close(portal);
-}
-
-static LmTask
-task_of(const TaskSet *set, const LmArch *arch, int t)
-{
-	LmTask		task;
-	int64		off = set->row_off[t];
-
-	task.member = set->member + (size_t) t * arch->member_dim;
-	task.support.n = set->n_support[t];
-	task.support.item = set->items + off * arch->item_dim;
-	task.support.label = set->labels + off;
-	task.query.n = set->n_query[t];
-	task.query.item = set->items + (off + set->n_support[t]) * arch->item_dim;
-	task.query.label = set->labels + off + set->n_support[t];
-	return task;
 }
 
 /* cold and adapted query loss and AUC over the given tasks, rows pooled */
@@ -263,7 +69,7 @@ evaluate(const TaskSet *set, const int *tasks, int n_tasks, const LmModel *model
 	n_rows = 0;
 	for (int i = 0; i < n_tasks; i++)
 	{
-		LmTask		task = task_of(set, arch, tasks[i]);
+		LmTask		task = lm_task(set, arch, tasks[i]);
 
 		lm_meta_forward(arch, params, task.member, work, e);
 		lm_predict(arch, params, e, task.query.item, task.query.n, work, work->pred);
@@ -273,7 +79,7 @@ evaluate(const TaskSet *set, const int *tasks, int n_tasks, const LmModel *model
 			cold[n_rows + r] = work->pred[r];
 
 		lm_adapt_embedding(arch, params, task.member, &task.support,
-						   model->config.inner_steps, model->config.inner_lr, e, work);
+						   model->config.adapt_steps, model->config.adapt_lr, e, work);
 		lm_predict(arch, params, e, task.query.item, task.query.n, work, work->pred);
 		m.loss_adapted += task.query.n * loss_forward_backward(arch->loss, work->pred, task.query.label,
 																 task.query.n, NULL, 1);
@@ -357,46 +163,133 @@ nullable_real(double x, bool *isnull)
 	return Float4GetDatum((float) x);
 }
 
-Datum
-limaml_train(PG_FUNCTION_ARGS)
+/* limaml_train's arguments */
+typedef struct TrainOptions
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext train_cxt,
-				old;
-	int			epochs,
-				meta_batch;
-	double		outer_lr,
-				val_fraction;
-	int32		model_id,
-				from_version;
-	LmModel    *model;
-	const LmArch *arch;
-	TaskSet		set;
-	int		   *train_tasks,
-			   *val_tasks;
-	int			n_train = 0,
-				n_val = 0;
-	float	   *params,
-			   *grad;
-	LmAdam		adam;
-	LmWork	   *work;
-	pg_prng_state rng;
-	StringInfoData history;
-	StringInfoData training;
+	int			epochs;
+	int			meta_batch;
+	double		outer_lr;
+	double		val_fraction;
+	double		clip_norm;		/* 0: no clipping */
+	int			patience;		/* 0: no early stopping */
+} TrainOptions;
+
+static TrainOptions
+train_options(FunctionCallInfo fcinfo)
+{
+	TrainOptions opt;
 
 	for (int i = 0; i < 5; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("limaml_train arguments must not be NULL")));
-	epochs = PG_GETARG_INT32(1);
-	meta_batch = PG_GETARG_INT32(2);
-	outer_lr = PG_GETARG_FLOAT4(3);
-	val_fraction = PG_GETARG_FLOAT4(4);
-	check_range("epochs", epochs, 1, 100000);
-	check_range("meta_batch", meta_batch, 1, 1000000);
-	check_range("outer_lr", outer_lr, 1e-9, 1);
-	check_range("validation_fraction", val_fraction, 0, 0.9);
+	opt.epochs = PG_GETARG_INT32(1);
+	opt.meta_batch = PG_GETARG_INT32(2);
+	opt.outer_lr = PG_GETARG_FLOAT4(3);
+	opt.val_fraction = PG_GETARG_FLOAT4(4);
+	opt.clip_norm = PG_ARGISNULL(5) ? 0 : PG_GETARG_FLOAT4(5);
+	opt.patience = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
+	check_range("epochs", opt.epochs, 1, 100000);
+	check_range("meta_batch", opt.meta_batch, 1, 1000000);
+	check_range("outer_lr", opt.outer_lr, 1e-9, 1);
+	check_range("validation_fraction", opt.val_fraction, 0, 0.9);
+	if (!PG_ARGISNULL(5))
+		check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
+	if (!PG_ARGISNULL(6))
+		check_range("patience", opt.patience, 1, 100000);
+	return opt;
+}
+
+/* scales grad so its L2 norm is at most max_norm */
+static void
+clip_gradient(float *grad, size_t n, double max_norm)
+{
+	double		sq = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sq += (double) grad[i] * grad[i];
+	if (sq > max_norm * max_norm)
+	{
+		float		scale = (float) (max_norm / sqrt(sq));
+
+		for (size_t i = 0; i < n; i++)
+			grad[i] *= scale;
+	}
+}
+
+/* one pass over the training members in a seeded order; returns the mean query loss */
+static double
+train_epoch(const TaskSet *set, int *train_tasks, int n_train, const LmModel *model,
+			const TrainOptions *opt, float *params, float *grad, LmAdam *adam,
+			LmWork *work, pg_prng_state *rng)
+{
+	const LmArch *arch = &model->arch;
+	double		loss = 0;
+
+	/* Fisher-Yates with pg_prng: the member order is the seed's */
+	for (int i = n_train - 1; i > 0; i--)
+	{
+		int			j = (int) pg_prng_uint64_range(rng, 0, i);
+		int			tmp = train_tasks[i];
+
+		train_tasks[i] = train_tasks[j];
+		train_tasks[j] = tmp;
+	}
+	for (int start = 0; start < n_train; start += opt->meta_batch)
+	{
+		int			end = Min(n_train, start + opt->meta_batch);
+
+		memset(grad, 0, sizeof(float) * arch->n_params);
+		for (int i = start; i < end; i++)
+		{
+			LmTask		task = lm_task(set, arch, train_tasks[i]);
+
+			loss += lm_task_grad_fo(arch, params, &task, model->config.inner_steps,
+									model->config.inner_lr, 1.0 / (end - start), grad, work);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (opt->clip_norm > 0)
+			clip_gradient(grad, arch->n_params, opt->clip_norm);
+		lm_adam_step(adam, params, grad);
+	}
+	for (size_t i = 0; i < arch->n_params; i++)
+		if (!isfinite(params[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("training of limaml model \"%s\" diverged", model->name),
+					 errhint("Lower outer_lr or inner_lr, or set clip_norm.")));
+	return loss / n_train;
+}
+
+Datum
+limaml_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TrainOptions opt = train_options(fcinfo);
+	MemoryContext train_cxt,
+				old;
+	int32		model_id,
+				from_version;
+	LmModel    *model;
+	const LmArch *arch;
+	TaskSet		set;
+	LmSplit		split;
+	int		   *train_tasks,
+			   *val_tasks;
+	int			n_train = 0,
+				n_val = 0;
+	float	   *params,
+			   *best_params,
+			   *grad;
+	double		best_loss = INFINITY;
+	int			best_epoch = 0;
+	int			epoch;
+	LmAdam		adam;
+	LmWork	   *work;
+	pg_prng_state rng;
+	StringInfoData history;
+	StringInfoData training;
 
 	InitMaterializedSRF(fcinfo, 0);
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml train", ALLOCSET_DEFAULT_SIZES);
@@ -414,7 +307,8 @@ limaml_train(PG_FUNCTION_ARGS)
 
 	/* SPI memory is freed at SPI_finish; keep the tasks in train_cxt */
 	MemoryContextSwitchTo(train_cxt);
-	load_tasks(&set, model);
+	split = lm_training_split(model);
+	lm_load_tasks(&set, model, model->source, &split);
 	if (set.n_tasks == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -425,10 +319,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	val_tasks = palloc(sizeof(int) * set.n_tasks);
 	for (int t = 0; t < set.n_tasks; t++)
 	{
-		uint64		h = hash_bytes_extended((const unsigned char *) &set.member_id[t],
-											sizeof(int64), (uint64) model->config.seed);
-
-		if ((double) h / 18446744073709551616.0 < val_fraction)
+		if (lm_is_validation_member(set.member_id[t], model->config.seed, opt.val_fraction))
 			val_tasks[n_val++] = t;
 		else
 			train_tasks[n_train++] = t;
@@ -441,55 +332,28 @@ limaml_train(PG_FUNCTION_ARGS)
 
 	params = palloc(sizeof(float) * arch->n_params);
 	memcpy(params, model->params, sizeof(float) * arch->n_params);
+	best_params = palloc(sizeof(float) * arch->n_params);
+	memcpy(best_params, params, sizeof(float) * arch->n_params);
 	grad = palloc(sizeof(float) * arch->n_params);
-	lm_adam_init(&adam, arch->n_params, outer_lr);
+	lm_adam_init(&adam, arch->n_params, opt.outer_lr);
 	work = lm_work_create(arch, set.max_task_rows);
 	pg_prng_seed(&rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
 
-	for (int epoch = 1; epoch <= epochs; epoch++)
+	for (epoch = 1; epoch <= opt.epochs; epoch++)
 	{
-		double		train_loss = 0;
+		double		train_loss;
+		double		watched;
 		Metrics		val;
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
-		/* Fisher-Yates with pg_prng: the member order is the seed's */
-		for (int i = n_train - 1; i > 0; i--)
-		{
-			int			j = (int) pg_prng_uint64_range(&rng, 0, i);
-			int			tmp = train_tasks[i];
-
-			train_tasks[i] = train_tasks[j];
-			train_tasks[j] = tmp;
-		}
-		for (int start = 0; start < n_train; start += meta_batch)
-		{
-			int			end = Min(n_train, start + meta_batch);
-
-			memset(grad, 0, sizeof(float) * arch->n_params);
-			for (int i = start; i < end; i++)
-			{
-				LmTask		task = task_of(&set, arch, train_tasks[i]);
-
-				train_loss += lm_task_grad_fo(arch, params, &task, model->config.inner_steps,
-											  model->config.inner_lr, 1.0 / (end - start),
-											  grad, work);
-				CHECK_FOR_INTERRUPTS();
-			}
-			lm_adam_step(&adam, params, grad);
-		}
-		train_loss /= n_train;
-		for (size_t i = 0; i < arch->n_params; i++)
-			if (!isfinite(params[i]))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("training of limaml model \"%s\" diverged in epoch %d", model->name, epoch),
-						 errhint("Lower outer_lr or inner_lr.")));
-
+		train_loss = train_epoch(&set, train_tasks, n_train, model, &opt, params, grad,
+								 &adam, work, &rng);
 		val = evaluate(&set, val_tasks, n_val, model, params, work);
 		if (n_val == 0)
 			val.loss_cold = val.loss_adapted = -1;
+
 		values[0] = Int32GetDatum(epoch);
 		values[1] = Float4GetDatum((float) train_loss);
 		values[2] = nullable_real(val.loss_cold, &nulls[2]);
@@ -497,16 +361,38 @@ limaml_train(PG_FUNCTION_ARGS)
 		values[4] = nullable_real(val.auc_cold, &nulls[4]);
 		values[5] = nullable_real(val.auc_adapted, &nulls[5]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		report_epoch(model, epoch, epochs, train_loss, &val, &history);
+		report_epoch(model, epoch, opt.epochs, train_loss, &val, &history);
+
+		/* early stopping watches the adapted validation loss (else training loss) */
+		watched = n_val > 0 ? val.loss_adapted : train_loss;
+		if (watched < best_loss)
+		{
+			best_loss = watched;
+			best_epoch = epoch;
+			memcpy(best_params, params, sizeof(float) * arch->n_params);
+		}
+		else if (opt.patience > 0 && epoch - best_epoch >= opt.patience)
+		{
+			ereport(NOTICE,
+					(errmsg("limaml \"%s\": stopping early after epoch %d; keeping epoch %d",
+							model->name, epoch, best_epoch)));
+			break;
+		}
 	}
 
 	initStringInfo(&training);
-	appendStringInfo(&training, "{\"method\": \"fomaml\", \"from_version\": %d, \"epochs\": %d, "
-					 "\"meta_batch\": %d, \"outer_lr\": %.9g, \"validation_fraction\": %.9g, "
-					 "\"train_members\": %d, \"validation_members\": %d, \"history\": [%s]}",
-					 from_version, epochs, meta_batch, outer_lr, val_fraction,
+	appendStringInfo(&training, "{\"method\": \"%s\", \"from_version\": %d, \"epochs\": %d, "
+					 "\"epochs_run\": %d, \"meta_batch\": %d, \"outer_lr\": %.9g, "
+					 "\"validation_fraction\": %.9g, \"clip_norm\": %.9g, \"patience\": %d, "
+					 "\"kept_epoch\": %d, \"train_members\": %d, \"validation_members\": %d, "
+					 "\"history\": [%s]}",
+					 model->config.inner_steps > 0 ? "fomaml" : "conventional",
+					 from_version, opt.epochs, Min(epoch, opt.epochs), opt.meta_batch,
+					 opt.outer_lr, opt.val_fraction, opt.clip_norm, opt.patience,
+					 opt.patience > 0 ? best_epoch : Min(epoch, opt.epochs),
 					 n_train, n_val, history.data);
-	lm_store_version(model_id, params, arch->n_params, training.data, true);
+	lm_store_version(model_id, opt.patience > 0 ? best_params : params, arch->n_params,
+					 training.data, true);
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(train_cxt);
