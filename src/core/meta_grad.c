@@ -1,0 +1,129 @@
+/*
+ * meta_grad.c - first- and second-order meta-gradients (see meta_grad.h).
+ */
+#include "meta_grad.h"
+
+#include <string.h>
+
+#include "kernels.h"
+
+struct LmMetaWork
+{
+	int			max_steps;
+	LmWork	   *work;
+	LmHvpWork  *hvp;
+	lm_real    *trajectory;		/* [max_steps + 1][n_meta_params] φᵏ */
+	lm_real    *inner_grads;	/* [max_steps][n_meta_params] gᵏ */
+	lm_real    *gbar;			/* [n_meta_params] ḡ */
+	lm_real    *direction;		/* [n_meta_params] −α ⊙ ḡ */
+	lm_real    *hv;				/* [n_meta_params] */
+	lm_real    *scratch;		/* [n_meta_params] */
+};
+
+LmMetaWork *
+lm_meta_work_create(const LmArch *arch, int max_rows, int max_steps)
+{
+	LmMetaWork *mw = lm_alloc(sizeof(LmMetaWork));
+	size_t		n = arch->n_meta_params;
+
+	mw->max_steps = max_steps;
+	mw->work = lm_work_create(arch, max_rows);
+	mw->hvp = lm_hvp_work_create(arch, max_rows);
+	mw->trajectory = lm_alloc_reals((size_t) (max_steps + 1) * n);
+	mw->inner_grads = lm_alloc_reals((size_t) (max_steps > 0 ? max_steps : 1) * n);
+	mw->gbar = lm_alloc_reals(n);
+	mw->direction = lm_alloc_reals(n);
+	mw->hv = lm_alloc_reals(n);
+	mw->scratch = lm_alloc_reals(n);
+	return mw;
+}
+
+void
+lm_meta_work_free(LmMetaWork *mw)
+{
+	lm_work_free(mw->work);
+	lm_hvp_work_free(mw->hvp);
+	lm_free(mw->trajectory);
+	lm_free(mw->inner_grads);
+	lm_free(mw->gbar);
+	lm_free(mw->direction);
+	lm_free(mw->hv);
+	lm_free(mw->scratch);
+	lm_free(mw);
+}
+
+/* g = ∇_φ L(φ) on rows, global block frozen; pre holds the rows' item part */
+static void
+meta_gradient(const LmArch *arch, const lm_real *phi, const lm_real *global,
+			  const lm_real *member, const LmRows *rows, LmWork *work, lm_real *g)
+{
+	lm_meta_forward(arch, phi, member, work, work->emb);
+	lm_global_forward(arch, global, work->emb, work->pre, rows->n, work, work->pred);
+	loss_forward_backward(arch->loss, work->pred, rows->label, rows->n, work->dpred, 1.0);
+	lm_global_backward(arch, global, work->emb, NULL, rows->n, work->dpred, work, work->demb, NULL);
+	memset(g, 0, sizeof(lm_real) * arch->n_meta_params);
+	lm_meta_backward(arch, phi, member, work->demb, work, g);
+}
+
+double
+lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
+				  int steps, double lr, const lm_real *lr_vec, int order,
+				  double scale, lm_real *grad, lm_real *grad_lr, LmMetaWork *mw)
+{
+	size_t		n = arch->n_meta_params;
+	const lm_real *global = params + n;
+	LmWork	   *work = mw->work;
+	const LmRows *support = &task->support;
+	const LmRows *query = &task->query;
+	lm_real    *phi_last;
+	double		loss;
+
+	if (support->n == 0)
+		steps = 0;
+
+	/* inner loop, keeping φᵏ and gᵏ for the reverse pass */
+	memcpy(mw->trajectory, params, sizeof(lm_real) * n);
+	if (steps > 0)
+		lm_global_item_part(arch, global, support->item, support->n, work->pre);
+	for (int k = 0; k < steps; k++)
+	{
+		const lm_real *phi = mw->trajectory + (size_t) k * n;
+		lm_real    *next = mw->trajectory + (size_t) (k + 1) * n;
+		lm_real    *g = mw->inner_grads + (size_t) k * n;
+
+		meta_gradient(arch, phi, global, task->member, support, work, g);
+		for (size_t i = 0; i < n; i++)
+			next[i] = phi[i] - (lr_vec ? lr_vec[i] : (lm_real) lr) * g[i];
+	}
+	phi_last = mw->trajectory + (size_t) steps * n;
+
+	/* query loss at φᴷ: ∂/∂θ_global directly, ḡ for the meta block */
+	lm_meta_forward(arch, phi_last, task->member, work, work->emb);
+	lm_global_item_part(arch, global, query->item, query->n, work->pre);
+	lm_global_forward(arch, global, work->emb, work->pre, query->n, work, work->pred);
+	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
+								 work->dpred, scale);
+	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,
+					   work, work->demb, grad + n);
+	memset(mw->gbar, 0, sizeof(lm_real) * n);
+	lm_meta_backward(arch, phi_last, task->member, work->demb, work, mw->gbar);
+
+	for (int k = steps - 1; k >= 0; k--)
+	{
+		const lm_real *g = mw->inner_grads + (size_t) k * n;
+
+		if (grad_lr)
+			for (size_t i = 0; i < n; i++)
+				grad_lr[i] -= mw->gbar[i] * g[i];
+		if (order < 2)
+			continue;
+		/* H(−α ⊙ ḡ) = −H(α ⊙ ḡ): the update's sign comes with the direction */
+		for (size_t i = 0; i < n; i++)
+			mw->direction[i] = -(lr_vec ? lr_vec[i] : (lm_real) lr) * mw->gbar[i];
+		lm_hvp(arch, mw->trajectory + (size_t) k * n, global, task->member, support,
+			   mw->direction, 1.0, mw->hvp, mw->scratch, NULL, mw->hv, grad + n);
+		lm_axpy(mw->gbar, 1, mw->hv, (int) n);
+	}
+	lm_axpy(grad, 1, mw->gbar, (int) n);
+	return loss;
+}

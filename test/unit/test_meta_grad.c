@@ -1,0 +1,383 @@
+/*
+ * test_meta_grad.c - second-order MAML and Meta-SGD in the double build:
+ *   - exact Hessian-vector products (lm_hvp) against central differences
+ *     of the analytic gradient;
+ *   - the whole function θ → K inner steps on support → query loss,
+ *     differentiated by lm_task_meta_grad (order 2, with and without
+ *     per-parameter inner rates), against central differences of that
+ *     function, for several architectures and both losses;
+ *   - order 1 against lm_task_grad_fo;
+ *   - a hand-computed case.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "hvp.h"
+#include "maml.h"
+#include "meta_grad.h"
+#include "check.h"
+
+#ifndef LIMAML_DOUBLE
+#error "test_meta_grad needs the double build of the core (-DLIMAML_DOUBLE)"
+#endif
+
+#define FD_H 1e-5
+#define FD_RTOL 1e-6
+#define FD_ATOL 1e-8
+#define N_SUPPORT 5
+#define N_QUERY 4
+
+static TestRng rng = {0x2ea1ULL};
+
+typedef struct Spec
+{
+	const char *name;
+	int			member_dim,
+				item_dim,
+				embedding_dim;
+	int			n_meta_hidden;
+	int			meta_hidden[2];
+	int			n_global_hidden;
+	int			global_hidden[2];
+} Spec;
+
+static const Spec specs[] = {
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}},
+};
+
+typedef struct Case
+{
+	LmArch		arch;
+	double	   *params;
+	double	   *member;
+	double	   *items;			/* support then query */
+	double	   *labels;
+	LmTask		task;
+} Case;
+
+static double *
+random_vec(size_t n, double lo, double hi)
+{
+	double	   *p = malloc((n > 0 ? n : 1) * sizeof(double));
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = rng_range(&rng, lo, hi);
+	return p;
+}
+
+static int
+make_case(const Spec *s, LmLoss loss, Case *c)
+{
+	const char *err = lm_arch_init(&c->arch, s->member_dim, s->item_dim, s->embedding_dim,
+								   s->meta_hidden, s->n_meta_hidden,
+								   s->global_hidden, s->n_global_hidden, loss);
+	int			rows = N_SUPPORT + N_QUERY;
+
+	CHECK(err == NULL, "%s: arch accepted", s->name);
+	if (err)
+		return 0;
+	c->params = lm_alloc_reals(c->arch.n_params);
+	lm_arch_init_params(&c->arch, c->params, rng_uniform, &rng);
+	for (size_t i = 0; i < c->arch.n_params; i++)
+		c->params[i] += rng_range(&rng, -0.1, 0.1);	/* no zero biases */
+	c->member = random_vec(s->member_dim, -1, 1);
+	c->items = random_vec((size_t) rows * s->item_dim, -1, 1);
+	c->labels = malloc(sizeof(double) * rows);
+	for (int r = 0; r < rows; r++)
+		c->labels[r] = loss == LM_LOSS_BCE ? (r % 3 == 0 ? 1 : (r % 3 == 1 ? 0 : 0.3))
+			: rng_range(&rng, -2, 2);
+	c->task.member = s->member_dim ? c->member : NULL;
+	c->task.support = (LmRows) {N_SUPPORT, c->items, c->labels};
+	c->task.query = (LmRows) {N_QUERY, c->items + (size_t) N_SUPPORT * s->item_dim,
+		c->labels + N_SUPPORT};
+	return 1;
+}
+
+static void
+free_case(Case *c)
+{
+	lm_free(c->params);
+	free(c->member);
+	free(c->items);
+	free(c->labels);
+}
+
+/* ∇ of the support loss at params: meta part and global part */
+static void
+support_gradient(const Case *c, const double *params, double *g_meta, double *g_global)
+{
+	LmHvpWork  *hw = lm_hvp_work_create(&c->arch, N_SUPPORT);
+	double	   *zero = lm_alloc_reals(c->arch.n_meta_params);
+	double	   *hv = lm_alloc_reals(c->arch.n_meta_params);
+
+	memset(g_global, 0, sizeof(double) * c->arch.n_global_params);
+	lm_hvp(&c->arch, params, params + c->arch.n_meta_params, c->task.member, &c->task.support,
+		   zero, 1.0, hw, g_meta, g_global, hv, NULL);
+	lm_free(zero);
+	lm_free(hv);
+	lm_hvp_work_free(hw);
+}
+
+static void
+test_hvp(const Spec *s, LmLoss loss)
+{
+	Case		c;
+	const LmArch *arch;
+	size_t		nm,
+				ng;
+	double	   *w,
+			   *hv_meta,
+			   *hv_global,
+			   *g_meta,
+			   *plus_meta,
+			   *plus_global,
+			   *minus_meta,
+			   *minus_global,
+			   *shifted;
+	LmHvpWork  *hw;
+	double		worst = 0;
+	int			bad = 0;
+
+	if (!make_case(s, loss, &c))
+		return;
+	arch = &c.arch;
+	nm = arch->n_meta_params;
+	ng = arch->n_global_params;
+	w = random_vec(nm, -1, 1);
+	hv_meta = lm_alloc_reals(nm);
+	hv_global = lm_alloc_reals(ng);
+	g_meta = lm_alloc_reals(nm);
+	plus_meta = lm_alloc_reals(nm);
+	minus_meta = lm_alloc_reals(nm);
+	plus_global = lm_alloc_reals(ng);
+	minus_global = lm_alloc_reals(ng);
+	shifted = lm_alloc_reals(arch->n_params);
+	hw = lm_hvp_work_create(arch, N_SUPPORT);
+
+	lm_hvp(arch, c.params, c.params + nm, c.task.member, &c.task.support, w, 1.0, hw,
+		   g_meta, NULL, hv_meta, hv_global);
+
+	memcpy(shifted, c.params, sizeof(double) * arch->n_params);
+	for (size_t i = 0; i < nm; i++)
+		shifted[i] = c.params[i] + FD_H * w[i];
+	support_gradient(&c, shifted, plus_meta, plus_global);
+	for (size_t i = 0; i < nm; i++)
+		shifted[i] = c.params[i] - FD_H * w[i];
+	support_gradient(&c, shifted, minus_meta, minus_global);
+
+	for (size_t i = 0; i < nm + ng; i++)
+	{
+		double		fd = i < nm ? (plus_meta[i] - minus_meta[i]) / (2 * FD_H)
+			: (plus_global[i - nm] - minus_global[i - nm]) / (2 * FD_H);
+		double		got = i < nm ? hv_meta[i] : hv_global[i - nm];
+
+		if (!check_close(got, fd, FD_RTOL * 10, FD_ATOL))
+			bad++;
+		worst = fmax(worst, fabs(got - fd));
+	}
+	CHECK(bad == 0, "hvp %s %s: %zu entries match central differences of the gradient "
+		  "(worst abs err %.2g, %d off)", s->name, loss == LM_LOSS_BCE ? "bce" : "mse",
+		  nm + ng, worst, bad);
+
+	lm_hvp_work_free(hw);
+	free(w);
+	lm_free(hv_meta);
+	lm_free(hv_global);
+	lm_free(g_meta);
+	lm_free(plus_meta);
+	lm_free(minus_meta);
+	lm_free(plus_global);
+	lm_free(minus_global);
+	lm_free(shifted);
+	free_case(&c);
+}
+
+/* F = query loss after `steps` inner steps, as a function of params (and lr_vec) */
+static double
+query_loss(const Case *c, const double *params, const double *lr_vec, int steps, double lr)
+{
+	LmMetaWork *mw = lm_meta_work_create(&c->arch, N_SUPPORT, steps);
+	double	   *grad = lm_alloc_reals(c->arch.n_params);
+	double		loss = lm_task_meta_grad(&c->arch, params, &c->task, steps, lr, lr_vec, 1,
+									   1.0, grad, NULL, mw);
+
+	lm_free(grad);
+	lm_meta_work_free(mw);
+	return loss;
+}
+
+static void
+test_meta_gradient(const Spec *s, LmLoss loss, int steps, int meta_sgd)
+{
+	Case		c;
+	const LmArch *arch;
+	double		lr = 0.3;
+	double	   *lr_vec = NULL;
+	double	   *grad,
+			   *grad_lr = NULL,
+			   *shifted,
+			   *shifted_lr = NULL;
+	LmMetaWork *mw;
+	int			bad = 0;
+	double		worst = 0;
+	size_t		n_checked = 0;
+
+	if (!make_case(s, loss, &c))
+		return;
+	arch = &c.arch;
+	if (meta_sgd)
+	{
+		lr_vec = random_vec(arch->n_meta_params, 0.1, 0.5);
+		grad_lr = lm_alloc_reals(arch->n_meta_params);
+		shifted_lr = lm_alloc_reals(arch->n_meta_params);
+	}
+	grad = lm_alloc_reals(arch->n_params);
+	shifted = lm_alloc_reals(arch->n_params);
+	mw = lm_meta_work_create(arch, N_SUPPORT, steps);
+	lm_task_meta_grad(arch, c.params, &c.task, steps, lr, lr_vec, 2, 1.0, grad, grad_lr, mw);
+
+	for (size_t i = 0; i < arch->n_params; i++)
+	{
+		double		fp,
+					fm,
+					fd;
+
+		memcpy(shifted, c.params, sizeof(double) * arch->n_params);
+		shifted[i] += FD_H;
+		fp = query_loss(&c, shifted, lr_vec, steps, lr);
+		shifted[i] -= 2 * FD_H;
+		fm = query_loss(&c, shifted, lr_vec, steps, lr);
+		fd = (fp - fm) / (2 * FD_H);
+		if (!check_close(grad[i], fd, FD_RTOL * 10, FD_ATOL))
+			bad++;
+		worst = fmax(worst, fabs(grad[i] - fd));
+		n_checked++;
+	}
+	for (size_t i = 0; meta_sgd && i < arch->n_meta_params; i++)
+	{
+		double		fp,
+					fm,
+					fd;
+
+		memcpy(shifted_lr, lr_vec, sizeof(double) * arch->n_meta_params);
+		shifted_lr[i] += FD_H;
+		fp = query_loss(&c, c.params, shifted_lr, steps, lr);
+		shifted_lr[i] -= 2 * FD_H;
+		fm = query_loss(&c, c.params, shifted_lr, steps, lr);
+		fd = (fp - fm) / (2 * FD_H);
+		if (!check_close(grad_lr[i], fd, FD_RTOL * 10, FD_ATOL))
+			bad++;
+		worst = fmax(worst, fabs(grad_lr[i] - fd));
+		n_checked++;
+	}
+	CHECK(bad == 0, "second-order meta-gradient %s %s K=%d%s: %zu partials match central "
+		  "differences of the query loss after adaptation (worst abs err %.2g, %d off)",
+		  s->name, loss == LM_LOSS_BCE ? "bce" : "mse", steps, meta_sgd ? " meta-sgd" : "",
+		  n_checked, worst, bad);
+
+	lm_meta_work_free(mw);
+	lm_free(grad);
+	lm_free(shifted);
+	if (meta_sgd)
+	{
+		free(lr_vec);
+		lm_free(grad_lr);
+		lm_free(shifted_lr);
+	}
+	free_case(&c);
+}
+
+/* order 1 is FOMAML: the same as lm_task_grad_fo, to the last bit */
+static void
+test_first_order_matches(const Spec *s, LmLoss loss)
+{
+	Case		c;
+	double	   *a,
+			   *b;
+	LmMetaWork *mw;
+	LmWork	   *work;
+	double		la,
+				lb;
+	int			same = 1;
+
+	if (!make_case(s, loss, &c))
+		return;
+	a = lm_alloc_reals(c.arch.n_params);
+	b = lm_alloc_reals(c.arch.n_params);
+	mw = lm_meta_work_create(&c.arch, N_SUPPORT, 3);
+	work = lm_work_create(&c.arch, N_SUPPORT);
+	la = lm_task_meta_grad(&c.arch, c.params, &c.task, 3, 0.3, NULL, 1, 0.5, a, NULL, mw);
+	lb = lm_task_grad_fo(&c.arch, c.params, &c.task, 3, 0.3, 0.5, b, work);
+	for (size_t i = 0; i < c.arch.n_params; i++)
+		same &= check_close(a[i], b[i], 1e-12, 1e-14);
+	CHECK(same && check_close(la, lb, 1e-12, 1e-14),
+		  "order 1 %s %s equals lm_task_grad_fo", s->name, loss == LM_LOSS_BCE ? "bce" : "mse");
+	lm_meta_work_free(mw);
+	lm_work_free(work);
+	lm_free(a);
+	lm_free(b);
+	free_case(&c);
+}
+
+/*
+ * By hand: no member features, d = p = 1, no hidden layer, mse.
+ * params = [e, w_e, w_v, b] = [1, 0.5, 1, 0], α = 0.1, K = 1,
+ * support (v=1, y=0), query (v=2, y=1).
+ *   r_s = w_e e + w_v - 0 = 1.5,  g⁰ = 2 w_e r_s = 1.5,  e¹ = 1 - 0.15 = 0.85
+ *   r_q = w_e e¹ + 2 w_v - 1 = 1.425
+ *   ∂/∂e   = 2 r_q w_e (1 - 2 α w_e²) = 1.425 · 0.95 = 1.35375   (first order: 1.425)
+ *   ∂/∂w_e = 2 r_q (e¹ + w_e ∂e¹/∂w_e), ∂e¹/∂w_e = -2α(2 w_e e + w_v) = -0.4
+ *          = 2.85 · 0.65 = 1.8525                                 (first order: 2.4225)
+ *   ∂/∂α   = -ḡ g⁰ = -(2 r_q w_e)(1.5) = -2.1375
+ */
+static void
+test_hand_case(void)
+{
+	LmArch		arch;
+	double		params[4] = {1, 0.5, 1, 0};
+	double		items[2] = {1, 2};
+	double		labels[2] = {0, 1};
+	double		lr_vec[1] = {0.1};
+	double		grad[4] = {0},
+				grad_lr[1] = {0},
+				grad_fo[4] = {0};
+	LmTask		task = {NULL, {1, items, labels}, {1, items + 1, labels + 1}};
+	LmMetaWork *mw;
+
+	lm_arch_init(&arch, 0, 1, 1, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	mw = lm_meta_work_create(&arch, 1, 1);
+	lm_task_meta_grad(&arch, params, &task, 1, 0.1, lr_vec, 2, 1.0, grad, grad_lr, mw);
+	lm_task_meta_grad(&arch, params, &task, 1, 0.1, NULL, 1, 1.0, grad_fo, NULL, mw);
+	CHECK_CLOSE(grad[0], 1.35375, 1e-12, 1e-14, "hand: second-order ∂/∂e");
+	CHECK_CLOSE(grad[1], 1.8525, 1e-12, 1e-14, "hand: second-order ∂/∂w_e");
+	CHECK_CLOSE(grad_lr[0], -2.1375, 1e-12, 1e-14, "hand: meta-sgd ∂/∂α");
+	CHECK_CLOSE(grad_fo[0], 1.425, 1e-12, 1e-14, "hand: first-order ∂/∂e");
+	CHECK_CLOSE(grad_fo[1], 2.4225, 1e-12, 1e-14, "hand: first-order ∂/∂w_e");
+	lm_meta_work_free(mw);
+}
+
+int
+main(void)
+{
+	LmLoss		losses[2] = {LM_LOSS_BCE, LM_LOSS_MSE};
+
+	test_hand_case();
+	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
+		for (int l = 0; l < 2; l++)
+		{
+			test_hvp(&specs[s], losses[l]);
+			test_first_order_matches(&specs[s], losses[l]);
+			test_meta_gradient(&specs[s], losses[l], 1, 0);
+			test_meta_gradient(&specs[s], losses[l], 3, 0);
+			test_meta_gradient(&specs[s], losses[l], 2, 1);
+		}
+	return check_done();
+}
