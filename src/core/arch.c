@@ -71,6 +71,7 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	if ((err = build_block(arch->global, &arch->n_global, embedding_dim + item_dim,
 						   global_hidden, n_global_hidden, 1, &arch->n_global_params)))
 		return err;
+	arch->n_lr_params = 0;
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
 
 	arch->meta_act_size = 0;
@@ -129,6 +130,13 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 			   uniform, state);
 }
 
+void
+lm_arch_enable_meta_sgd(LmArch *arch)
+{
+	arch->n_lr_params = arch->n_meta_params;
+	arch->n_params = arch->n_meta_params + arch->n_global_params + arch->n_lr_params;
+}
+
 static int
 layers_equal(const LmDense *a, const LmDense *b, int n)
 {
@@ -144,6 +152,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 	return a->member_dim == b->member_dim && a->item_dim == b->item_dim &&
 		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
+		a->n_lr_params == b->n_lr_params &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&
 		layers_equal(a->global, b->global, a->n_global);
 }

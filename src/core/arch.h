@@ -7,7 +7,8 @@
  *
  * All parameters live in one flat vector, meta block first:
  *   params[0 .. n_meta_params)            θ_meta, adapted in the inner loop
- *   params[n_meta_params .. n_params)     θ_global, frozen in the inner loop
+ *   then n_global_params                  θ_global, frozen in the inner loop
+ *   then n_lr_params                      Meta-SGD: one inner rate per θ_meta entry
  * Each layer stores W[out][in] row-major (torch.nn.Linear's layout), then b[out].
  * Layer offsets are relative to the start of their block.
  */
@@ -40,6 +41,7 @@ typedef struct LmArch
 	LmDense		global[LM_MAX_HIDDEN + 1];
 	size_t		n_meta_params;
 	size_t		n_global_params;
+	size_t		n_lr_params;	/* n_meta_params with Meta-SGD, else 0 */
 	size_t		n_params;
 	int			meta_act_size;	/* Σ meta layer widths: one row of activations */
 	int			global_act_width;	/* Σ global layer widths: activations per row */
@@ -53,6 +55,16 @@ typedef struct LmArch
 const char *lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 						 const int *meta_hidden, int n_meta_hidden,
 						 const int *global_hidden, int n_global_hidden, LmLoss loss);
+
+/* adds Meta-SGD's per-parameter inner learning rates to the layout */
+void		lm_arch_enable_meta_sgd(LmArch *arch);
+
+/* the Meta-SGD rates inside params, or NULL for a scalar rate */
+static inline const lm_real *
+lm_inner_rates(const LmArch *arch, const lm_real *params)
+{
+	return arch->n_lr_params ? params + arch->n_meta_params + arch->n_global_params : NULL;
+}
 
 /* same shapes and loss */
 int			lm_arch_equal(const LmArch *a, const LmArch *b);

@@ -12,6 +12,15 @@ lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
 			  const lm_real *member, const LmRows *support,
 			  int steps, double lr, lm_real *meta_out, LmWork *work)
 {
+	return lm_inner_loop_rates(arch, meta0, global, member, support, steps, lr, NULL,
+							   meta_out, work);
+}
+
+double
+lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *global,
+					const lm_real *member, const LmRows *support, int steps,
+					double lr, const lm_real *rates, lm_real *meta_out, LmWork *work)
+{
 	double		first_loss = 0;
 
 	if (meta_out != meta0)
@@ -35,7 +44,11 @@ lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
 						   work, work->demb, NULL);
 		memset(work->meta_grad, 0, sizeof(lm_real) * arch->n_meta_params);
 		lm_meta_backward(arch, meta_out, member, work->demb, work, work->meta_grad);
-		lm_axpy(meta_out, (lm_real) -lr, work->meta_grad, (int) arch->n_meta_params);
+		if (rates)
+			for (size_t i = 0; i < arch->n_meta_params; i++)
+				meta_out[i] -= rates[i] * work->meta_grad[i];
+		else
+			lm_axpy(meta_out, (lm_real) -lr, work->meta_grad, (int) arch->n_meta_params);
 	}
 	return first_loss;
 }
@@ -68,8 +81,8 @@ lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 				   const lm_real *member, const LmRows *support,
 				   int steps, double lr, lm_real *emb, LmWork *work)
 {
-	lm_inner_loop(arch, params, params + arch->n_meta_params, member, support,
-				  steps, lr, work->meta_adapted, work);
+	lm_inner_loop_rates(arch, params, params + arch->n_meta_params, member, support,
+						steps, lr, lm_inner_rates(arch, params), work->meta_adapted, work);
 	lm_meta_forward(arch, work->meta_adapted, member, work, emb);
 }
 

@@ -37,6 +37,11 @@ double		lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *g
 						  const lm_real *member, const LmRows *support,
 						  int steps, double lr, lm_real *meta_out, LmWork *work);
 
+/* lm_inner_loop with one rate per θ_meta entry (Meta-SGD); NULL rates use lr */
+double		lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *global,
+								const lm_real *member, const LmRows *support, int steps,
+								double lr, const lm_real *rates, lm_real *meta_out, LmWork *work);
+
 /*
  * Adds scale · (g_meta, g_global) of one task into grad[n_params] and
  * returns the query loss after adaptation.
@@ -45,7 +50,7 @@ double		lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask 
 							int steps, double lr, double scale,
 							lm_real *grad, LmWork *work);
 
-/* The meta embedding: the adapted meta block's output, emb[d]. */
+/* The meta embedding: the adapted meta block's output, emb[d] (Meta-SGD rates from params). */
 void		lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 							   const lm_real *member, const LmRows *support,
 							   int steps, double lr, lm_real *emb, LmWork *work);
