@@ -102,10 +102,11 @@ CREATE FUNCTION limaml_create_model(
 	member_dim int DEFAULT NULL,
 	item_dim int DEFAULT NULL,
 	adapt_steps int DEFAULT NULL,
-	adapt_lr real DEFAULT NULL)
+	adapt_lr real DEFAULT NULL,
+	meta_sgd boolean DEFAULT false)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
@@ -120,6 +121,7 @@ CREATE FUNCTION limaml_train(
 	validation_fraction real DEFAULT 0.1,
 	clip_norm real DEFAULT NULL,
 	patience int DEFAULT NULL,
+	"order" int DEFAULT 1,
 	OUT epoch int,
 	OUT train_loss real,
 	OUT val_loss_cold real,
@@ -128,8 +130,8 @@ CREATE FUNCTION limaml_train(
 	OUT val_auc_adapted real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
-COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int)
-	IS 'meta-trains a model with first-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
+COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int)
+	IS 'meta-trains a model with first- or second-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'limaml_model_export' LANGUAGE C STABLE;

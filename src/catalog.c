@@ -21,6 +21,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(limaml_catalog_changed);
 PG_FUNCTION_INFO_V1(limaml_create_model);
@@ -73,7 +74,11 @@ static void
 catalog_inval_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == cached_catalog_relid)
+	{
 		flush_cache();
+		/* the extension may have been dropped and created again */
+		cached_catalog_relid = InvalidOid;
+	}
 }
 
 static void
@@ -120,6 +125,7 @@ load_model(int32 model_id, int32 version)
 	Datum		args[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
 	MemoryContext mcxt;
 	MemoryContext old;
+	SPIPlanPtr	plan;
 	LmModel    *model;
 	HeapTuple	tuple;
 	TupleDesc	desc;
@@ -128,12 +134,19 @@ load_model(int32 model_id, int32 version)
 	Jsonb	   *config;
 
 	SPI_connect();
-	SPI_execute_with_args(psprintf("SELECT m.name, m.source, m.members, m.config, v.params "
-								   "FROM %s.limaml_model m JOIN %s.limaml_model_version v "
-								   "ON v.model_id = m.model_id "
-								   "WHERE m.model_id = $1 AND v.version = $2",
-								   schema, schema),
-						  2, argtypes, args, NULL, true, 1);
+	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params "
+								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
+								"ON v.model_id = m.model_id "
+								"WHERE m.model_id = $1 AND v.version = $2",
+								schema, schema), 2, argtypes);
+
+	/*
+	 * Versions are immutable and the cache outlives this snapshot: read the
+	 * latest committed state, so an old snapshot can neither cache a dropped
+	 * version nor miss a version committed while we waited for a lock.
+	 */
+	SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+						 true, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -537,11 +550,16 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model shape: %s", err)));
+	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
+		lm_arch_enable_meta_sgd(&arch);
 
 	model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);
+	/* Meta-SGD starts from the scalar rate everywhere */
+	for (size_t i = 0; i < arch.n_lr_params; i++)
+		params[arch.n_meta_params + arch.n_global_params + i] = (float) cfg.inner_lr;
 	lm_store_version(model_id, params, arch.n_params,
 					 "{\"method\": \"initialization\"}", true);
 	PG_RETURN_INT32(model_id);

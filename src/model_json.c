@@ -8,7 +8,8 @@
  *             "adapt_steps", "adapt_lr" (optional: default to inner_*),
  *             "support_size", "query_size", "seed"},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
- *  "global": [...same...]}
+ *  "global": [...same...],
+ *  "inner_rates": [...the meta block's layout...]}   (Meta-SGD models only)
  * Floats print with 9 significant digits, which float32 survives exactly.
  */
 #include "limaml.h"
@@ -114,6 +115,7 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	int			n_meta,
 				n_global;
 	JsonbValue *loss_v = json_get(c, "loss", true);
+	JsonbValue *meta_sgd;
 	LmLoss		loss;
 	const char *err;
 
@@ -132,6 +134,11 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 					   global_hidden, n_global, loss);
 	if (err)
 		json_error("config", err);
+	meta_sgd = json_get(c, "meta_sgd", false);
+	if (meta_sgd && meta_sgd->type == jbvBool && meta_sgd->val.boolean)
+		lm_arch_enable_meta_sgd(arch);
+	else if (meta_sgd && meta_sgd->type != jbvBool)
+		json_error("meta_sgd", "must be true or false");
 
 	cfg->inner_steps = json_int(c, "inner_steps");
 	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
@@ -229,8 +236,9 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 	append_float(&buf, (float) cfg->inner_lr);
 	appendStringInfo(&buf, ", \"adapt_steps\": %d, \"adapt_lr\": ", cfg->adapt_steps);
 	append_float(&buf, (float) cfg->adapt_lr);
-	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT "}",
-					 cfg->support_size, cfg->query_size, cfg->seed);
+	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT
+					 ", \"meta_sgd\": %s}", cfg->support_size, cfg->query_size, cfg->seed,
+					 arch->n_lr_params ? "true" : "false");
 	return buf.data;
 }
 
@@ -293,6 +301,12 @@ limaml_model_export(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", \"global\": ");
 	append_block(&buf, model->arch.global, model->arch.n_global,
 				 model->params + model->arch.n_meta_params);
+	if (model->arch.n_lr_params)
+	{
+		appendStringInfoString(&buf, ", \"inner_rates\": ");
+		append_block(&buf, model->arch.meta, model->arch.n_meta,
+					 lm_inner_rates(&model->arch, model->params));
+	}
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
@@ -360,6 +374,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	params = palloc(arch.n_params * sizeof(float));
 	read_block(root, "meta", arch.meta, arch.n_meta, params);
 	read_block(root, "global", arch.global, arch.n_global, params + arch.n_meta_params);
+	if (arch.n_lr_params)
+		read_block(root, "inner_rates", arch.meta, arch.n_meta,
+				   params + arch.n_meta_params + arch.n_global_params);
 
 	if (lock_existing_model(name, &model_id, &existing))
 	{

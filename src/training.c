@@ -17,6 +17,7 @@
 #include "common/pg_prng.h"
 #include "core/adam.h"
 #include "core/maml.h"
+#include "core/meta_grad.h"
 #include "core/metrics.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -172,6 +173,7 @@ typedef struct TrainOptions
 	double		val_fraction;
 	double		clip_norm;		/* 0: no clipping */
 	int			patience;		/* 0: no early stopping */
+	int			order;			/* 1: first-order MAML, 2: exact second order */
 } TrainOptions;
 
 static TrainOptions
@@ -190,6 +192,8 @@ train_options(FunctionCallInfo fcinfo)
 	opt.val_fraction = PG_GETARG_FLOAT4(4);
 	opt.clip_norm = PG_ARGISNULL(5) ? 0 : PG_GETARG_FLOAT4(5);
 	opt.patience = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
+	opt.order = PG_ARGISNULL(7) ? 1 : PG_GETARG_INT32(7);
+	check_range("order", opt.order, 1, 2);
 	check_range("epochs", opt.epochs, 1, 100000);
 	check_range("meta_batch", opt.meta_batch, 1, 1000000);
 	check_range("outer_lr", opt.outer_lr, 1e-9, 1);
@@ -222,7 +226,7 @@ clip_gradient(float *grad, size_t n, double max_norm)
 static double
 train_epoch(const TaskSet *set, int *train_tasks, int n_train, const LmModel *model,
 			const TrainOptions *opt, float *params, float *grad, LmAdam *adam,
-			LmWork *work, pg_prng_state *rng)
+			LmMetaWork *mw, pg_prng_state *rng)
 {
 	const LmArch *arch = &model->arch;
 	double		loss = 0;
@@ -245,8 +249,11 @@ train_epoch(const TaskSet *set, int *train_tasks, int n_train, const LmModel *mo
 		{
 			LmTask		task = lm_task(set, arch, train_tasks[i]);
 
-			loss += lm_task_grad_fo(arch, params, &task, model->config.inner_steps,
-									model->config.inner_lr, 1.0 / (end - start), grad, work);
+			loss += lm_task_meta_grad(arch, params, &task, model->config.inner_steps,
+									  model->config.inner_lr, lm_inner_rates(arch, params),
+									  opt->order, 1.0 / (end - start), grad,
+									  arch->n_lr_params ? grad + arch->n_meta_params +
+									  arch->n_global_params : NULL, mw);
 			CHECK_FOR_INTERRUPTS();
 		}
 		if (opt->clip_norm > 0)
@@ -287,6 +294,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	int			epoch;
 	LmAdam		adam;
 	LmWork	   *work;
+	LmMetaWork *meta_work;
 	pg_prng_state rng;
 	StringInfoData history;
 	StringInfoData training;
@@ -337,6 +345,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	grad = palloc(sizeof(float) * arch->n_params);
 	lm_adam_init(&adam, arch->n_params, opt.outer_lr);
 	work = lm_work_create(arch, set.max_task_rows);
+	meta_work = lm_meta_work_create(arch, set.max_task_rows, model->config.inner_steps);
 	pg_prng_seed(&rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
 
@@ -349,7 +358,7 @@ limaml_train(PG_FUNCTION_ARGS)
 		bool		nulls[6] = {false};
 
 		train_loss = train_epoch(&set, train_tasks, n_train, model, &opt, params, grad,
-								 &adam, work, &rng);
+								 &adam, meta_work, &rng);
 		val = evaluate(&set, val_tasks, n_val, model, params, work);
 		if (n_val == 0)
 			val.loss_cold = val.loss_adapted = -1;
@@ -386,7 +395,8 @@ limaml_train(PG_FUNCTION_ARGS)
 					 "\"validation_fraction\": %.9g, \"clip_norm\": %.9g, \"patience\": %d, "
 					 "\"kept_epoch\": %d, \"train_members\": %d, \"validation_members\": %d, "
 					 "\"history\": [%s]}",
-					 model->config.inner_steps > 0 ? "fomaml" : "conventional",
+					 model->config.inner_steps == 0 ? "conventional" :
+					 opt.order == 2 ? "maml" : "fomaml",
 					 from_version, opt.epochs, Min(epoch, opt.epochs), opt.meta_batch,
 					 opt.outer_lr, opt.val_fraction, opt.clip_norm, opt.patience,
 					 opt.patience > 0 ? best_epoch : Min(epoch, opt.epochs),
