@@ -122,6 +122,7 @@ CREATE FUNCTION limaml_train(
 	clip_norm real DEFAULT NULL,
 	patience int DEFAULT NULL,
 	"order" int DEFAULT 1,
+	episodes int DEFAULT 1,
 	OUT epoch int,
 	OUT train_loss real,
 	OUT val_loss_cold real,
@@ -130,7 +131,7 @@ CREATE FUNCTION limaml_train(
 	OUT val_auc_adapted real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
-COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int)
+COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int, int)
 	IS 'meta-trains a model with first- or second-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb

@@ -1,31 +1,46 @@
 /*
- * tasks.c - reading interactions into per-member tasks (see tasks.h).
+ * tasks.c - reading members from a source and splitting them (tasks.h).
  *
- * Rows arrive ordered by (member_id, ts); a member's rows are buffered
- * until the next member starts, then the newest become the query set and
- * up to support_size before them the support set.  Every row is checked.
+ * Every row is checked as it is read: NULLs, feature lengths, NaN and
+ * infinity, and labels against the model's loss.
  */
 #include "tasks.h"
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #define FETCH_ROWS 10000
 
-/* one member's rows while reading, oldest first */
+/* one member's rows while reading, oldest first, at most 2 · keep_rows */
 typedef struct MemberRows
 {
 	int64		member_id;
+	int64		n_total;
 	int			n;
 	int			cap;
+	int			keep;
 	float	   *items;
 	float	   *labels;
 	float	   *member;
 } MemberRows;
+
+struct LmMemberStream
+{
+	const LmModel *model;
+	Portal		portal;
+	SPITupleTable *fetched;		/* the current fetch, kept apart from SPI_tuptable */
+	uint64		n_fetched;
+	uint64		next_row;
+	bool		done;
+	MemberRows	rows;			/* the member being read */
+	MemberRows	ready;			/* the member handed out */
+};
 
 LmSplit
 lm_training_split(const LmModel *model)
@@ -48,71 +63,82 @@ lm_is_validation_member(int64 member_id, int64 seed, double fraction)
 	return (double) h / 18446744073709551616.0 < fraction;
 }
 
-static void
-append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
+int
+lm_query_start(const LmMember *member, const LmSplit *split)
 {
-	if (rows->n == rows->cap)
-	{
-		rows->cap *= 2;
-		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * arch->item_dim);
-		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
-	}
-	memcpy(rows->items + (size_t) rows->n * arch->item_dim, item, sizeof(float) * arch->item_dim);
-	rows->labels[rows->n++] = label;
+	int			n_query;
+
+	if (split->query_fraction > 0)
+		/* less a hair: float4 fractions such as 0.2 are a bit above */
+		n_query = (int) Min(member->n, ceil(split->query_fraction * member->n_total - 1e-6));
+	else
+		n_query = Min(split->query_size, Max(1, member->n - 1));
+	return member->n - n_query;
 }
 
-/* closes a member: newest rows become its query set, those before its support set */
-static void
-finish_member(TaskSet *set, MemberRows *rows, const LmArch *arch, const LmSplit *split)
+LmTask
+lm_member_episode(const LmArch *arch, const LmMember *member, int query_start,
+				  const LmSplit *split)
 {
-	int			n_query,
-				n_support,
-				first;
+	LmTask		task;
+	int			n_query = Min(split->query_size, member->n - query_start);
+	int			n_support = Min(split->support_size, query_start);
+	int			first = query_start - n_support;
 
-	if (rows->n == 0)
-		return;
 	if (split->query_fraction > 0)
-		n_query = Min(rows->n, (int) ceil(split->query_fraction * rows->n - 1e-6));	/* float4 fractions */
-	else
-		n_query = Min(split->query_size, Max(1, rows->n - 1));
-	n_support = Min(split->support_size, rows->n - n_query);
+		n_query = member->n - query_start;
 	if (split->no_support)
 	{
 		n_query += n_support;
 		n_support = 0;
 	}
-	first = rows->n - n_query - n_support;
+	task.member = member->member;
+	task.support.n = n_support;
+	task.support.item = member->items + (size_t) first * arch->item_dim;
+	task.support.label = member->labels + first;
+	task.query.n = n_query;
+	task.query.item = member->items + (size_t) (first + n_support) * arch->item_dim;
+	task.query.label = member->labels + first + n_support;
+	return task;
+}
 
-	if (set->n_tasks == set->cap_tasks)
-	{
-		set->cap_tasks *= 2;
-		set->member_id = repalloc_huge(set->member_id, sizeof(int64) * set->cap_tasks);
-		set->row_off = repalloc_huge(set->row_off, sizeof(int64) * set->cap_tasks);
-		set->n_support = repalloc_huge(set->n_support, sizeof(int) * set->cap_tasks);
-		set->n_query = repalloc_huge(set->n_query, sizeof(int) * set->cap_tasks);
-		set->n_total = repalloc_huge(set->n_total, sizeof(int64) * set->cap_tasks);
-		set->member = repalloc_huge(set->member, sizeof(float) * set->cap_tasks * (arch->member_dim + 1));
-	}
-	while (set->n_rows + n_support + n_query > set->cap_rows)
-	{
-		set->cap_rows *= 2;
-		set->items = repalloc_huge(set->items, sizeof(float) * set->cap_rows * arch->item_dim);
-		set->labels = repalloc_huge(set->labels, sizeof(float) * set->cap_rows);
-	}
-	set->member_id[set->n_tasks] = rows->member_id;
-	set->row_off[set->n_tasks] = set->n_rows;
-	set->n_support[set->n_tasks] = n_support;
-	set->n_query[set->n_tasks] = n_query;
-	set->n_total[set->n_tasks] = rows->n;
-	memcpy(set->member + (size_t) set->n_tasks * arch->member_dim, rows->member,
-		   sizeof(float) * arch->member_dim);
-	memcpy(set->items + set->n_rows * arch->item_dim, rows->items + (size_t) first * arch->item_dim,
-		   sizeof(float) * (size_t) (n_support + n_query) * arch->item_dim);
-	memcpy(set->labels + set->n_rows, rows->labels + first, sizeof(float) * (n_support + n_query));
-	set->n_rows += n_support + n_query;
-	set->max_task_rows = Max(set->max_task_rows, Max(n_support, n_query));
-	set->n_tasks++;
+/* ---------------------------------------------------------- reading rows */
+
+static void
+rows_init(MemberRows *rows, const LmArch *arch, int keep)
+{
 	rows->n = 0;
+	rows->n_total = 0;
+	rows->keep = Max(keep, 1);
+	rows->cap = 64;
+	rows->items = palloc(sizeof(float) * rows->cap * arch->item_dim);
+	rows->labels = palloc(sizeof(float) * rows->cap);
+	rows->member = palloc0(sizeof(float) * (arch->member_dim + 1));
+}
+
+static void
+append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
+{
+	size_t		p = arch->item_dim;
+
+	/* drop the oldest rows in bulk once twice the kept count has piled up */
+	if (rows->n >= rows->keep * 2L)
+	{
+		int			drop = rows->n - rows->keep;
+
+		memmove(rows->items, rows->items + (size_t) drop * p, sizeof(float) * rows->keep * p);
+		memmove(rows->labels, rows->labels + drop, sizeof(float) * rows->keep);
+		rows->n = rows->keep;
+	}
+	if (rows->n == rows->cap)
+	{
+		rows->cap *= 2;
+		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * p);
+		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
+	}
+	memcpy(rows->items + (size_t) rows->n * p, item, sizeof(float) * p);
+	rows->labels[rows->n++] = label;
+	rows->n_total++;
 }
 
 static void
@@ -153,79 +179,211 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 	append_row(rows, arch, v, label);
 }
 
+/* ------------------------------------------------------------- streaming */
+
+LmMemberStream *
+lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, int keep_rows)
+{
+	LmMemberStream *stream = palloc0(sizeof(LmMemberStream));
+	const char *rel;
+	SPIPlanPtr	plan;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(order_seed)};
+
+	lm_check_source(source, InvalidOid);
+	rel = lm_relation_sql(source);
+	stream->model = model;
+	rows_init(&stream->rows, &model->arch, keep_rows);
+	rows_init(&stream->ready, &model->arch, keep_rows);
+	plan = SPI_prepare(shuffled ?
+					   psprintf("SELECT member_id, member_features, item_features, label FROM %s "
+								"ORDER BY hashint8extended(member_id, $1), member_id, ts", rel) :
+					   psprintf("SELECT member_id, member_features, item_features, label FROM %s "
+								"ORDER BY member_id, ts", rel),
+					   shuffled ? 1 : 0, argtypes);
+	if (!plan)
+		elog(ERROR, "limaml: could not plan the source query");
+	stream->portal = SPI_cursor_open(NULL, plan, shuffled ? args : NULL, NULL, true);
+	SPI_cursor_fetch(stream->portal, true, FETCH_ROWS);
+	stream->fetched = SPI_tuptable;
+	stream->n_fetched = SPI_processed;
+	stream->done = stream->n_fetched == 0;
+	return stream;
+}
+
+/* swaps the member just completed into ready, and starts the next one */
+static void
+hand_out(LmMemberStream *stream)
+{
+	MemberRows	tmp = stream->ready;
+
+	stream->ready = stream->rows;
+	stream->rows = tmp;
+	stream->rows.n = 0;
+	stream->rows.n_total = 0;
+}
+
+bool
+lm_stream_next(LmMemberStream *stream, LmMember *member)
+{
+	const LmArch *arch = &stream->model->arch;
+	bool		have = false;
+
+	while (!have && !stream->done)
+	{
+		HeapTuple	tuple;
+		bool		isnull;
+		int64		member_id;
+
+		if (stream->next_row >= stream->n_fetched)
+		{
+			SPI_freetuptable(stream->fetched);
+			CHECK_FOR_INTERRUPTS();
+			SPI_cursor_fetch(stream->portal, true, FETCH_ROWS);
+			stream->fetched = SPI_tuptable;
+			stream->n_fetched = SPI_processed;
+			stream->next_row = 0;
+			if (stream->n_fetched == 0)
+			{
+				stream->done = true;
+				break;
+			}
+		}
+		tuple = stream->fetched->vals[stream->next_row];
+		member_id = DatumGetInt64(SPI_getbinval(tuple, stream->fetched->tupdesc, 1, &isnull));
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("member_id must not be NULL in the source")));
+		if (stream->rows.n_total > 0 && member_id != stream->rows.member_id)
+		{
+			hand_out(stream);
+			have = true;
+			/* the row stays for the next member */
+			continue;
+		}
+		stream->rows.member_id = member_id;
+		read_row(tuple, stream->fetched->tupdesc, arch, &stream->rows);
+		stream->next_row++;
+	}
+	if (!have && stream->done && stream->rows.n_total > 0)
+	{
+		hand_out(stream);
+		have = true;
+	}
+	if (!have)
+		return false;
+
+	member->member_id = stream->ready.member_id;
+	member->n_total = stream->ready.n_total;
+	member->n = Min(stream->ready.n, stream->ready.keep);
+	member->member = stream->ready.member;
+	member->items = stream->ready.items + (size_t) (stream->ready.n - member->n) * arch->item_dim;
+	member->labels = stream->ready.labels + (stream->ready.n - member->n);
+	return true;
+}
+
 void
-lm_load_tasks(TaskSet *set, const LmModel *model, Oid source, const LmSplit *split)
+lm_stream_close(LmMemberStream *stream)
+{
+	SPI_cursor_close(stream->portal);
+}
+
+/* ------------------------------------------------------------- in memory */
+
+static void
+set_add(LmMemberSet *set, const LmArch *arch, const LmMember *m)
+{
+	size_t		p = arch->item_dim;
+
+	if (set->n_members == set->cap_members)
+	{
+		set->cap_members *= 2;
+		set->member_id = repalloc_huge(set->member_id, sizeof(int64) * set->cap_members);
+		set->n_total = repalloc_huge(set->n_total, sizeof(int64) * set->cap_members);
+		set->row_off = repalloc_huge(set->row_off, sizeof(int64) * set->cap_members);
+		set->n_rows = repalloc_huge(set->n_rows, sizeof(int) * set->cap_members);
+		set->member = repalloc_huge(set->member, sizeof(float) * set->cap_members * (arch->member_dim + 1));
+	}
+	while (set->n_rows_total + m->n > set->cap_rows)
+	{
+		set->cap_rows *= 2;
+		set->items = repalloc_huge(set->items, sizeof(float) * set->cap_rows * p);
+		set->labels = repalloc_huge(set->labels, sizeof(float) * set->cap_rows);
+	}
+	set->member_id[set->n_members] = m->member_id;
+	set->n_total[set->n_members] = m->n_total;
+	set->row_off[set->n_members] = set->n_rows_total;
+	set->n_rows[set->n_members] = m->n;
+	memcpy(set->member + (size_t) set->n_members * arch->member_dim, m->member,
+		   sizeof(float) * arch->member_dim);
+	memcpy(set->items + set->n_rows_total * p, m->items, sizeof(float) * m->n * p);
+	memcpy(set->labels + set->n_rows_total, m->labels, sizeof(float) * m->n);
+	set->n_rows_total += m->n;
+	set->max_rows = Max(set->max_rows, m->n);
+	set->n_members++;
+}
+
+static size_t
+set_bytes(const LmMemberSet *set, const LmArch *arch)
+{
+	return (size_t) set->cap_rows * (arch->item_dim + 1) * sizeof(float) +
+		(size_t) set->cap_members * (3 * sizeof(int64) + sizeof(int) +
+									 (arch->member_dim + 1) * sizeof(float));
+}
+
+LmMemberSet *
+lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget)
 {
 	const LmArch *arch = &model->arch;
-	MemberRows	rows = {0};
-	Portal		portal;
-	SPIPlanPtr	plan;
+	MemoryContext set_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml members",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(set_cxt);
+	LmMemberSet *set = palloc0(sizeof(LmMemberSet));
+	LmMemberStream *stream;
+	LmMember	m;
+	bool		fits = true;
 
-	memset(set, 0, sizeof(*set));
-	set->cap_tasks = 1024;
-	set->member_id = palloc(sizeof(int64) * set->cap_tasks);
-	set->row_off = palloc(sizeof(int64) * set->cap_tasks);
-	set->n_support = palloc(sizeof(int) * set->cap_tasks);
-	set->n_query = palloc(sizeof(int) * set->cap_tasks);
-	set->n_total = palloc(sizeof(int64) * set->cap_tasks);
-	set->member = palloc(sizeof(float) * set->cap_tasks * (arch->member_dim + 1));
+	set->cap_members = 1024;
+	set->member_id = palloc(sizeof(int64) * set->cap_members);
+	set->n_total = palloc(sizeof(int64) * set->cap_members);
+	set->row_off = palloc(sizeof(int64) * set->cap_members);
+	set->n_rows = palloc(sizeof(int) * set->cap_members);
+	set->member = palloc(sizeof(float) * set->cap_members * (arch->member_dim + 1));
 	set->cap_rows = 16384;
 	set->items = palloc(sizeof(float) * set->cap_rows * arch->item_dim);
 	set->labels = palloc(sizeof(float) * set->cap_rows);
-	rows.cap = 64;
-	rows.items = palloc(sizeof(float) * rows.cap * arch->item_dim);
-	rows.labels = palloc(sizeof(float) * rows.cap);
-	rows.member = palloc0(sizeof(float) * (arch->member_dim + 1));
 
-	lm_check_source(source, InvalidOid);
-	plan = SPI_prepare(psprintf("SELECT member_id, member_features, item_features, label "
-								"FROM %s ORDER BY member_id, ts",
-								lm_relation_sql(source)), 0, NULL);
-	if (!plan)
-		elog(ERROR, "limaml: could not plan the source query");
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
+	stream = lm_stream_open(model, source, false, 0, keep_rows);
+	while (lm_stream_next(stream, &m))
 	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
+		set_add(set, arch, &m);
+		if (set_bytes(set, arch) > budget)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			bool		isnull;
-			Datum		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
-			int64		member_id;
-
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("member_id must not be NULL in source \"%s\"",
-								lm_relation_sql(source))));
-			member_id = DatumGetInt64(d);
-			if (rows.n > 0 && member_id != rows.member_id)
-				finish_member(set, &rows, arch, split);
-			rows.member_id = member_id;
-			read_row(tuple, SPI_tuptable->tupdesc, arch, &rows);
+			fits = false;
+			break;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
 	}
-	finish_member(set, &rows, arch, split);
-	SPI_cursor_close(portal);
+	lm_stream_close(stream);
+	MemoryContextSwitchTo(old);
+	if (!fits)
+	{
+		MemoryContextDelete(set_cxt);
+		return NULL;
+	}
+	return set;
 }
 
-LmTask
-lm_task(const TaskSet *set, const LmArch *arch, int t)
+LmMember
+lm_member_set_get(const LmMemberSet *set, const LmArch *arch, int i)
 {
-	LmTask		task;
-	int64		off = set->row_off[t];
+	LmMember	m;
 
-	task.member = set->member + (size_t) t * arch->member_dim;
-	task.support.n = set->n_support[t];
-	task.support.item = set->items + off * arch->item_dim;
-	task.support.label = set->labels + off;
-	task.query.n = set->n_query[t];
-	task.query.item = set->items + (off + set->n_support[t]) * arch->item_dim;
-	task.query.label = set->labels + off + set->n_support[t];
-	return task;
+	m.member_id = set->member_id[i];
+	m.n_total = set->n_total[i];
+	m.n = set->n_rows[i];
+	m.member = set->member + (size_t) i * arch->member_dim;
+	m.items = set->items + set->row_off[i] * arch->item_dim;
+	m.labels = set->labels + set->row_off[i];
+	return m;
 }

@@ -1,6 +1,11 @@
 /*
- * tasks.h - members' interactions as MAML tasks, read from a source
- * relation in (member_id, ts) order and split by time.
+ * tasks.h - members' interactions as MAML tasks.
+ *
+ * A source relation is read in (member_id, ts) order, or in a seeded
+ * pseudo-random member order for training, one member at a time.  Members
+ * live either all in memory (LmMemberSet, when they fit the budget) or are
+ * streamed anew on every pass (LmMemberStream).  A member's rows are then
+ * split by time into a support set and a query set.
  */
 #ifndef LIMAML_TASKS_H
 #define LIMAML_TASKS_H
@@ -14,36 +19,59 @@ typedef struct LmSplit
 	int			support_size;	/* at most this many rows before the query set */
 	int			query_size;		/* the newest rows form the query set ... */
 	double		query_fraction; /* ... or, when > 0, the newest ceil(fraction · n) */
-	bool		no_support;		/* conventional training: every kept row is a query row */
+	bool		no_support;		/* conventional training: every row is a query row */
 } LmSplit;
 
-/* every member's kept rows; rows of task t start at row_off[t], support first */
-typedef struct TaskSet
+/* one member's newest rows, oldest first; pointers valid until the next read */
+typedef struct LmMember
 {
-	int			n_tasks;
-	int			cap_tasks;
-	int64	   *member_id;
-	int64	   *row_off;
-	int		   *n_support;
-	int		   *n_query;
-	int64	   *n_total;		/* the member's rows in the source */
-	float	   *member;			/* [cap_tasks][member_dim] */
-	int64		n_rows;
-	int64		cap_rows;
-	float	   *items;			/* [cap_rows][item_dim] */
-	float	   *labels;			/* [cap_rows] */
-	int			max_task_rows;
-} TaskSet;
+	int64		member_id;
+	int64		n_total;		/* rows the member has in the source */
+	int			n;				/* rows kept (the newest) */
+	const float *member;		/* [member_dim] from the newest row */
+	const float *items;			/* [n][item_dim] */
+	const float *labels;		/* [n] */
+} LmMember;
 
 /* the split limaml_train uses for a model */
 LmSplit		lm_training_split(const LmModel *model);
 
-/* reads source (a model's, or any relation of the same columns) into tasks */
-void		lm_load_tasks(TaskSet *set, const LmModel *model, Oid source, const LmSplit *split);
-
-LmTask		lm_task(const TaskSet *set, const LmArch *arch, int t);
+/* the newest split: rows before query_start support the query that starts there */
+int			lm_query_start(const LmMember *member, const LmSplit *split);
+LmTask		lm_member_episode(const LmArch *arch, const LmMember *member, int query_start,
+							  const LmSplit *split);
 
 /* true when the member goes to validation: a seeded hash of member_id */
 bool		lm_is_validation_member(int64 member_id, int64 seed, double fraction);
+
+/* ---- streaming: one pass over the source */
+typedef struct LmMemberStream LmMemberStream;
+
+/* shuffled: members in hash(member_id, order_seed) order; keep_rows: newest rows kept */
+LmMemberStream *lm_stream_open(const LmModel *model, Oid source, bool shuffled,
+							   int64 order_seed, int keep_rows);
+bool		lm_stream_next(LmMemberStream *stream, LmMember *member);
+void		lm_stream_close(LmMemberStream *stream);
+
+/* ---- in memory: every member, ordered by member_id */
+typedef struct LmMemberSet
+{
+	int			n_members;
+	int			cap_members;
+	int64	   *member_id;
+	int64	   *n_total;
+	int64	   *row_off;
+	int		   *n_rows;
+	float	   *member;			/* [n_members][member_dim] */
+	int64		n_rows_total;
+	int64		cap_rows;
+	float	   *items;			/* [cap_rows][item_dim] */
+	float	   *labels;
+	int			max_rows;		/* most rows of one member */
+} LmMemberSet;
+
+/* NULL when the members need more than budget bytes (nothing is kept then) */
+LmMemberSet *lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget);
+LmMember	lm_member_set_get(const LmMemberSet *set, const LmArch *arch, int i);
 
 #endif

@@ -1,42 +1,73 @@
 /*
- * training.c - limaml_train: first-order MAML over the model's source.
+ * training.c - limaml_train: MAML over the model's source.
  *
- * Each member is a task.  Rows are read once, in (member_id, ts) order,
- * keeping per member only the newest query_size rows (the query set) and
- * up to support_size rows before them (the support set).  Members are
- * split into training and validation by a seeded hash of member_id, so the
- * split stays put as data grows.  Every call stores a new model version.
+ * Each member is a task, split by time: its newest rows are the query set,
+ * up to support_size rows before them the support set; with episodes > 1
+ * more (support, query) splits are drawn per member and epoch at earlier
+ * time points, so older rows serve as queries too.  Members are split into
+ * training and validation by a seeded hash of member_id, so the split
+ * stays put as data grows.
+ *
+ * Members are kept in memory when they fit in maintenance_work_mem;
+ * otherwise every epoch streams the source in a seeded member order.
+ * Every call stores a new immutable model version.
  */
 #include "limaml.h"
-#include "tasks.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "core/adam.h"
-#include "core/maml.h"
 #include "core/meta_grad.h"
-#include "core/metrics.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "quality.h"
+#include "tasks.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(limaml_train);
 
-typedef struct Metrics
+/* limaml_train's arguments */
+typedef struct TrainOptions
 {
-	double		loss_cold;
-	double		loss_adapted;
-	double		auc_cold;		/* -1 when undefined */
-	double		auc_adapted;
-} Metrics;
+	int			epochs;
+	int			meta_batch;
+	double		outer_lr;
+	double		val_fraction;
+	double		clip_norm;		/* 0: no clipping */
+	int			patience;		/* 0: no early stopping */
+	int			order;			/* 1: first-order MAML, 2: exact second order */
+	int			episodes;		/* (support, query) splits per member and epoch */
+} TrainOptions;
+
+/* everything one training run works with */
+typedef struct Trainer
+{
+	const LmModel *model;
+	const LmArch *arch;
+	TrainOptions opt;
+	LmSplit		split;
+	LmMemberSet *members;		/* NULL: stream the source */
+	int		   *train_index;	/* in-memory members for training */
+	int			n_train;
+	int		   *val_index;
+	int			n_val;
+	float	   *params;
+	float	   *grad;
+	int			in_batch;		/* episodes summed into grad */
+	double		loss_sum;
+	int64		n_episodes;
+	LmAdam		adam;
+	LmMetaWork *meta_work;
+	pg_prng_state rng;
+} Trainer;
 
 static void
 check_range(const char *what, double value, double lo, double hi)
@@ -45,65 +76,6 @@ check_range(const char *what, double value, double lo, double hi)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
-}
-
-/* cold and adapted query loss and AUC over the given tasks, rows pooled */
-static Metrics
-evaluate(const TaskSet *set, const int *tasks, int n_tasks, const LmModel *model,
-		 const float *params, LmWork *work)
-{
-	const LmArch *arch = &model->arch;
-	Metrics		m = {0, 0, -1, -1};
-	int64		n_rows = 0;
-	double	   *cold,
-			   *adapted,
-			   *labels;
-	float	   *e = palloc(sizeof(float) * arch->embedding_dim);
-
-	for (int i = 0; i < n_tasks; i++)
-		n_rows += set->n_query[tasks[i]];
-	if (n_rows == 0)
-		return m;
-	cold = palloc(sizeof(double) * n_rows);
-	adapted = palloc(sizeof(double) * n_rows);
-	labels = palloc(sizeof(double) * n_rows);
-	n_rows = 0;
-	for (int i = 0; i < n_tasks; i++)
-	{
-		LmTask		task = lm_task(set, arch, tasks[i]);
-
-		lm_meta_forward(arch, params, task.member, work, e);
-		lm_predict(arch, params, e, task.query.item, task.query.n, work, work->pred);
-		m.loss_cold += task.query.n * loss_forward_backward(arch->loss, work->pred, task.query.label,
-															  task.query.n, NULL, 1);
-		for (int r = 0; r < task.query.n; r++)
-			cold[n_rows + r] = work->pred[r];
-
-		lm_adapt_embedding(arch, params, task.member, &task.support,
-						   model->config.adapt_steps, model->config.adapt_lr, e, work);
-		lm_predict(arch, params, e, task.query.item, task.query.n, work, work->pred);
-		m.loss_adapted += task.query.n * loss_forward_backward(arch->loss, work->pred, task.query.label,
-																 task.query.n, NULL, 1);
-		for (int r = 0; r < task.query.n; r++)
-		{
-			adapted[n_rows + r] = work->pred[r];
-			labels[n_rows + r] = task.query.label[r];
-		}
-		n_rows += task.query.n;
-		CHECK_FOR_INTERRUPTS();
-	}
-	m.loss_cold /= n_rows;
-	m.loss_adapted /= n_rows;
-	if (arch->loss == LM_LOSS_BCE)
-	{
-		m.auc_cold = lm_auc(cold, labels, (int) n_rows);
-		m.auc_adapted = lm_auc(adapted, labels, (int) n_rows);
-	}
-	pfree(cold);
-	pfree(adapted);
-	pfree(labels);
-	pfree(e);
-	return m;
 }
 
 /* the model row, locked against concurrent training */
@@ -135,26 +107,29 @@ json_metric(double x)
 /* the epoch's NOTICE and its entry in the version's training history */
 static void
 report_epoch(const LmModel *model, int epoch, int epochs, double train_loss,
-			 const Metrics *val, StringInfo history)
+			 const LmQuality *val, StringInfo history)
 {
-	if (val->loss_cold < 0)
+	double		cold = lm_quality_loss(val, 0),
+				adapted = lm_quality_loss(val, 1);
+
+	if (val->rows == 0)
 		ereport(NOTICE,
 				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f (no validation members)",
 						model->name, epoch, epochs, train_loss)));
 	else if (model->arch.loss == LM_LOSS_BCE)
 		ereport(NOTICE,
 				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f, validation loss cold %.4f adapted %.4f, AUC cold %.4f adapted %.4f",
-						model->name, epoch, epochs, train_loss, val->loss_cold, val->loss_adapted,
-						val->auc_cold, val->auc_adapted)));
+						model->name, epoch, epochs, train_loss, cold, adapted,
+						lm_quality_auc(val, 0), lm_quality_auc(val, 1))));
 	else
 		ereport(NOTICE,
 				(errmsg("limaml \"%s\" epoch %d/%d: train loss %.4f, validation loss cold %.4f adapted %.4f",
-						model->name, epoch, epochs, train_loss, val->loss_cold, val->loss_adapted)));
+						model->name, epoch, epochs, train_loss, cold, adapted)));
 	appendStringInfo(history, "%s{\"epoch\": %d, \"train_loss\": %.6g, \"val_loss_cold\": %s, "
 					 "\"val_loss_adapted\": %s, \"val_auc_cold\": %s, \"val_auc_adapted\": %s}",
-					 epoch > 1 ? ", " : "", epoch, train_loss, json_metric(val->loss_cold),
-					 json_metric(val->loss_adapted), json_metric(val->auc_cold),
-					 json_metric(val->auc_adapted));
+					 epoch > 1 ? ", " : "", epoch, train_loss, json_metric(cold),
+					 json_metric(adapted), json_metric(lm_quality_auc(val, 0)),
+					 json_metric(lm_quality_auc(val, 1)));
 }
 
 static Datum
@@ -163,18 +138,6 @@ nullable_real(double x, bool *isnull)
 	*isnull = x < 0;
 	return Float4GetDatum((float) x);
 }
-
-/* limaml_train's arguments */
-typedef struct TrainOptions
-{
-	int			epochs;
-	int			meta_batch;
-	double		outer_lr;
-	double		val_fraction;
-	double		clip_norm;		/* 0: no clipping */
-	int			patience;		/* 0: no early stopping */
-	int			order;			/* 1: first-order MAML, 2: exact second order */
-} TrainOptions;
 
 static TrainOptions
 train_options(FunctionCallInfo fcinfo)
@@ -193,11 +156,13 @@ train_options(FunctionCallInfo fcinfo)
 	opt.clip_norm = PG_ARGISNULL(5) ? 0 : PG_GETARG_FLOAT4(5);
 	opt.patience = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
 	opt.order = PG_ARGISNULL(7) ? 1 : PG_GETARG_INT32(7);
-	check_range("order", opt.order, 1, 2);
+	opt.episodes = PG_ARGISNULL(8) ? 1 : PG_GETARG_INT32(8);
 	check_range("epochs", opt.epochs, 1, 100000);
 	check_range("meta_batch", opt.meta_batch, 1, 1000000);
 	check_range("outer_lr", opt.outer_lr, 1e-9, 1);
 	check_range("validation_fraction", opt.val_fraction, 0, 0.9);
+	check_range("order", opt.order, 1, 2);
+	check_range("episodes", opt.episodes, 1, 1000);
 	if (!PG_ARGISNULL(5))
 		check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
 	if (!PG_ARGISNULL(6))
@@ -222,83 +187,203 @@ clip_gradient(float *grad, size_t n, double max_norm)
 	}
 }
 
+/* the summed episode gradients become one Adam step */
+static void
+finish_batch(Trainer *tr)
+{
+	if (tr->in_batch == 0)
+		return;
+	for (size_t i = 0; i < tr->arch->n_params; i++)
+		tr->grad[i] /= tr->in_batch;
+	if (tr->opt.clip_norm > 0)
+		clip_gradient(tr->grad, tr->arch->n_params, tr->opt.clip_norm);
+	lm_adam_step(&tr->adam, tr->params, tr->grad);
+	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
+	tr->in_batch = 0;
+}
+
+/* one member's episodes: its newest split, then earlier ones at random */
+static void
+train_member(Trainer *tr, const LmMember *member)
+{
+	const LmArch *arch = tr->arch;
+	int			newest = lm_query_start(member, &tr->split);
+
+	for (int e = 0; e < tr->opt.episodes; e++)
+	{
+		int			start = newest;
+		LmTask		task;
+
+		if (e > 0)
+		{
+			/* an earlier query start with at least one support row */
+			if (newest <= 1)
+				break;
+			start = (int) pg_prng_uint64_range(&tr->rng, 1, newest - 1);
+		}
+		task = lm_member_episode(arch, member, start, &tr->split);
+		tr->loss_sum += lm_task_meta_grad(arch, tr->params, &task, tr->model->config.inner_steps,
+										  tr->model->config.inner_lr,
+										  lm_inner_rates(arch, tr->params), tr->opt.order, 1.0,
+										  tr->grad,
+										  arch->n_lr_params ? tr->grad + arch->n_meta_params +
+										  arch->n_global_params : NULL, tr->meta_work);
+		tr->n_episodes++;
+		if (++tr->in_batch == tr->opt.meta_batch)
+			finish_batch(tr);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static bool
+is_validation(const Trainer *tr, int64 member_id)
+{
+	return lm_is_validation_member(member_id, tr->model->config.seed, tr->opt.val_fraction);
+}
+
 /* one pass over the training members in a seeded order; returns the mean query loss */
 static double
-train_epoch(const TaskSet *set, int *train_tasks, int n_train, const LmModel *model,
-			const TrainOptions *opt, float *params, float *grad, LmAdam *adam,
-			LmMetaWork *mw, pg_prng_state *rng)
+train_epoch(Trainer *tr, int epoch)
 {
-	const LmArch *arch = &model->arch;
-	double		loss = 0;
+	LmMember	member;
 
-	/* Fisher-Yates with pg_prng: the member order is the seed's */
-	for (int i = n_train - 1; i > 0; i--)
+	tr->loss_sum = 0;
+	tr->n_episodes = 0;
+	if (tr->members)
 	{
-		int			j = (int) pg_prng_uint64_range(rng, 0, i);
-		int			tmp = train_tasks[i];
-
-		train_tasks[i] = train_tasks[j];
-		train_tasks[j] = tmp;
-	}
-	for (int start = 0; start < n_train; start += opt->meta_batch)
-	{
-		int			end = Min(n_train, start + opt->meta_batch);
-
-		memset(grad, 0, sizeof(float) * arch->n_params);
-		for (int i = start; i < end; i++)
+		/* Fisher-Yates with pg_prng: the member order is the seed's */
+		for (int i = tr->n_train - 1; i > 0; i--)
 		{
-			LmTask		task = lm_task(set, arch, train_tasks[i]);
+			int			j = (int) pg_prng_uint64_range(&tr->rng, 0, i);
+			int			tmp = tr->train_index[i];
 
-			loss += lm_task_meta_grad(arch, params, &task, model->config.inner_steps,
-									  model->config.inner_lr, lm_inner_rates(arch, params),
-									  opt->order, 1.0 / (end - start), grad,
-									  arch->n_lr_params ? grad + arch->n_meta_params +
-									  arch->n_global_params : NULL, mw);
-			CHECK_FOR_INTERRUPTS();
+			tr->train_index[i] = tr->train_index[j];
+			tr->train_index[j] = tmp;
 		}
-		if (opt->clip_norm > 0)
-			clip_gradient(grad, arch->n_params, opt->clip_norm);
-		lm_adam_step(adam, params, grad);
+		for (int i = 0; i < tr->n_train; i++)
+		{
+			member = lm_member_set_get(tr->members, tr->arch, tr->train_index[i]);
+			train_member(tr, &member);
+		}
 	}
-	for (size_t i = 0; i < arch->n_params; i++)
-		if (!isfinite(params[i]))
+	else
+	{
+		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, true,
+												tr->model->config.seed + epoch,
+												tr->opt.episodes > 1 ? INT_MAX :
+												tr->split.support_size + tr->split.query_size);
+
+		while (lm_stream_next(stream, &member))
+			if (!is_validation(tr, member.member_id))
+				train_member(tr, &member);
+		lm_stream_close(stream);
+	}
+	finish_batch(tr);
+	for (size_t i = 0; i < tr->arch->n_params; i++)
+		if (!isfinite(tr->params[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("training of limaml model \"%s\" diverged", model->name),
+					 errmsg("training of limaml model \"%s\" diverged", tr->model->name),
 					 errhint("Lower outer_lr or inner_lr, or set clip_norm.")));
-	return loss / n_train;
+	if (tr->n_episodes == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no members are left for training after the validation split"),
+				 errhint("Lower validation_fraction.")));
+	return tr->loss_sum / tr->n_episodes;
+}
+
+/* cold and adapted quality on the validation members' newest split */
+static void
+validate(Trainer *tr, LmQuality *val)
+{
+	LmSplit		split = tr->split;
+	LmMember	member;
+
+	split.no_support = false;
+	lm_quality_init(val, tr->arch);
+	if (tr->opt.val_fraction <= 0)
+		return;
+	if (tr->members)
+		for (int i = 0; i < tr->n_val; i++)
+		{
+			LmTask		task;
+
+			member = lm_member_set_get(tr->members, tr->arch, tr->val_index[i]);
+			task = lm_member_episode(tr->arch, &member, lm_query_start(&member, &split), &split);
+			lm_quality_add(val, tr->model, tr->params, &task);
+			CHECK_FOR_INTERRUPTS();
+		}
+	else
+	{
+		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
+												split.support_size + split.query_size);
+
+		while (lm_stream_next(stream, &member))
+		{
+			LmTask		task;
+
+			if (!is_validation(tr, member.member_id))
+				continue;
+			task = lm_member_episode(tr->arch, &member, lm_query_start(&member, &split), &split);
+			lm_quality_add(val, tr->model, tr->params, &task);
+			CHECK_FOR_INTERRUPTS();
+		}
+		lm_stream_close(stream);
+	}
+}
+
+/* members in memory if they fit in maintenance_work_mem, else streaming */
+static void
+load_members(Trainer *tr)
+{
+	size_t		budget = (size_t) maintenance_work_mem * 1024;
+	int			keep = tr->opt.episodes > 1 ? INT_MAX :
+		tr->split.support_size + tr->split.query_size;
+
+	tr->members = lm_member_set_load(tr->model, tr->model->source, keep, budget);
+	if (!tr->members)
+	{
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\": the source does not fit in maintenance_work_mem (%d kB); "
+						"every epoch streams it", tr->model->name, maintenance_work_mem)));
+		return;
+	}
+	if (tr->members->n_members == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("source \"%s\" of limaml model \"%s\" has no rows to train on",
+						lm_relation_sql(tr->model->source), tr->model->name)));
+	tr->train_index = palloc(sizeof(int) * tr->members->n_members);
+	tr->val_index = palloc(sizeof(int) * tr->members->n_members);
+	for (int i = 0; i < tr->members->n_members; i++)
+	{
+		if (is_validation(tr, tr->members->member_id[i]))
+			tr->val_index[tr->n_val++] = i;
+		else
+			tr->train_index[tr->n_train++] = i;
+	}
 }
 
 Datum
 limaml_train(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TrainOptions opt = train_options(fcinfo);
+	Trainer		tr = {0};
 	MemoryContext train_cxt,
 				old;
 	int32		model_id,
 				from_version;
 	LmModel    *model;
 	const LmArch *arch;
-	TaskSet		set;
-	LmSplit		split;
-	int		   *train_tasks,
-			   *val_tasks;
-	int			n_train = 0,
-				n_val = 0;
-	float	   *params,
-			   *best_params,
-			   *grad;
+	float	   *best_params;
 	double		best_loss = INFINITY;
 	int			best_epoch = 0;
 	int			epoch;
-	LmAdam		adam;
-	LmWork	   *work;
-	LmMetaWork *meta_work;
-	pg_prng_state rng;
 	StringInfoData history;
 	StringInfoData training;
 
+	tr.opt = train_options(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml train", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(train_cxt);
@@ -313,74 +398,51 @@ limaml_train(PG_FUNCTION_ARGS)
 				 errmsg("limaml model \"%s\" has no source relation to train on", model->name)));
 	lm_check_source(model->source, model->members);
 
-	/* SPI memory is freed at SPI_finish; keep the tasks in train_cxt */
+	/* SPI memory is freed at SPI_finish; keep everything in train_cxt */
 	MemoryContextSwitchTo(train_cxt);
-	split = lm_training_split(model);
-	lm_load_tasks(&set, model, model->source, &split);
-	if (set.n_tasks == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("source \"%s\" of limaml model \"%s\" has no rows to train on",
-						lm_relation_sql(model->source), model->name)));
+	tr.model = model;
+	tr.arch = arch;
+	tr.split = lm_training_split(model);
+	load_members(&tr);
 
-	train_tasks = palloc(sizeof(int) * set.n_tasks);
-	val_tasks = palloc(sizeof(int) * set.n_tasks);
-	for (int t = 0; t < set.n_tasks; t++)
-	{
-		if (lm_is_validation_member(set.member_id[t], model->config.seed, opt.val_fraction))
-			val_tasks[n_val++] = t;
-		else
-			train_tasks[n_train++] = t;
-	}
-	if (n_train == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no members are left for training after the validation split"),
-				 errhint("Lower validation_fraction.")));
-
-	params = palloc(sizeof(float) * arch->n_params);
-	memcpy(params, model->params, sizeof(float) * arch->n_params);
+	tr.params = palloc(sizeof(float) * arch->n_params);
+	memcpy(tr.params, model->params, sizeof(float) * arch->n_params);
 	best_params = palloc(sizeof(float) * arch->n_params);
-	memcpy(best_params, params, sizeof(float) * arch->n_params);
-	grad = palloc(sizeof(float) * arch->n_params);
-	lm_adam_init(&adam, arch->n_params, opt.outer_lr);
-	work = lm_work_create(arch, set.max_task_rows);
-	meta_work = lm_meta_work_create(arch, set.max_task_rows, model->config.inner_steps);
-	pg_prng_seed(&rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
+	memcpy(best_params, tr.params, sizeof(float) * arch->n_params);
+	tr.grad = palloc0(sizeof(float) * arch->n_params);
+	lm_adam_init(&tr.adam, arch->n_params, tr.opt.outer_lr);
+	tr.meta_work = lm_meta_work_create(arch, tr.split.support_size + tr.split.query_size,
+									   model->config.inner_steps);
+	pg_prng_seed(&tr.rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
 
-	for (epoch = 1; epoch <= opt.epochs; epoch++)
+	for (epoch = 1; epoch <= tr.opt.epochs; epoch++)
 	{
-		double		train_loss;
+		double		train_loss = train_epoch(&tr, epoch);
 		double		watched;
-		Metrics		val;
+		LmQuality	val;
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
-		train_loss = train_epoch(&set, train_tasks, n_train, model, &opt, params, grad,
-								 &adam, meta_work, &rng);
-		val = evaluate(&set, val_tasks, n_val, model, params, work);
-		if (n_val == 0)
-			val.loss_cold = val.loss_adapted = -1;
-
+		validate(&tr, &val);
 		values[0] = Int32GetDatum(epoch);
 		values[1] = Float4GetDatum((float) train_loss);
-		values[2] = nullable_real(val.loss_cold, &nulls[2]);
-		values[3] = nullable_real(val.loss_adapted, &nulls[3]);
-		values[4] = nullable_real(val.auc_cold, &nulls[4]);
-		values[5] = nullable_real(val.auc_adapted, &nulls[5]);
+		values[2] = nullable_real(lm_quality_loss(&val, 0), &nulls[2]);
+		values[3] = nullable_real(lm_quality_loss(&val, 1), &nulls[3]);
+		values[4] = nullable_real(lm_quality_auc(&val, 0), &nulls[4]);
+		values[5] = nullable_real(lm_quality_auc(&val, 1), &nulls[5]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		report_epoch(model, epoch, opt.epochs, train_loss, &val, &history);
+		report_epoch(model, epoch, tr.opt.epochs, train_loss, &val, &history);
 
 		/* early stopping watches the adapted validation loss (else training loss) */
-		watched = n_val > 0 ? val.loss_adapted : train_loss;
+		watched = val.rows > 0 ? lm_quality_loss(&val, 1) : train_loss;
 		if (watched < best_loss)
 		{
 			best_loss = watched;
 			best_epoch = epoch;
-			memcpy(best_params, params, sizeof(float) * arch->n_params);
+			memcpy(best_params, tr.params, sizeof(float) * arch->n_params);
 		}
-		else if (opt.patience > 0 && epoch - best_epoch >= opt.patience)
+		else if (tr.opt.patience > 0 && epoch - best_epoch >= tr.opt.patience)
 		{
 			ereport(NOTICE,
 					(errmsg("limaml \"%s\": stopping early after epoch %d; keeping epoch %d",
@@ -390,18 +452,17 @@ limaml_train(PG_FUNCTION_ARGS)
 	}
 
 	initStringInfo(&training);
-	appendStringInfo(&training, "{\"method\": \"%s\", \"from_version\": %d, \"epochs\": %d, "
-					 "\"epochs_run\": %d, \"meta_batch\": %d, \"outer_lr\": %.9g, "
+	appendStringInfo(&training, "{\"method\": \"%s\", \"order\": %d, \"from_version\": %d, "
+					 "\"epochs\": %d, \"epochs_run\": %d, \"meta_batch\": %d, \"outer_lr\": %.9g, "
 					 "\"validation_fraction\": %.9g, \"clip_norm\": %.9g, \"patience\": %d, "
-					 "\"kept_epoch\": %d, \"train_members\": %d, \"validation_members\": %d, "
-					 "\"history\": [%s]}",
+					 "\"episodes\": %d, \"streamed\": %s, \"kept_epoch\": %d, \"history\": [%s]}",
 					 model->config.inner_steps == 0 ? "conventional" :
-					 opt.order == 2 ? "maml" : "fomaml",
-					 from_version, opt.epochs, Min(epoch, opt.epochs), opt.meta_batch,
-					 opt.outer_lr, opt.val_fraction, opt.clip_norm, opt.patience,
-					 opt.patience > 0 ? best_epoch : Min(epoch, opt.epochs),
-					 n_train, n_val, history.data);
-	lm_store_version(model_id, opt.patience > 0 ? best_params : params, arch->n_params,
+					 arch->n_lr_params ? "meta-sgd" : "maml",
+					 tr.opt.order, from_version, tr.opt.epochs, Min(epoch, tr.opt.epochs),
+					 tr.opt.meta_batch, tr.opt.outer_lr, tr.opt.val_fraction, tr.opt.clip_norm,
+					 tr.opt.patience, tr.opt.episodes, tr.members ? "false" : "true",
+					 tr.opt.patience > 0 ? best_epoch : Min(epoch, tr.opt.epochs), history.data);
+	lm_store_version(model_id, tr.opt.patience > 0 ? best_params : tr.params, arch->n_params,
 					 training.data, true);
 	SPI_finish();
 	MemoryContextSwitchTo(old);
