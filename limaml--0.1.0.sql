@@ -177,11 +177,11 @@ COMMENT ON FUNCTION limaml_adapt(bigint, text)
 	IS 'adapts the meta block to a member''s newest interactions, upserts the meta embedding into limaml_meta_embedding and returns it';
 
 CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) RETURNS internal
-AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C;
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg transition: keeps the newest support_size rows';
 
 CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) RETURNS bytea
-AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C;
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg final: adapts and encodes the meta embedding';
 
 CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real) (
@@ -189,10 +189,233 @@ CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_featu
 	STYPE = internal,
 	FINALFUNC = limaml_adapt_agg_finalfn,
 	FINALFUNC_EXTRA,
-	FINALFUNC_MODIFY = READ_ONLY
+	FINALFUNC_MODIFY = READ_ONLY,
+	SSPACE = 8192,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real)
 	IS 'meta embedding of one member from its rows (use ORDER BY ts inside the call): the bytea limaml_adapt would return';
+
+-- ------------------------------------------- batch adaptation (issue 4)
+
+-- the parallel form: ts is an argument, the aggregate orders by it itself
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features)';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg final: adapts on the kept rows in time order and encodes the meta embedding';
+
+CREATE FUNCTION limaml_adapt_agg_combinefn(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_combinefn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_combinefn(internal, internal)
+	IS 'limaml_adapt_agg combine: the newest support_size rows of two partial states, exactly';
+
+CREATE FUNCTION limaml_adapt_agg_serializefn(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_serializefn' LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_serializefn(internal)
+	IS 'limaml_adapt_agg serialize: a partial state as bytea (parallel workers, hash aggregation spills)';
+
+CREATE FUNCTION limaml_adapt_agg_deserializefn(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_deserializefn' LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_deserializefn(bytea, internal)
+	IS 'limaml_adapt_agg deserialize: a partial state from its bytea';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  ts timestamptz) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz)
+	IS 'meta embedding of one member from its rows, newest support_size by ts (ties by label, item_features): parallel-capable, the same bytea whatever the row order or split';
+
+-- what the embedding was adapted on, so limaml_refresh can tell new rows
+ALTER TABLE limaml_meta_embedding ADD COLUMN source_ts timestamptz, ADD COLUMN source_rows bigint;
+COMMENT ON COLUMN limaml_meta_embedding.source_ts IS 'newest ts of the member''s source rows when adapted (NULL: none, or not recorded)';
+COMMENT ON COLUMN limaml_meta_embedding.source_rows IS 'the member''s source rows when adapted (NULL: not recorded)';
+
+CREATE TABLE limaml_refresh_progress (
+	model text PRIMARY KEY,
+	pid int NOT NULL,
+	model_version int NOT NULL,
+	batch_size int NOT NULL,
+	members_total bigint NOT NULL,
+	members_done bigint NOT NULL,
+	batches_total int NOT NULL,
+	batches_done int NOT NULL,
+	started_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL,
+	finished_at timestamptz
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON limaml_refresh_progress TO PUBLIC;
+COMMENT ON TABLE limaml_refresh_progress IS 'the last limaml_refresh of each model, committed after every batch';
+COMMENT ON COLUMN limaml_refresh_progress.model IS 'model name';
+COMMENT ON COLUMN limaml_refresh_progress.pid IS 'backend running (or that ran) the refresh';
+COMMENT ON COLUMN limaml_refresh_progress.model_version IS 'active version when the refresh started';
+COMMENT ON COLUMN limaml_refresh_progress.batch_size IS 'members per batch (one transaction each)';
+COMMENT ON COLUMN limaml_refresh_progress.members_total IS 'stale members found at the start';
+COMMENT ON COLUMN limaml_refresh_progress.members_done IS 'members adapted and committed';
+COMMENT ON COLUMN limaml_refresh_progress.batches_total IS 'batches to run';
+COMMENT ON COLUMN limaml_refresh_progress.batches_done IS 'batches committed';
+COMMENT ON COLUMN limaml_refresh_progress.started_at IS 'start of the refresh';
+COMMENT ON COLUMN limaml_refresh_progress.updated_at IS 'last commit';
+COMMENT ON COLUMN limaml_refresh_progress.finished_at IS 'end of the refresh; NULL while running or when interrupted';
+
+-- state: a running refresh holds a transaction advisory lock (1280134226, model_id)
+CREATE VIEW limaml_refresh_status AS
+SELECT p.model, p.pid,
+	   CASE WHEN p.finished_at IS NOT NULL THEN 'done'
+			WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l, limaml_model m
+						  WHERE m.name = p.model AND l.locktype = 'advisory' AND l.granted
+							AND l.pid = p.pid AND l.classid = 1280134226
+							AND l.objid = m.model_id::oid AND l.objsubid = 2)
+			THEN 'running'
+			ELSE 'interrupted' END AS state,
+	   p.members_done, p.members_total,
+	   round(100.0 * p.members_done / greatest(p.members_total, 1), 1) AS percent,
+	   p.batches_done, p.batches_total, p.model_version, p.started_at, p.updated_at, p.finished_at,
+	   round((p.members_done / greatest(extract(epoch FROM p.updated_at - p.started_at), 0.001))::numeric, 0)
+		 AS members_per_second
+  FROM limaml_refresh_progress p;
+GRANT SELECT ON limaml_refresh_status TO PUBLIC;
+COMMENT ON VIEW limaml_refresh_status IS 'progress of limaml_refresh, readable from any session: running, done or interrupted (resume with CALL limaml_refresh)';
+
+CREATE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
+LANGUAGE plpgsql AS $proc$
+DECLARE
+	m record;
+	b record;
+	lock_key CONSTANT int := 1280134226;	-- 'LMLR'
+	holder int;
+	t0 timestamptz := clock_timestamp();
+	n_done bigint := 0;
+	n_batches int := 0;
+	done_ids bigint[];
+	missing bigint[];
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
+			USING ERRCODE = '22023';
+	END IF;
+	SELECT mo.model_id, mo.active_version, mo.source INTO m
+	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
+	END IF;
+	IF m.source IS NULL THEN
+		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(lock_key, m.model_id) THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = lock_key
+		   AND l.objid = m.model_id::oid AND l.objsubid = 2;
+		RAISE EXCEPTION 'limaml_refresh of model "%" is already running', model
+			USING ERRCODE = '55P03', DETAIL = format('Backend %s holds it.', holder);
+	END IF;
+
+	-- stale: rows whose newest ts or count differ from those adapted on (new,
+	-- late or deleted rows), no embedding yet, or an older model version
+	FOR b IN EXECUTE format($q$
+		WITH src AS (SELECT member_id, max(ts) AS ts, count(*) AS n FROM %s GROUP BY member_id),
+		emb AS (SELECT member_id, model_version, source_ts, source_rows
+				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
+		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
+					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
+				   WHERE e.member_id IS NULL OR e.model_version <> $2
+					  OR e.source_ts IS DISTINCT FROM s.ts
+					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
+		numbered AS (SELECT member_id, (row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
+					   FROM stale)
+		SELECT array_agg(member_id ORDER BY member_id) AS ids,
+			   count(*) OVER () AS batches, sum(count(*)) OVER () AS members
+		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
+		USING model, m.active_version, batch_size
+	LOOP
+		IF n_batches = 0 THEN
+			INSERT INTO @extschema@.limaml_refresh_progress AS p
+			VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, b.members, 0,
+					b.batches, 0, t0, clock_timestamp(), NULL)
+			ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+			   SET pid = EXCLUDED.pid, model_version = EXCLUDED.model_version,
+				   batch_size = EXCLUDED.batch_size, members_total = EXCLUDED.members_total,
+				   members_done = 0, batches_total = EXCLUDED.batches_total, batches_done = 0,
+				   started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+				   finished_at = NULL;
+			RAISE NOTICE 'limaml_refresh %: % stale members in % batches of %',
+				model, b.members, b.batches, batch_size;
+			COMMIT;
+			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+		END IF;
+
+		-- one scan of the batch's rows; the fingerprint comes from the same snapshot
+		EXECUTE format($q$
+			WITH a AS (
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
+															   label, ts) AS e,
+					   max(ts) AS ts, count(*) AS n
+				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
+			ins AS (
+				INSERT INTO @extschema@.limaml_meta_embedding AS t
+					(model, member_id, embedding, model_version, n_support, updated_at,
+					 source_ts, source_rows)
+				SELECT $1, a.member_id, a.e, i.version, i.n_support, now(), a.ts, a.n
+				  FROM a, @extschema@.limaml_embedding_info(a.e) i
+				ON CONFLICT (model, member_id) DO UPDATE
+				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
+					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+				RETURNING t.member_id)
+			SELECT coalesce(array_agg(member_id), '{}') FROM ins$q$, m.source::regclass)
+		INTO done_ids USING model, b.ids;
+		-- members left without rows get the cold-start embedding
+		SELECT array_agg(id) INTO missing FROM unnest(b.ids) id WHERE id <> ALL (done_ids);
+		IF missing IS NOT NULL THEN
+			PERFORM @extschema@.limaml_adapt(id, model) FROM unnest(missing) id;
+		END IF;
+
+		n_batches := n_batches + 1;
+		n_done := n_done + cardinality(b.ids);
+		UPDATE @extschema@.limaml_refresh_progress p
+		   SET members_done = n_done, batches_done = n_batches, updated_at = clock_timestamp()
+		 WHERE p.model = limaml_refresh.model;
+		RAISE NOTICE 'limaml_refresh %: batch %/% committed, %/% members, % members/s',
+			model, n_batches, b.batches, n_done, b.members,
+			round(n_done / greatest(extract(epoch FROM clock_timestamp() - t0), 0.001));
+		COMMIT;
+		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+	END LOOP;
+
+	INSERT INTO @extschema@.limaml_refresh_progress AS p
+	VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, n_done, n_done,
+			n_batches, n_batches, t0, clock_timestamp(), clock_timestamp())
+	ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+	   SET pid = EXCLUDED.pid, updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at,
+		   members_done = EXCLUDED.members_done, batches_done = EXCLUDED.batches_done,
+		   members_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.members_total END,
+		   batches_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.batches_total END,
+		   started_at = EXCLUDED.started_at, model_version = EXCLUDED.model_version,
+		   batch_size = EXCLUDED.batch_size;
+	IF n_batches = 0 THEN
+		RAISE NOTICE 'limaml_refresh %: every member is fresh', model;
+	ELSE
+		RAISE NOTICE 'limaml_refresh %: done, % members in % s', model, n_done,
+			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+	END IF;
+END
+$proc$;
+COMMENT ON PROCEDURE limaml_refresh(text, int)
+	IS 'adapts every member whose source rows changed since their embedding (or whose embedding is from an older model version), committing after each batch; resumable, progress in limaml_refresh_status';
 
 -- ----------------------------------------------------------------- serving
 

@@ -13,10 +13,14 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(limaml_adapt);
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_transfn);
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_finalfn);
+PG_FUNCTION_INFO_V1(limaml_adapt_agg_combinefn);
+PG_FUNCTION_INFO_V1(limaml_adapt_agg_serializefn);
+PG_FUNCTION_INFO_V1(limaml_adapt_agg_deserializefn);
 
 /*
  * The meta embedding from a member's features (NULL: none) and n rows in
@@ -97,8 +101,13 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	const float *member = NULL;
 	int			n;
 	bytea	   *embedding;
-	Oid			argtypes[5] = {TEXTOID, INT8OID, BYTEAOID, INT4OID, INT4OID};
-	Datum		args[5];
+	Oid			argtypes[7] = {TEXTOID, INT8OID, BYTEAOID, INT4OID, INT4OID,
+							   TIMESTAMPTZOID, INT8OID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		source_ts = (Datum) 0;
+	bool		source_ts_null = true;
+	Datum		source_rows = Int64GetDatum(0);
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -120,11 +129,27 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[0] = member_id;
 	args[1] = Int32GetDatum(model->config.support_size);
 	argtypes[1] = INT4OID;
-	SPI_execute_with_args(psprintf("SELECT member_features, item_features, label FROM %s "
-								   "WHERE member_id = $1 ORDER BY ts DESC LIMIT $2",
-								   lm_relation_sql(model->source)),
+	/*
+	 * The newest rows in limaml_adapt_agg's order (ties in ts broken by
+	 * label, then item features), and the member's row count: with the
+	 * newest ts, the fingerprint limaml_refresh compares.
+	 */
+	SPI_execute_with_args(psprintf("SELECT member_features, item_features, label, ts, "
+								   "(SELECT count(*) FROM %s WHERE member_id = $1) FROM %s "
+								   "WHERE member_id = $1 "
+								   "ORDER BY ts DESC, label DESC, item_features DESC, "
+								   "member_features DESC NULLS LAST LIMIT $2",
+								   lm_relation_sql(model->source), lm_relation_sql(model->source)),
 						  2, argtypes, args, NULL, true, 0);
 	n = (int) SPI_processed;
+	if (n > 0)
+	{
+		bool		isnull;
+
+		source_ts = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		source_ts_null = isnull;
+		source_rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+	}
 	/* newest first from SPI; the core wants oldest first */
 	for (int r = 0; r < n; r++)
 	{
@@ -186,29 +211,58 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[2] = PointerGetDatum(embedding);
 	args[3] = Int32GetDatum(model->version);
 	args[4] = Int32GetDatum(n);
+	args[5] = source_ts;
+	nulls[5] = source_ts_null ? 'n' : ' ';
+	args[6] = source_rows;
 	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_meta_embedding "
-								   "(model, member_id, embedding, model_version, n_support, updated_at) "
-								   "VALUES ($1, $2, $3, $4, $5, now()) "
+								   "(model, member_id, embedding, model_version, n_support, updated_at, "
+								   "source_ts, source_rows) "
+								   "VALUES ($1, $2, $3, $4, $5, now(), $6, $7) "
 								   "ON CONFLICT (model, member_id) DO UPDATE SET "
 								   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
-								   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at",
+								   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "
+								   "source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows",
 								   lm_schema_quoted()),
-						  5, argtypes, args, NULL, false, 0);
+						  7, argtypes, args, nulls, false, 0);
 	SPI_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }
 
 /* ------------------------------------------------------ limaml_adapt_agg */
 
+/*
+ * The state keeps the newest support_size rows by an order key in a
+ * min-heap (the oldest kept row on top): a row arriving in any order either
+ * replaces the oldest kept row or is dropped, so memory stays bounded by
+ * support_size rows per group.
+ *
+ * The 4-argument form's key is the arrival number, so ORDER BY ts inside
+ * the call gives time order (and the heap degenerates into a ring).  The
+ * 5-argument form's key is (ts, label, item_features), the floats compared
+ * by value and then by bits: a total order, so the rows kept are the same
+ * whatever order they arrive in.  Combining two states inserts one's rows
+ * into the other, which gives exactly the newest support_size rows of the
+ * union however the rows were split between workers.  Member features come
+ * from the row with the greatest key, ties broken by the features.
+ */
 typedef struct AdaptAggState
 {
 	LmModel    *model;
-	int			capacity;		/* rows allocated, grows to support_size */
-	int64		count;			/* rows seen; the ring holds the newest */
-	float	   *items;			/* [capacity][item_dim] ring buffer */
+	bool		keyed;			/* 5-argument form: keys are ts */
+	int			capacity;		/* slots allocated, grows to support_size */
+	int			n;				/* rows kept, in slots [0, n) */
+	int64		count;			/* rows seen */
+	int64	   *ts;				/* [capacity] order key of each slot */
 	float	   *labels;			/* [capacity] */
-	float	   *member;			/* [member_dim]: the newest row's */
-	bool		has_member;
+	float	   *items;			/* [capacity][item_dim] */
+	int		   *heap;			/* [n] slots, a min-heap by key */
+	/* the newest row's member features, and that row's key */
+	bool		has_newest;		/* a row was seen */
+	bool		has_member;		/* the newest row had member features */
+	int64		newest_ts;
+	float		newest_label;
+	float	   *newest_item;	/* [item_dim] */
+	float	   *member;			/* [member_dim] */
 } AdaptAggState;
 
 /* the model of this aggregate call site, resolved once per query */
@@ -236,17 +290,212 @@ agg_model(FunctionCallInfo fcinfo)
 	return cache->model;
 }
 
-/* grows the ring to hold one more row, up to support_size */
+/* a total order of finite floats: by value, then by bits (-0 against 0) */
+static inline int
+float_cmp(float a, float b)
+{
+	uint32		ua,
+				ub;
+
+	if (a < b)
+		return -1;
+	if (a > b)
+		return 1;
+	memcpy(&ua, &a, sizeof(ua));
+	memcpy(&ub, &b, sizeof(ub));
+	return ua < ub ? -1 : ua > ub ? 1 : 0;
+}
+
+static int
+floats_cmp(const float *a, const float *b, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			c = float_cmp(a[i], b[i]);
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+/* order of two rows by key; equal keys mean identical support rows */
+static inline int
+row_cmp(const AdaptAggState *state, int64 ts_a, float label_a, const float *item_a,
+		int64 ts_b, float label_b, const float *item_b)
+{
+	int			c;
+
+	if (ts_a != ts_b)
+		return ts_a < ts_b ? -1 : 1;
+	if (!state->keyed)
+		return 0;
+	c = float_cmp(label_a, label_b);
+	if (c != 0)
+		return c;
+	return floats_cmp(item_a, item_b, state->model->arch.item_dim);
+}
+
+static inline int
+slot_cmp(const AdaptAggState *state, int a, int b)
+{
+	int			item_dim = state->model->arch.item_dim;
+
+	return row_cmp(state, state->ts[a], state->labels[a], state->items + (size_t) a * item_dim,
+				   state->ts[b], state->labels[b], state->items + (size_t) b * item_dim);
+}
+
 static void
-grow_ring(AdaptAggState *state)
+heap_sift_up(AdaptAggState *state, int i)
+{
+	int		   *heap = state->heap;
+
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		int			tmp;
+
+		if (slot_cmp(state, heap[parent], heap[i]) <= 0)
+			break;
+		tmp = heap[parent];
+		heap[parent] = heap[i];
+		heap[i] = tmp;
+		i = parent;
+	}
+}
+
+static void
+heap_sift_down(AdaptAggState *state, int i)
+{
+	int		   *heap = state->heap;
+	int			n = state->n;
+
+	for (;;)
+	{
+		int			least = i;
+		int			l = 2 * i + 1,
+					r = l + 1;
+		int			tmp;
+
+		if (l < n && slot_cmp(state, heap[l], heap[least]) < 0)
+			least = l;
+		if (r < n && slot_cmp(state, heap[r], heap[least]) < 0)
+			least = r;
+		if (least == i)
+			return;
+		tmp = heap[least];
+		heap[least] = heap[i];
+		heap[i] = tmp;
+		i = least;
+	}
+}
+
+static AdaptAggState *
+state_create(LmModel *model, bool keyed, MemoryContext agg_cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(agg_cxt);
+	AdaptAggState *state = palloc0(sizeof(AdaptAggState));
+
+	state->model = model;
+	state->keyed = keyed;
+	state->newest_item = palloc0(sizeof(float) * (model->arch.item_dim + 1));
+	state->member = palloc0(sizeof(float) * (model->arch.member_dim + 1));
+	MemoryContextSwitchTo(old);
+	return state;
+}
+
+/* room for one more row, doubling up to support_size */
+static void
+grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 {
 	int			item_dim = state->model->arch.item_dim;
 	int			target = Min(state->model->config.support_size,
 							 Max(8, state->capacity * 2));
+	MemoryContext old = MemoryContextSwitchTo(agg_cxt);
 
-	state->items = repalloc(state->items, sizeof(float) * (size_t) target * item_dim);
-	state->labels = repalloc(state->labels, sizeof(float) * target);
+	if (state->capacity == 0)
+	{
+		state->ts = palloc(sizeof(int64) * target);
+		state->labels = palloc(sizeof(float) * target);
+		state->items = palloc(sizeof(float) * ((size_t) target * item_dim + 1));
+		state->heap = palloc(sizeof(int) * target);
+	}
+	else
+	{
+		state->ts = repalloc(state->ts, sizeof(int64) * target);
+		state->labels = repalloc(state->labels, sizeof(float) * target);
+		state->items = repalloc(state->items, sizeof(float) * ((size_t) target * item_dim + 1));
+		state->heap = repalloc(state->heap, sizeof(int) * target);
+	}
 	state->capacity = target;
+	MemoryContextSwitchTo(old);
+}
+
+/* keeps the row if it is among the newest support_size */
+static void
+state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
+			  MemoryContext agg_cxt)
+{
+	int			item_dim = state->model->arch.item_dim;
+	bool		full = state->n >= state->model->config.support_size;
+	int			slot;
+
+	if (full)
+	{
+		slot = state->heap[0];
+		/* not newer than the oldest kept row: dropped */
+		if (row_cmp(state, ts, label, item, state->ts[slot], state->labels[slot],
+					state->items + (size_t) slot * item_dim) <= 0)
+			return;
+	}
+	else
+	{
+		if (state->n >= state->capacity)
+			grow_state(state, agg_cxt);
+		slot = state->n;
+	}
+	state->ts[slot] = ts;
+	state->labels[slot] = label;
+	memcpy(state->items + (size_t) slot * item_dim, item, sizeof(float) * item_dim);
+	if (full)
+		heap_sift_down(state, 0);	/* the new row replaced the oldest */
+	else
+	{
+		state->heap[state->n++] = slot;
+		heap_sift_up(state, state->n - 1);
+	}
+}
+
+/* the newest row's member features (NULL: none) win */
+static void
+state_offer_member(AdaptAggState *state, int64 ts, float label, const float *item,
+				   const float *member)
+{
+	const LmArch *arch = &state->model->arch;
+
+	if (state->has_newest)
+	{
+		int			c = row_cmp(state, ts, label, item, state->newest_ts,
+								state->newest_label, state->newest_item);
+
+		if (c < 0)
+			return;
+		if (c == 0)
+		{
+			/* the same key: the greater features, "none" least */
+			if (member == NULL)
+				return;
+			if (state->has_member && floats_cmp(member, state->member, arch->member_dim) <= 0)
+				return;
+		}
+	}
+	state->has_newest = true;
+	state->newest_ts = ts;
+	state->newest_label = label;
+	memcpy(state->newest_item, item, sizeof(float) * arch->item_dim);
+	state->has_member = member != NULL;
+	if (member)
+		memcpy(state->member, member, sizeof(float) * arch->member_dim);
 }
 
 Datum
@@ -258,25 +507,16 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 	const float *member;
 	const float *item;
 	int			dim;
-	int			slot;
 	float		label;
+	bool		keyed = PG_NARGS() > 5;
+	int64		ts;
 
 	if (!AggCheckCallContext(fcinfo, &agg_cxt))
 		elog(ERROR, "limaml_adapt_agg_transfn called in non-aggregate context");
 
 	state = PG_ARGISNULL(0) ? NULL : (AdaptAggState *) PG_GETARG_POINTER(0);
 	if (state == NULL)
-	{
-		LmModel    *model = agg_model(fcinfo);
-		MemoryContext old = MemoryContextSwitchTo(agg_cxt);
-
-		state = palloc0(sizeof(AdaptAggState));
-		state->model = model;
-		state->items = palloc(sizeof(float));
-		state->labels = palloc(sizeof(float));
-		state->member = palloc0(sizeof(float) * (model->arch.member_dim + 1));
-		MemoryContextSwitchTo(old);
-	}
+		state = state_create(agg_model(fcinfo), keyed, agg_cxt);
 	arch = &state->model->arch;
 
 	if (PG_ARGISNULL(3))
@@ -287,26 +527,193 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("label must not be NULL")));
+	if (keyed && PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ts must not be NULL")));
 	member = row_member_features(state->model, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2));
 	item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(3), "item_features", arch->item_dim, &dim);
 	label = PG_GETARG_FLOAT4(4);
 	lm_check_label(label, arch->loss);
+	ts = keyed ? PG_GETARG_TIMESTAMPTZ(5) : state->count;
 
-	if (state->count < state->model->config.support_size && state->count >= state->capacity)
-	{
-		MemoryContext old = MemoryContextSwitchTo(agg_cxt);
-
-		grow_ring(state);
-		MemoryContextSwitchTo(old);
-	}
-	slot = (int) (state->count % state->model->config.support_size);
-	memcpy(state->items + (size_t) slot * arch->item_dim, item, sizeof(float) * dim);
-	state->labels[slot] = label;
-	if (member)
-		memcpy(state->member, member, sizeof(float) * arch->member_dim);
-	state->has_member = member != NULL;
+	state_add_row(state, ts, label, item, agg_cxt);
+	state_offer_member(state, ts, label, item, member);
 	state->count++;
 	PG_RETURN_POINTER(state);
+}
+
+Datum
+limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext agg_cxt;
+	AdaptAggState *s1,
+			   *s2;
+	int			item_dim;
+
+	if (!AggCheckCallContext(fcinfo, &agg_cxt))
+		elog(ERROR, "limaml_adapt_agg_combinefn called in non-aggregate context");
+	s1 = PG_ARGISNULL(0) ? NULL : (AdaptAggState *) PG_GETARG_POINTER(0);
+	s2 = PG_ARGISNULL(1) ? NULL : (AdaptAggState *) PG_GETARG_POINTER(1);
+	if (s2 == NULL)
+	{
+		if (s1 == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(s1);
+	}
+	if (s1 == NULL)
+		s1 = state_create(s2->model, s2->keyed, agg_cxt);
+	if (s1->model != s2->model || !s1->keyed || !s2->keyed)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("limaml_adapt_agg cannot combine rows of different models in one group")));
+	item_dim = s1->model->arch.item_dim;
+	for (int slot = 0; slot < s2->n; slot++)
+		state_add_row(s1, s2->ts[slot], s2->labels[slot],
+					  s2->items + (size_t) slot * item_dim, agg_cxt);
+	if (s2->has_newest)
+		state_offer_member(s1, s2->newest_ts, s2->newest_label, s2->newest_item,
+						   s2->has_member ? s2->member : NULL);
+	s1->count += s2->count;
+	PG_RETURN_POINTER(s1);
+}
+
+/* serialized state: this header, then the newest row, then the kept rows */
+typedef struct AdaptAggWire
+{
+	int32		model_id;
+	int32		version;
+	int32		n;
+	uint8		keyed;
+	uint8		has_newest;
+	uint8		has_member;
+	uint8		pad;
+	int64		count;
+	int64		newest_ts;
+	float		newest_label;
+	/* then newest_item[item_dim], member[member_dim], ts[n] (int64), labels[n], items[n][item_dim] */
+} AdaptAggWire;
+
+Datum
+limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
+{
+	AdaptAggState *state = (AdaptAggState *) PG_GETARG_POINTER(0);
+	const LmArch *arch = &state->model->arch;
+	size_t		size = sizeof(AdaptAggWire)
+		+ sizeof(float) * (arch->item_dim + arch->member_dim)
+		+ (size_t) state->n * (sizeof(int64) + sizeof(float) * (1 + arch->item_dim));
+	bytea	   *raw = palloc(VARHDRSZ + size);
+	char	   *p = VARDATA(raw);
+	AdaptAggWire wire;
+
+	memset(&wire, 0, sizeof(wire));
+	wire.model_id = state->model->model_id;
+	wire.version = state->model->version;
+	wire.n = state->n;
+	wire.keyed = state->keyed;
+	wire.has_newest = state->has_newest;
+	wire.has_member = state->has_member;
+	wire.count = state->count;
+	wire.newest_ts = state->newest_ts;
+	wire.newest_label = state->newest_label;
+	SET_VARSIZE(raw, VARHDRSZ + size);
+	memcpy(p, &wire, sizeof(wire));
+	p += sizeof(wire);
+	memcpy(p, state->newest_item, sizeof(float) * arch->item_dim);
+	p += sizeof(float) * arch->item_dim;
+	memcpy(p, state->member, sizeof(float) * arch->member_dim);
+	p += sizeof(float) * arch->member_dim;
+	if (state->n > 0)
+	{
+		memcpy(p, state->ts, sizeof(int64) * state->n);
+		p += sizeof(int64) * state->n;
+		memcpy(p, state->labels, sizeof(float) * state->n);
+		p += sizeof(float) * state->n;
+		memcpy(p, state->items, sizeof(float) * state->n * (size_t) arch->item_dim);
+	}
+	PG_RETURN_BYTEA_P(raw);
+}
+
+/* the model version of serialized states, acquired once per query */
+typedef struct AggVersionCache
+{
+	int32		model_id;
+	int32		version;
+	LmModel    *model;
+} AggVersionCache;
+
+Datum
+limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext agg_cxt;
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(raw);
+	size_t		size = VARSIZE_ANY_EXHDR(raw);
+	AggVersionCache *cache = fcinfo->flinfo->fn_extra;
+	AdaptAggWire wire;
+	AdaptAggState *state;
+	const LmArch *arch;
+	size_t		rows_off;
+
+	if (!AggCheckCallContext(fcinfo, &agg_cxt))
+		elog(ERROR, "limaml_adapt_agg_deserializefn called in non-aggregate context");
+	if (size < sizeof(wire))
+		elog(ERROR, "invalid limaml_adapt_agg state");
+	memcpy(&wire, p, sizeof(wire));
+	if (!cache || cache->model_id != wire.model_id || cache->version != wire.version)
+	{
+		if (!cache)
+			cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggVersionCache));
+		cache->model = lm_model_acquire(wire.model_id, wire.version, fcinfo->flinfo->fn_mcxt);
+		cache->model_id = wire.model_id;
+		cache->version = wire.version;
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	state = state_create(cache->model, wire.keyed, agg_cxt);
+	arch = &state->model->arch;
+	rows_off = sizeof(wire) + sizeof(float) * (arch->item_dim + arch->member_dim);
+	if (wire.n < 0 || wire.n > state->model->config.support_size ||
+		size != rows_off + (size_t) wire.n * (sizeof(int64) + sizeof(float) * (1 + arch->item_dim)))
+		elog(ERROR, "invalid limaml_adapt_agg state");
+	p += sizeof(wire);
+	state->count = wire.count;
+	state->has_newest = wire.has_newest;
+	state->has_member = wire.has_member;
+	state->newest_ts = wire.newest_ts;
+	state->newest_label = wire.newest_label;
+	memcpy(state->newest_item, p, sizeof(float) * arch->item_dim);
+	p += sizeof(float) * arch->item_dim;
+	memcpy(state->member, p, sizeof(float) * arch->member_dim);
+	p += sizeof(float) * arch->member_dim;
+	if (wire.n > 0)
+	{
+		const char *ts = p;
+		const char *labels = ts + sizeof(int64) * wire.n;
+		const char *items = labels + sizeof(float) * wire.n;
+		float	   *item = palloc(sizeof(float) * (arch->item_dim + 1));
+
+		for (int r = 0; r < wire.n; r++)
+		{
+			int64		t;
+			float		label;
+
+			memcpy(&t, ts + sizeof(int64) * r, sizeof(int64));
+			memcpy(&label, labels + sizeof(float) * r, sizeof(float));
+			memcpy(item, items + sizeof(float) * (size_t) r * arch->item_dim,
+				   sizeof(float) * arch->item_dim);
+			state_add_row(state, t, label, item, agg_cxt);
+		}
+		pfree(item);
+	}
+	PG_RETURN_POINTER(state);
+}
+
+static const AdaptAggState *sort_state;
+
+static int
+slot_qsort_cmp(const void *a, const void *b)
+{
+	return slot_cmp(sort_state, *(const int *) a, *(const int *) b);
 }
 
 Datum
@@ -314,9 +721,8 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 {
 	AdaptAggState *state;
 	const LmArch *arch;
-	int			support_size;
 	int			n;
-	int			oldest;
+	int		   *order;
 	float	   *items,
 			   *labels;
 
@@ -324,20 +730,21 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = (AdaptAggState *) PG_GETARG_POINTER(0);
 	arch = &state->model->arch;
-	support_size = state->model->config.support_size;
-	n = (int) Min(state->count, (int64) support_size);
-	oldest = state->count > support_size ? (int) (state->count % support_size) : 0;
+	n = state->n;
 
-	/* unroll the ring into time order, leaving the state as it was */
+	/* the kept rows oldest first, leaving the state as it was */
+	order = palloc(sizeof(int) * (n + 1));
+	for (int r = 0; r < n; r++)
+		order[r] = r;
+	sort_state = state;
+	qsort(order, n, sizeof(int), slot_qsort_cmp);
 	items = palloc(sizeof(float) * ((size_t) n * arch->item_dim + 1));
 	labels = palloc(sizeof(float) * (n + 1));
 	for (int r = 0; r < n; r++)
 	{
-		int			slot = (oldest + r) % support_size;
-
 		memcpy(items + (size_t) r * arch->item_dim,
-			   state->items + (size_t) slot * arch->item_dim, sizeof(float) * arch->item_dim);
-		labels[r] = state->labels[slot];
+			   state->items + (size_t) order[r] * arch->item_dim, sizeof(float) * arch->item_dim);
+		labels[r] = state->labels[order[r]];
 	}
 	PG_RETURN_BYTEA_P(adapt_rows(state->model, state->has_member ? state->member : NULL,
 								 n, items, labels));

@@ -11,6 +11,7 @@
 #include "limaml.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/pg_prng.h"
@@ -144,9 +145,12 @@ load_model(int32 model_id, int32 version)
 	 * Versions are immutable and the cache outlives this snapshot: read the
 	 * latest committed state, so an old snapshot can neither cache a dropped
 	 * version nor miss a version committed while we waited for a lock.
+	 * A parallel worker may not take a new snapshot; it reads with the
+	 * leader's, and its cache dies with it at the end of the query.
 	 */
-	SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-						 true, false, 1);
+	SPI_execute_snapshot(plan, args, NULL,
+						 IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot(),
+						 InvalidSnapshot, true, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
