@@ -94,7 +94,7 @@ CREATE FUNCTION limaml_create_model(
 	global_hidden int[] DEFAULT '{64}',
 	loss text DEFAULT 'bce',
 	inner_steps int DEFAULT 5,
-	inner_lr real DEFAULT 1.0,
+	inner_lr real DEFAULT NULL,
 	support_size int DEFAULT 50,
 	query_size int DEFAULT 10,
 	seed bigint DEFAULT 0,

@@ -375,6 +375,10 @@ check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n)
 void
 lm_check_source(Oid source, Oid members)
 {
+	/* errors with the relation's OID when it was dropped */
+	lm_relation_sql(source);
+	if (OidIsValid(members))
+		lm_relation_sql(members);
 	check_columns(source, "source", source_columns, lengthof(source_columns));
 	if (OidIsValid(members))
 		check_columns(members, "members", member_columns, lengthof(member_columns));
@@ -387,6 +391,25 @@ check_range(const char *what, double value, double lo, double hi)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
+}
+
+/* NULL, or what is wrong with the hyperparameters (create and import share it) */
+const char *
+lm_config_problem(const LmConfig *cfg)
+{
+	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
+		return psprintf("inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
+	if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
+		return psprintf("inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
+	if (cfg->support_size < 1 || cfg->support_size > 100000)
+		return psprintf("support_size must be between 1 and 100000, not %d", cfg->support_size);
+	if (cfg->query_size < 1 || cfg->query_size > 100000)
+		return psprintf("query_size must be between 1 and 100000, not %d", cfg->query_size);
+	if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
+		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
+	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
+		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
+	return NULL;
 }
 
 static int *
@@ -482,7 +505,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 {
 	static const char *const arg_names[] = {
 		"name", "source", "embedding_dim", "meta_hidden", "global_hidden", "loss",
-		"inner_steps", "inner_lr", "support_size", "query_size", "seed"
+		"inner_steps", NULL, "support_size", "query_size", "seed"
 	};
 	char	   *name;
 	Oid			source;
@@ -503,7 +526,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 
 	for (int i = 0; i < lengthof(arg_names); i++)
-		ARG_OR_NULL_ERROR(i, arg_names[i]);
+		if (arg_names[i])
+			ARG_OR_NULL_ERROR(i, arg_names[i]);
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (name[0] == '\0')
 		ereport(ERROR,
@@ -528,22 +552,26 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
 
 	cfg.inner_steps = PG_GETARG_INT32(6);
-	cfg.inner_lr = PG_GETARG_FLOAT4(7);
+	/* NULL: a rate that suits the loss (mse gradients scale with the targets) */
+	cfg.inner_lr = PG_ARGISNULL(7) ? (loss == LM_LOSS_BCE ? 1.0 : 0.1) : PG_GETARG_FLOAT4(7);
 	cfg.support_size = PG_GETARG_INT32(8);
 	cfg.query_size = PG_GETARG_INT32(9);
 	cfg.seed = PG_GETARG_INT64(10);
-	check_range("inner_steps", cfg.inner_steps, 0, 1000);
-	check_range("inner_lr", cfg.inner_lr, 1e-6, 100);
-	check_range("support_size", cfg.support_size, 1, 100000);
-	check_range("query_size", cfg.query_size, 1, 100000);
 	cfg.adapt_steps = PG_ARGISNULL(14) ? cfg.inner_steps : PG_GETARG_INT32(14);
 	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : PG_GETARG_FLOAT4(15);
-	check_range("adapt_steps", cfg.adapt_steps, 0, 1000);
-	check_range("adapt_lr", cfg.adapt_lr, 1e-6, 100);
+	if ((err = lm_config_problem(&cfg)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", err)));
 
+	/* NULL dimensions come from the source's first row */
 	member_dim = PG_ARGISNULL(12) ? -1 : PG_GETARG_INT32(12);
 	item_dim = PG_ARGISNULL(13) ? -1 : PG_GETARG_INT32(13);
-	if (member_dim < 0 || item_dim < 0)
+	if (!PG_ARGISNULL(12))
+		check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
+	if (!PG_ARGISNULL(13))
+		check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
+	if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
 		infer_dims(source, &member_dim, &item_dim);
 	check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);

@@ -63,6 +63,7 @@ LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
+const char *lm_config_problem(const LmConfig *cfg);
 int32		lm_insert_model(const char *name, Oid source, Oid members, const char *config_json);
 int32		lm_store_version(int32 model_id, const float *params, size_t n_params,
 							 const char *train_json, bool activate);

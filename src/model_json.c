@@ -14,6 +14,7 @@
  */
 #include "limaml.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "executor/spi.h"
@@ -69,6 +70,35 @@ json_number(JsonbValue *v, const char *what)
 	return x;
 }
 
+/* an exact integer, parsed from the number's text (a double would round) */
+static int64
+json_int64(JsonbValue *v, const char *what)
+{
+	char	   *text;
+	char	   *end;
+	int64		x;
+
+	if (v == NULL || v->type != jbvNumeric)
+		json_error(what, "must be a number");
+	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	x = strtoi64(text, &end, 10);
+	if (errno != 0 || *end != '\0')
+		json_error(what, "must be a 64-bit integer");
+	return x;
+}
+
+/* a parameter: finite and within float32's range */
+static float
+json_float(JsonbValue *v, const char *what)
+{
+	double		x = json_number(v, what);
+
+	if (fabs(x) > FLT_MAX)
+		json_error(what, "must be within the range of real");
+	return (float) x;
+}
+
 static JsonbContainer *
 json_array(JsonbValue *v, const char *what)
 {
@@ -116,6 +146,7 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 				n_global;
 	JsonbValue *loss_v = json_get(c, "loss", true);
 	JsonbValue *meta_sgd;
+	const char *problem;
 	LmLoss		loss;
 	const char *err;
 
@@ -144,15 +175,13 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
 	cfg->support_size = json_int(c, "support_size");
 	cfg->query_size = json_int(c, "query_size");
-	cfg->seed = (int64) json_number(json_get(c, "seed", true), "seed");
+	cfg->seed = json_int64(json_get(c, "seed", true), "seed");
 	/* optional: adaptation defaults to the training inner loop */
 	cfg->adapt_steps = json_get(c, "adapt_steps", false) ? json_int(c, "adapt_steps") : cfg->inner_steps;
 	cfg->adapt_lr = json_get(c, "adapt_lr", false) ?
 		json_number(json_get(c, "adapt_lr", true), "adapt_lr") : cfg->inner_lr;
-	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000 ||
-		cfg->adapt_steps < 0 || cfg->adapt_steps > 1000 || !(cfg->adapt_lr > 0) ||
-		!(cfg->inner_lr > 0) || cfg->support_size < 1 || cfg->query_size < 1)
-		json_error("config", "has an out-of-range hyperparameter");
+	if ((problem = lm_config_problem(cfg)))
+		json_error("config:", problem);
 }
 
 void
@@ -192,9 +221,9 @@ read_block(JsonbContainer *model, const char *key, const LmDense *layers,
 				json_error(key, "has a layer of the wrong input width");
 			for (int i = 0; i < layer->in_dim; i++)
 				block[layer->w_off + (size_t) o * layer->in_dim + i] =
-					(float) json_number(getIthJsonbValueFromContainer(row, i), "weight");
+					json_float(getIthJsonbValueFromContainer(row, i), "weight");
 			block[layer->b_off + o] =
-				(float) json_number(getIthJsonbValueFromContainer(bias, o), "bias");
+				json_float(getIthJsonbValueFromContainer(bias, o), "bias");
 		}
 	}
 }
@@ -357,6 +386,10 @@ limaml_model_import(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name and json must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
 	json = PG_GETARG_JSONB_P(1);
 	root = &json->root;
 

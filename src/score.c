@@ -84,7 +84,7 @@ limaml_score(PG_FUNCTION_ARGS)
 	}
 
 	raw = PG_GETARG_BYTEA_PP(0);
-	if (state->embedding_len != VARSIZE_ANY_EXHDR(raw) ||
+	if (!state->model || state->embedding_len != VARSIZE_ANY_EXHDR(raw) ||
 		memcmp(state->embedding, VARDATA_ANY(raw), state->embedding_len) != 0)
 		switch_embedding(state, raw, fcinfo->flinfo->fn_mcxt);
 

@@ -34,7 +34,7 @@ SELECT pm.member_id,
        timestamptz '2026-01-01' + make_interval(mins => k) AS ts
   FROM planted_members pm
  CROSS JOIN generate_series(1, :per_member) k
- CROSS JOIN LATERAL (SELECT 1 + floor(random() * :n_items)::int + 0 * k AS pick) p
+ CROSS JOIN LATERAL (SELECT 1 + floor(random() * :n_items)::int + 0 * k * pm.member_id AS pick) p
   JOIN planted_items it ON it.item_id = p.pick;
 
 CREATE INDEX ON planted_interactions (member_id, ts);
