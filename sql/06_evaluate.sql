@@ -115,3 +115,5 @@ SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', "order" => 3) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', episodes => 0) $$);
 
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name LIKE 'ev\_%';
+DROP VIEW ev_train, ev_test, ev_ratings, ev_big;
+DROP TABLE planted_interactions, planted_members, planted_items;
