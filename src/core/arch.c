@@ -73,6 +73,9 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 		return err;
 	arch->n_lr_params = 0;
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	arch->bilinear = 0;
+	arch->bilinear_off = 0;
+	arch->pre_width = arch->global[0].out_dim;
 
 	arch->meta_act_size = 0;
 	arch->global_act_width = 0;
@@ -128,6 +131,25 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 	init_block(arch->meta, arch->n_meta, params, uniform, state);
 	init_block(arch->global, arch->n_global, params + arch->n_meta_params,
 			   uniform, state);
+	if (arch->bilinear)
+	{
+		/* small: the MLP carries the start, the interaction grows from it */
+		lm_real    *P = params + arch->n_meta_params + arch->bilinear_off;
+		double		bound = 0.1 / sqrt((double) arch->item_dim);
+
+		for (size_t k = 0; k < (size_t) arch->embedding_dim * arch->item_dim; k++)
+			P[k] = (lm_real) ((2 * uniform(state) - 1) * bound);
+	}
+}
+
+void
+lm_arch_enable_bilinear(LmArch *arch)
+{
+	arch->bilinear = 1;
+	arch->bilinear_off = arch->n_global_params;
+	arch->n_global_params += (size_t) arch->embedding_dim * arch->item_dim;
+	arch->pre_width = arch->global[0].out_dim + arch->embedding_dim;
+	arch->n_params = arch->n_meta_params + arch->n_global_params + arch->n_lr_params;
 }
 
 void
@@ -152,7 +174,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 	return a->member_dim == b->member_dim && a->item_dim == b->item_dim &&
 		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
-		a->n_lr_params == b->n_lr_params &&
+		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&
 		layers_equal(a->global, b->global, a->n_global);
 }

@@ -3,11 +3,13 @@
  *
  * Meta block:   x[member_dim] -> ReLU MLP -> e[embedding_dim]  (linear output)
  *               With member_dim 0 it is one bias-only layer: a learned vector.
- * Global block: [e ; v[item_dim]] -> ReLU MLP -> one prediction (logit or value)
+ * Global block: [e ; v[item_dim]] -> ReLU MLP -> one prediction (logit or value),
+ *               plus, optionally, a bilinear member-item term e · (P v)
  *
  * All parameters live in one flat vector, meta block first:
  *   params[0 .. n_meta_params)            θ_meta, adapted in the inner loop
- *   then n_global_params                  θ_global, frozen in the inner loop
+ *   then n_global_params                  θ_global, frozen in the inner loop:
+ *                                         the MLP's layers, then P[d][item_dim]
  *   then n_lr_params                      Meta-SGD: one inner rate per θ_meta entry
  * Each layer stores W[out][in] row-major (torch.nn.Linear's layout), then b[out].
  * Layer offsets are relative to the start of their block.
@@ -43,6 +45,9 @@ typedef struct LmArch
 	size_t		n_global_params;
 	size_t		n_lr_params;	/* n_meta_params with Meta-SGD, else 0 */
 	size_t		n_params;
+	int			bilinear;		/* adds e · (P v) to the prediction */
+	size_t		bilinear_off;	/* P[d][item_dim] inside the global block */
+	int			pre_width;		/* per-row precompute: h0, plus d with the bilinear term */
 	int			meta_act_size;	/* Σ meta layer widths: one row of activations */
 	int			global_act_width;	/* Σ global layer widths: activations per row */
 	int			max_width;		/* widest layer input or output in either block */
@@ -55,6 +60,9 @@ typedef struct LmArch
 const char *lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 						 const int *meta_hidden, int n_meta_hidden,
 						 const int *global_hidden, int n_global_hidden, LmLoss loss);
+
+/* adds the bilinear term's P to the global block (before enabling Meta-SGD) */
+void		lm_arch_enable_bilinear(LmArch *arch);
 
 /* adds Meta-SGD's per-parameter inner learning rates to the layout */
 void		lm_arch_enable_meta_sgd(LmArch *arch);

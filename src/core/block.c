@@ -19,7 +19,7 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->meta_act = lm_alloc_reals(arch->meta_act_size);
 	work->meta_da = lm_alloc_reals(arch->max_width);
 	work->meta_db = lm_alloc_reals(arch->max_width);
-	work->pre = lm_alloc_reals(rows * h0);
+	work->pre = lm_alloc_reals(rows * arch->pre_width);
 	work->global_act = lm_alloc_reals(rows * arch->global_act_width);
 	work->dz_a = lm_alloc_reals(rows * arch->max_width);
 	work->dz_b = lm_alloc_reals(rows * arch->max_width);
@@ -124,19 +124,39 @@ global_act(const LmArch *arch, LmWork *work, int l)
 
 void
 lm_global_item_part(const LmArch *arch, const lm_real *global,
-					const lm_real *item, int n, lm_real *pre)
+					const lm_real *item, int n, LmWork *work)
 {
 	const LmDense *l0 = &arch->global[0];
 	int			d = arch->embedding_dim;
+	int			h0 = l0->out_dim;
 
-	dense_forward(pre, item, global + l0->w_off + d, l0->in_dim,
-				  global + l0->b_off, n, arch->item_dim, l0->out_dim);
+	for (int r = 0; r < n; r++)
+		memcpy(work->pre + (size_t) r * arch->pre_width, global + l0->b_off, sizeof(lm_real) * h0);
+	lm_gemm_nt(n, h0, arch->item_dim, item, arch->item_dim, global + l0->w_off + d,
+			   l0->in_dim, 1, work->pre, arch->pre_width);
+	if (arch->bilinear)			/* P v for every row, beside the item part */
+		lm_gemm_nt(n, d, arch->item_dim, item, arch->item_dim, global + arch->bilinear_off,
+				   arch->item_dim, 0, work->pre + h0, arch->pre_width);
+}
+
+/* pred[r] += e · (P v[r]), P v[r] precomputed beside the item part */
+static void
+add_bilinear(const LmArch *arch, const lm_real *e, int n, const LmWork *work, lm_real *pred)
+{
+	int			h0 = arch->global[0].out_dim;
+
+	if (!arch->bilinear)
+		return;
+	for (int r = 0; r < n; r++)
+		pred[r] += lm_dot(e, work->pre + (size_t) r * arch->pre_width + h0, arch->embedding_dim);
 }
 
 void
 lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
-				  const lm_real *pre, int n, LmWork *work, lm_real *pred)
+				  int n, LmWork *work, lm_real *pred)
 {
+	const lm_real *pre = work->pre;
+	int			pw = arch->pre_width;
 	const LmDense *l0 = &arch->global[0];
 	int			h0 = l0->out_dim;
 	int			last = arch->n_global - 1;
@@ -149,9 +169,12 @@ lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 								arch->embedding_dim);
 	for (int r = 0; r < n; r++)
 		for (int o = 0; o < h0; o++)
-			z0[(size_t) r * h0 + o] = pre[(size_t) r * h0 + o] + member_part[o];
+			z0[(size_t) r * h0 + o] = pre[(size_t) r * pw + o] + member_part[o];
 	if (last == 0)
+	{
+		add_bilinear(arch, e, n, work, pred);
 		return;
+	}
 	relu_forward(z0, z0, (size_t) n * h0);
 
 	for (int l = 1; l <= last; l++)
@@ -165,6 +188,7 @@ lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 		if (l < last)
 			relu_forward(out, out, (size_t) n * layer->out_dim);
 	}
+	add_bilinear(arch, e, n, work, pred);
 }
 
 void
@@ -203,6 +227,18 @@ lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
 	memset(de, 0, sizeof(lm_real) * d);
 	for (int o = 0; o < h0; o++)
 		lm_axpy(de, work->dz0_sum[o], global + l0->w_off + (size_t) o * l0->in_dim, d);
+	if (arch->bilinear)
+	{
+		/* ∂/∂e of Σ_r dpred[r] e · (P v[r]) = Σ_r dpred[r] P v[r] */
+		for (int r = 0; r < n; r++)
+			lm_axpy(de, dpred[r], work->pre + (size_t) r * arch->pre_width + h0, d);
+		/* ∂/∂P = e ⊗ Σ_r dpred[r] v[r] */
+		if (dglobal)
+			for (int r = 0; r < n; r++)
+				for (int i = 0; i < d; i++)
+					lm_axpy(dglobal + arch->bilinear_off + (size_t) i * arch->item_dim,
+							dpred[r] * e[i], item + (size_t) r * arch->item_dim, arch->item_dim);
+	}
 	if (!dglobal)
 		return;
 	for (int o = 0; o < h0; o++)

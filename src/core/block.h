@@ -6,7 +6,8 @@
  * on a single row, and the global block's first layer splits into
  *   z0[r] = W0[:, :d] · e  +  (W0[:, d:] · v[r] + b0)
  *           member part       item part ("pre"), fixed while θ_global is
- * The item part is computed once per row and reused by every inner step.
+ * The item part is computed once per row and reused by every inner step,
+ * and so is P v[r] for the optional bilinear term e · (P v[r]).
  */
 #ifndef LM_BLOCK_H
 #define LM_BLOCK_H
@@ -20,7 +21,8 @@ typedef struct LmWork
 	lm_real    *meta_act;		/* [meta_act_size] meta activations, one row */
 	lm_real    *meta_da;		/* [max_width] x 2: meta backward ping-pong */
 	lm_real    *meta_db;
-	lm_real    *pre;			/* [max_rows][h0] item part of the first global layer */
+	lm_real    *pre;			/* [max_rows][pre_width] item part of the first global
+								 * layer, then P v (bilinear) */
 	lm_real    *global_act;		/* [max_rows][global_act_width] global activations */
 	lm_real    *dz_a;			/* [max_rows][max_width] global backward ping-pong */
 	lm_real    *dz_b;
@@ -44,19 +46,19 @@ void		lm_meta_forward(const LmArch *arch, const lm_real *meta, const lm_real *x,
 void		lm_meta_backward(const LmArch *arch, const lm_real *meta, const lm_real *x,
 							 const lm_real *de, LmWork *work, lm_real *dmeta);
 
-/* pre[n][h0] = v[n][item_dim] · W0[:, d:]ᵀ + b0 */
+/* work->pre[n] = [v · W0[:, d:]ᵀ + b0 ; P v] for v[n][item_dim] */
 void		lm_global_item_part(const LmArch *arch, const lm_real *global,
-								const lm_real *item, int n, lm_real *pre);
+								const lm_real *item, int n, LmWork *work);
 
-/* pred[n] = global block on [e ; v[r]], from the item part pre[n][h0] */
+/* pred[n] = global block on [e ; v[r]], from the rows' work->pre */
 void		lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
-							  const lm_real *pre, int n, LmWork *work, lm_real *pred);
+							  int n, LmWork *work, lm_real *pred);
 
 /*
  * Backward through the global block given dpred[n]:
  *   de[d] = ∂L/∂e (overwritten);
  *   dglobal[n_global_params] += ∂L/∂θ_global unless NULL (inner loops pass NULL).
- * item[n][item_dim] is read only for dglobal.
+ * item[n][item_dim] is read only for dglobal; work->pre must hold the rows'.
  */
 void		lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
 							   const lm_real *item, int n, const lm_real *dpred,

@@ -29,6 +29,9 @@ struct LmHvpWork
 	lm_real    *delta;			/* δ per global layer */
 	lm_real    *rdelta;			/* R{δ} */
 	lm_real    *pre;			/* [max_rows][h0] item part of the first layer */
+	lm_real    *bil;			/* [max_rows][d] P v per row (bilinear term) */
+	lm_real    *s;				/* [item_dim] Σ_r δ_r v_r, and its R{} */
+	lm_real    *rs;
 	lm_real    *e;				/* [d] embedding, R{e}, ∂L/∂e, R{∂L/∂e} */
 	lm_real    *re;
 	lm_real    *de;
@@ -55,6 +58,9 @@ lm_hvp_work_create(const LmArch *arch, int max_rows)
 	hw->delta = lm_alloc_reals(global);
 	hw->rdelta = lm_alloc_reals(global);
 	hw->pre = lm_alloc_reals(rows * arch->global[0].out_dim);
+	hw->bil = lm_alloc_reals(rows * arch->embedding_dim);
+	hw->s = lm_alloc_reals(arch->item_dim);
+	hw->rs = lm_alloc_reals(arch->item_dim);
 	hw->e = lm_alloc_reals(arch->embedding_dim);
 	hw->re = lm_alloc_reals(arch->embedding_dim);
 	hw->de = lm_alloc_reals(arch->embedding_dim);
@@ -69,7 +75,8 @@ void
 lm_hvp_work_free(LmHvpWork *hw)
 {
 	lm_real    *bufs[] = {hw->meta_act, hw->meta_ract, hw->meta_delta, hw->meta_rdelta,
-		hw->act, hw->ract, hw->delta, hw->rdelta, hw->pre, hw->e, hw->re, hw->de, hw->rde,
+		hw->act, hw->ract, hw->delta, hw->rdelta, hw->pre, hw->bil, hw->s, hw->rs,
+		hw->e, hw->re, hw->de, hw->rde,
 	hw->sum, hw->rsum, hw->tmp};
 
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
@@ -189,6 +196,22 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 			mask_by(ra, a, (size_t) n * layer->out_dim);
 		}
 	}
+	if (arch->bilinear)
+	{
+		/* pred += e · (P v), R{pred} += R{e} · (P v): P is not perturbed */
+		lm_real    *pred = hw->act + global_off(arch, hw, arch->n_global - 1);
+		lm_real    *rpred = hw->ract + global_off(arch, hw, arch->n_global - 1);
+
+		lm_gemm_nt(n, arch->embedding_dim, arch->item_dim, rows->item, arch->item_dim,
+				   global + arch->bilinear_off, arch->item_dim, 0, hw->bil, arch->embedding_dim);
+		for (int r = 0; r < n; r++)
+		{
+			const lm_real *pv = hw->bil + (size_t) r * arch->embedding_dim;
+
+			pred[r] += lm_dot(hw->e, pv, arch->embedding_dim);
+			rpred[r] += lm_dot(hw->re, pv, arch->embedding_dim);
+		}
+	}
 }
 
 /* loss, δ and R{δ} at the prediction */
@@ -218,6 +241,42 @@ loss_r(const LmArch *arch, const LmRows *rows, double scale, LmHvpWork *hw)
 		rdelta[r] = (lm_real) (scale * curvature * rpred[r] / n);
 	}
 	return loss;
+}
+
+/*
+ * The bilinear term's share, with δ the loss gradient at the prediction:
+ *   ∂L/∂e += Σ_r δ_r P v_r          R{∂L/∂e} += Σ_r R{δ_r} P v_r
+ *   ∂L/∂P += e ⊗ s, s = Σ_r δ_r v_r  R{∂L/∂P} += R{e} ⊗ s + e ⊗ R{s}
+ */
+static void
+bilinear_backward_r(const LmArch *arch, const LmRows *rows, LmHvpWork *hw,
+					lm_real *grad_global, lm_real *hv_global)
+{
+	size_t		last = global_off(arch, hw, arch->n_global - 1);
+	const lm_real *delta = hw->delta + last;
+	const lm_real *rdelta = hw->rdelta + last;
+	int			d = arch->embedding_dim;
+	int			p = arch->item_dim;
+
+	memset(hw->s, 0, sizeof(lm_real) * p);
+	memset(hw->rs, 0, sizeof(lm_real) * p);
+	for (int r = 0; r < rows->n; r++)
+	{
+		lm_axpy(hw->de, delta[r], hw->bil + (size_t) r * d, d);
+		lm_axpy(hw->rde, rdelta[r], hw->bil + (size_t) r * d, d);
+		lm_axpy(hw->s, delta[r], rows->item + (size_t) r * p, p);
+		lm_axpy(hw->rs, rdelta[r], rows->item + (size_t) r * p, p);
+	}
+	for (int i = 0; i < d; i++)
+	{
+		if (grad_global)
+			lm_axpy(grad_global + arch->bilinear_off + (size_t) i * p, hw->e[i], hw->s, p);
+		if (hv_global)
+		{
+			lm_axpy(hv_global + arch->bilinear_off + (size_t) i * p, hw->re[i], hw->s, p);
+			lm_axpy(hv_global + arch->bilinear_off + (size_t) i * p, hw->e[i], hw->rs, p);
+		}
+	}
 }
 
 /* global backward and R-backward: grads, cross term, ∂L/∂e and R{∂L/∂e} */
@@ -273,6 +332,8 @@ global_backward_r(const LmArch *arch, const lm_real *global, const LmRows *rows,
 		lm_axpy(hw->de, hw->sum[o], wrow, d);
 		lm_axpy(hw->rde, hw->rsum[o], wrow, d);
 	}
+	if (arch->bilinear)
+		bilinear_backward_r(arch, rows, hw, grad_global, hv_global);
 	if (grad_global)
 	{
 		for (int o = 0; o < h0; o++)

@@ -29,18 +29,18 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 		return 0;
 
 	/* the item part is fixed while θ_global is: once per row, not per step */
-	lm_global_item_part(arch, global, support->item, support->n, work->pre);
+	lm_global_item_part(arch, global, support->item, support->n, work);
 	for (int k = 0; k < steps; k++)
 	{
 		double		loss;
 
 		lm_meta_forward(arch, meta_out, member, work, work->emb);
-		lm_global_forward(arch, global, work->emb, work->pre, support->n, work, work->pred);
+		lm_global_forward(arch, global, work->emb, support->n, work, work->pred);
 		loss = loss_forward_backward(arch->loss, work->pred, support->label,
 									 support->n, work->dpred, 1.0);
 		if (k == 0)
 			first_loss = loss;
-		lm_global_backward(arch, global, work->emb, NULL, support->n, work->dpred,
+		lm_global_backward(arch, global, work->emb, support->item, support->n, work->dpred,
 						   work, work->demb, NULL);
 		memset(work->meta_grad, 0, sizeof(lm_real) * arch->n_meta_params);
 		lm_meta_backward(arch, meta_out, member, work->demb, work, work->meta_grad);
@@ -65,8 +65,8 @@ lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask *task,
 				  steps, lr, work->meta_adapted, work);
 
 	lm_meta_forward(arch, work->meta_adapted, task->member, work, work->emb);
-	lm_global_item_part(arch, global, query->item, query->n, work->pre);
-	lm_global_forward(arch, global, work->emb, work->pre, query->n, work, work->pred);
+	lm_global_item_part(arch, global, query->item, query->n, work);
+	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
 	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
 								 work->dpred, scale);
 	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,
@@ -92,6 +92,6 @@ lm_predict(const LmArch *arch, const lm_real *params, const lm_real *e,
 {
 	const lm_real *global = params + arch->n_meta_params;
 
-	lm_global_item_part(arch, global, item, n, work->pre);
-	lm_global_forward(arch, global, e, work->pre, n, work, pred);
+	lm_global_item_part(arch, global, item, n, work);
+	lm_global_forward(arch, global, e, n, work, pred);
 }

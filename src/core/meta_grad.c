@@ -52,15 +52,15 @@ lm_meta_work_free(LmMetaWork *mw)
 	lm_free(mw);
 }
 
-/* g = ∇_φ L(φ) on rows, global block frozen; pre holds the rows' item part */
+/* g = ∇_φ L(φ) on rows, global block frozen; work->pre holds the rows' item part */
 static void
 meta_gradient(const LmArch *arch, const lm_real *phi, const lm_real *global,
 			  const lm_real *member, const LmRows *rows, LmWork *work, lm_real *g)
 {
 	lm_meta_forward(arch, phi, member, work, work->emb);
-	lm_global_forward(arch, global, work->emb, work->pre, rows->n, work, work->pred);
+	lm_global_forward(arch, global, work->emb, rows->n, work, work->pred);
 	loss_forward_backward(arch->loss, work->pred, rows->label, rows->n, work->dpred, 1.0);
-	lm_global_backward(arch, global, work->emb, NULL, rows->n, work->dpred, work, work->demb, NULL);
+	lm_global_backward(arch, global, work->emb, rows->item, rows->n, work->dpred, work, work->demb, NULL);
 	memset(g, 0, sizeof(lm_real) * arch->n_meta_params);
 	lm_meta_backward(arch, phi, member, work->demb, work, g);
 }
@@ -84,7 +84,7 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	/* inner loop, keeping φᵏ and gᵏ for the reverse pass */
 	memcpy(mw->trajectory, params, sizeof(lm_real) * n);
 	if (steps > 0)
-		lm_global_item_part(arch, global, support->item, support->n, work->pre);
+		lm_global_item_part(arch, global, support->item, support->n, work);
 	for (int k = 0; k < steps; k++)
 	{
 		const lm_real *phi = mw->trajectory + (size_t) k * n;
@@ -99,8 +99,8 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 
 	/* query loss at φᴷ: ∂/∂θ_global directly, ḡ for the meta block */
 	lm_meta_forward(arch, phi_last, task->member, work, work->emb);
-	lm_global_item_part(arch, global, query->item, query->n, work->pre);
-	lm_global_forward(arch, global, work->emb, work->pre, query->n, work, work->pred);
+	lm_global_item_part(arch, global, query->item, query->n, work);
+	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
 	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
 								 work->dpred, scale);
 	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,

@@ -741,15 +741,13 @@ static void
 test_global(const ArchSpec *s, const LmArch *arch, int n)
 {
 	size_t		np = arch->n_global_params;
-	int			d = arch->embedding_dim,
-				h0 = arch->global[0].out_dim;
+	int			d = arch->embedding_dim;
 	double	   *params = make_params(arch);
 	GlobalCtx	g = {arch, params + arch->n_meta_params, random_vec(d, -1, 1),
 		random_vec((size_t) n * arch->item_dim, -1, 1),
 	make_labels(arch->loss, n), n};
 	LmWork	   *work = lm_work_create(arch, MAX_ROWS);
-	double	   *pre = malloc((size_t) n * h0 * sizeof(double)),
-			   *pred = malloc(n * sizeof(double)),
+	double	   *pred = malloc(n * sizeof(double)),
 			   *want = malloc(n * sizeof(double)),
 			   *dpred = malloc(n * sizeof(double)),
 			   *de = malloc(d * sizeof(double)),
@@ -762,8 +760,8 @@ test_global(const ArchSpec *s, const LmArch *arch, int n)
 
 	snprintf(tag, sizeof(tag), "global %s %s n=%d", s->name, loss_name(arch->loss), n);
 
-	lm_global_item_part(arch, g.global, g.item, n, pre);
-	lm_global_forward(arch, g.global, g.e, pre, n, work, pred);
+	lm_global_item_part(arch, g.global, g.item, n, work);
+	lm_global_forward(arch, g.global, g.e, n, work, pred);
 	ref_predict_d(arch, g.global, g.e, g.item, n, want);
 	check_vec(pred, want, n, FWD_TOL, "%s forward", tag);
 	loss_forward_backward(arch->loss, pred, g.label, n, dpred, 1.0);
@@ -778,14 +776,14 @@ test_global(const ArchSpec *s, const LmArch *arch, int n)
 	check_grad(de, fd_e, d, "%s de", tag);
 	check_grad(dglobal, fd_g, np, "%s dglobal (accumulated)", tag);
 
-	/* the inner loop's call: no item, no dglobal; same de */
-	lm_global_forward(arch, g.global, g.e, pre, n, work, pred);
-	lm_global_backward(arch, g.global, g.e, NULL, n, dpred, work, de2, NULL);
+	/* the inner loop's call: no dglobal; same de */
+	lm_global_forward(arch, g.global, g.e, n, work, pred);
+	lm_global_backward(arch, g.global, g.e, g.item, n, dpred, work, de2, NULL);
 	CHECK(memcmp(de, de2, d * sizeof(double)) == 0, "%s de without dglobal is the same", tag);
 
 	lm_work_free(work);
 	lm_free(params);
-	free(g.e), free(g.item), free(g.label), free(pre), free(pred), free(want), free(dpred);
+	free(g.e), free(g.item), free(g.label), free(pred), free(want), free(dpred);
 	free(de), free(de2), free(dglobal0), free(dglobal), free(fd_g), free(fd_e);
 }
 

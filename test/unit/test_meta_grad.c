@@ -41,16 +41,20 @@ typedef struct Spec
 	int			meta_hidden[2];
 	int			n_global_hidden;
 	int			global_hidden[2];
+	int			bilinear;
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1},
 };
 
 typedef struct Case
@@ -84,6 +88,8 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	CHECK(err == NULL, "%s: arch accepted", s->name);
 	if (err)
 		return 0;
+	if (s->bilinear)
+		lm_arch_enable_bilinear(&c->arch);
 	c->params = lm_alloc_reals(c->arch.n_params);
 	lm_arch_init_params(&c->arch, c->params, rng_uniform, &rng);
 	for (size_t i = 0; i < c->arch.n_params; i++)
@@ -364,12 +370,41 @@ test_hand_case(void)
 	lm_meta_work_free(mw);
 }
 
+/* with the MLP zeroed the prediction is the bilinear term alone: e · (P v) */
+static void
+test_bilinear_forward(void)
+{
+	LmArch		arch;
+	int			hidden[1] = {3};
+	double	   *params;
+	double		e[2] = {0.5, -1};
+	double		v[2][3] = {{1, 2, 3}, {-1, 0, 2}};
+	double		P[2][3] = {{0.1, 0.2, 0.3}, {-0.4, 0.5, 0.6}};
+	double		pred[2];
+	LmWork	   *work;
+
+	lm_arch_init(&arch, 0, 3, 2, NULL, 0, hidden, 1, LM_LOSS_MSE);
+	lm_arch_enable_bilinear(&arch);
+	CHECK(arch.n_global_params == (size_t) (5 * 3 + 3 + 3 * 1 + 1 + 2 * 3),
+		  "bilinear adds d x item_dim parameters to the global block");
+	params = lm_alloc_reals(arch.n_params);
+	memcpy(params + arch.n_meta_params + arch.bilinear_off, P, sizeof(P));
+	work = lm_work_create(&arch, 2);
+	lm_predict(&arch, params, e, &v[0][0], 2, work, pred);
+	/* P v0 = (1.4, 2.4), P v1 = (0.5, 1.6); e · = 0.7 - 2.4, 0.25 - 1.6 */
+	CHECK_CLOSE(pred[0], -1.7, 1e-12, 1e-14, "bilinear forward row 0 by hand");
+	CHECK_CLOSE(pred[1], -1.35, 1e-12, 1e-14, "bilinear forward row 1 by hand");
+	lm_work_free(work);
+	lm_free(params);
+}
+
 int
 main(void)
 {
 	LmLoss		losses[2] = {LM_LOSS_BCE, LM_LOSS_MSE};
 
 	test_hand_case();
+	test_bilinear_forward();
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		for (int l = 0; l < 2; l++)
 		{
