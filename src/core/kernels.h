@@ -15,6 +15,10 @@ lm_real		lm_dot(const lm_real *a, const lm_real *b, int n);
 /* y[i] += alpha x[i] */
 void		lm_axpy(lm_real *y, lm_real alpha, const lm_real *x, int n);
 
+/* sum[j] += Σ_r A[r][j] for r < n, j < m   (A row stride lda) */
+void		lm_colsum_acc(int n, int m, const lm_real *A, int lda, lm_real *sum);
+
+
 /*
  * C[m][n] = beta C + A[m][k] · B[n][k]ᵀ   (A row stride lda, B row stride ldb)
  * The "NT" form of a dense layer's forward pass: rows of B are output units.

@@ -103,6 +103,52 @@ test_axpy(void)
 	}
 }
 
+/* lm_colsum_acc: column sums of a strided matrix added to sum, padding untouched */
+static void
+test_colsum(void)
+{
+	static const int rows[] = {0, 1, 2, 7, 50};
+
+	for (int s = 0; s < N_SIZES; s++)
+		for (int t = 0; t < (int) (sizeof(rows) / sizeof(rows[0])); t++)
+		{
+			int			m = sizes[s],
+						n = rows[t],
+						lda = m + 3;
+			lm_real    *A = random_reals((size_t) n * lda + 1);
+			lm_real    *sum = random_reals(m + 2);
+			lm_real    *sum0 = malloc((m + 2) * sizeof(lm_real));
+			double		worst = 0;
+			int			ok = 1;
+
+			memcpy(sum0, sum, (m + 2) * sizeof(lm_real));
+			lm_colsum_acc(n, m, A, lda, sum + 1);
+			for (int j = 0; j < m; j++)
+			{
+				double		ref = sum0[j + 1],
+							mag = fabs((double) sum0[j + 1]),
+							err;
+
+				for (int r = 0; r < n; r++)
+				{
+					ref += A[(size_t) r * lda + j];
+					mag += fabs((double) A[(size_t) r * lda + j]);
+				}
+				err = fabs(sum[j + 1] - ref);
+				if (!(err <= RTOL * mag + 1e-30))
+					ok = 0;
+				if (err > worst)
+					worst = err;
+			}
+			CHECK(ok, "lm_colsum_acc n=%d m=%d lda=%d (worst abs err %.3g)", n, m, lda, worst);
+			CHECK(sum[0] == sum0[0] && sum[m + 1] == sum0[m + 1],
+				  "lm_colsum_acc n=%d m=%d leaves neighbours alone", n, m);
+			free(A);
+			free(sum);
+			free(sum0);
+		}
+}
+
 typedef enum GemmOp
 {
 	OP_NT, OP_NN, OP_TN_ACC
@@ -262,6 +308,7 @@ main(void)
 	test_alloc();
 	test_dot();
 	test_axpy();
+	test_colsum();
 	test_gemm();
 	return check_done();
 }
