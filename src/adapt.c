@@ -23,29 +23,47 @@ PG_FUNCTION_INFO_V1(limaml_adapt_agg_serializefn);
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_deserializefn);
 
 /*
+ * Scratch space for adapting members of one model, kept across the members
+ * of a query: allocating it per member costs more than the arithmetic.
+ */
+typedef struct AdaptScratch
+{
+	LmModel    *model;
+	LmWork	   *work;			/* for up to max_rows rows */
+	float	   *emb;			/* [embedding_dim] */
+	float	   *zeros;			/* [member_dim + 1] */
+} AdaptScratch;
+
+static AdaptScratch *
+scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	AdaptScratch *scratch = palloc(sizeof(AdaptScratch));
+
+	scratch->model = model;
+	scratch->work = lm_work_create(&model->arch, max_rows);
+	scratch->emb = palloc(sizeof(float) * model->arch.embedding_dim);
+	scratch->zeros = palloc0(sizeof(float) * (model->arch.member_dim + 1));
+	MemoryContextSwitchTo(old);
+	return scratch;
+}
+
+/*
  * The meta embedding from a member's features (NULL: none) and n rows in
- * time order, allocated in the current memory context.
+ * time order (n <= the scratch's max_rows), allocated in the current memory
+ * context.
  */
 static bytea *
-adapt_rows(LmModel *model, const float *member, int n,
+adapt_rows(AdaptScratch *scratch, const float *member, int n,
 		   const float *items, const float *labels)
 {
-	const LmArch *arch = &model->arch;
-	MemoryContext work_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml adapt",
-												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(work_cxt);
-	LmWork	   *work = lm_work_create(arch, n);
+	LmModel    *model = scratch->model;
 	LmRows		rows = {n, items, labels};
-	float	   *emb = palloc(sizeof(float) * arch->embedding_dim);
-	float	   *zeros = palloc0(sizeof(float) * (arch->member_dim + 1));
-	bytea	   *result;
 
-	lm_adapt_embedding(arch, model->params, member ? member : zeros, &rows,
-					   model->config.adapt_steps, model->config.adapt_lr, emb, work);
-	MemoryContextSwitchTo(old);
-	result = lm_embedding_encode(model, emb, n);
-	MemoryContextDelete(work_cxt);
-	return result;
+	lm_adapt_embedding(&model->arch, model->params, member ? member : scratch->zeros, &rows,
+					   model->config.adapt_steps, model->config.adapt_lr, scratch->emb,
+					   scratch->work);
+	return lm_embedding_encode(model, scratch->emb, n);
 }
 
 /* member features of one row; NULL or empty mean none */
@@ -200,7 +218,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(caller_cxt);
 
-		embedding = adapt_rows(model, member, n, items, labels);
+		embedding = adapt_rows(scratch_create(model, n, CurrentMemoryContext), member, n, items, labels);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -404,27 +422,35 @@ state_create(LmModel *model, bool keyed, MemoryContext agg_cxt)
 	return state;
 }
 
-/* room for one more row, doubling up to support_size */
+/*
+ * Room for one more row.  The first allocation holds min(support_size, 64)
+ * rows, so a state has (nearly) its final size when its group is created:
+ * hash aggregation checks work_mem when it creates a group, and a state
+ * that grew later would be invisible to that check.  Beyond 64 rows it
+ * doubles up to support_size.
+ */
+#define AGG_FIRST_CAPACITY 64
+
 static void
 grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 {
 	int			item_dim = state->model->arch.item_dim;
 	int			target = Min(state->model->config.support_size,
-							 Max(8, state->capacity * 2));
+							 state->capacity == 0 ? AGG_FIRST_CAPACITY : state->capacity * 2);
 	MemoryContext old = MemoryContextSwitchTo(agg_cxt);
 
 	if (state->capacity == 0)
 	{
 		state->ts = palloc(sizeof(int64) * target);
 		state->labels = palloc(sizeof(float) * target);
-		state->items = palloc(sizeof(float) * ((size_t) target * item_dim + 1));
+		state->items = palloc(sizeof(float) * Max((size_t) target * item_dim, 1));
 		state->heap = palloc(sizeof(int) * target);
 	}
 	else
 	{
 		state->ts = repalloc(state->ts, sizeof(int64) * target);
 		state->labels = repalloc(state->labels, sizeof(float) * target);
-		state->items = repalloc(state->items, sizeof(float) * ((size_t) target * item_dim + 1));
+		state->items = repalloc(state->items, sizeof(float) * Max((size_t) target * item_dim, 1));
 		state->heap = repalloc(state->heap, sizeof(int) * target);
 	}
 	state->capacity = target;
@@ -720,6 +746,7 @@ Datum
 limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 {
 	AdaptAggState *state;
+	AdaptScratch *scratch;
 	const LmArch *arch;
 	int			n;
 	int		   *order;
@@ -746,6 +773,13 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 			   state->items + (size_t) order[r] * arch->item_dim, sizeof(float) * arch->item_dim);
 		labels[r] = state->labels[order[r]];
 	}
-	PG_RETURN_BYTEA_P(adapt_rows(state->model, state->has_member ? state->member : NULL,
+	scratch = fcinfo->flinfo->fn_extra;
+	if (scratch == NULL || scratch->model != state->model)
+	{
+		scratch = scratch_create(state->model, state->model->config.support_size,
+								 fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = scratch;
+	}
+	PG_RETURN_BYTEA_P(adapt_rows(scratch, state->has_member ? state->member : NULL,
 								 n, items, labels));
 }
