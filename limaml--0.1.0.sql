@@ -358,9 +358,13 @@ BEGIN
 			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
 		END IF;
 
-		-- one scan of the batch's rows; the fingerprint comes from the same snapshot
+		-- one scan of the batch's rows; the fingerprint, and the active version
+		-- the aggregate adapts with, come from the statement's snapshot
 		EXECUTE format($q$
-			WITH a AS (
+			WITH v AS (
+				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				  FROM @extschema@.limaml_model WHERE name = $1),
+			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
 															   label, ts) AS e,
 					   max(ts) AS ts, count(*) AS n
@@ -369,8 +373,9 @@ BEGIN
 				INSERT INTO @extschema@.limaml_meta_embedding AS t
 					(model, member_id, embedding, model_version, n_support, updated_at,
 					 source_ts, source_rows)
-				SELECT $1, a.member_id, a.e, i.version, i.n_support, now(), a.ts, a.n
-				  FROM a, @extschema@.limaml_embedding_info(a.e) i
+				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), now(),
+					   a.ts, a.n
+				  FROM a, v
 				ON CONFLICT (model, member_id) DO UPDATE
 				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
 					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
