@@ -429,6 +429,27 @@ AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_score(bytea, real[])
 	IS 'scores an item for a member with the global block of the model version that produced the embedding: a probability (bce) or a value (mse)';
 
+-- serving (issue 5)
+
+CREATE FUNCTION limaml_item_encode(model text, item_features real[], version int DEFAULT NULL) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_item_encode' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_item_encode(text, real[], int)
+	IS 'item code: the item side of the first global layer for a model version (default: the active one), for limaml_score(embedding, item_code)';
+
+CREATE FUNCTION limaml_score(embedding bytea, item_code bytea) RETURNS real
+AS 'MODULE_PATHNAME', 'limaml_score_code' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_score(bytea, bytea)
+	IS 'scores an item code from limaml_item_encode for a member: the same score as with the item''s features, for less work per candidate';
+
+CREATE FUNCTION limaml_item_code_info(item_code bytea,
+	OUT model text, OUT model_id int, OUT version int, OUT len int)
+AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
+
+CREATE FUNCTION limaml_serving_isa() RETURNS text
+AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_serving_isa() IS 'the instruction set of the scoring kernels on this server: avx512, avx2 or scalar';
+
 -- -------------------------------------------------------- embedding format
 
 CREATE FUNCTION limaml_embedding_array(embedding bytea) RETURNS real[]

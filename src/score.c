@@ -3,50 +3,189 @@
  * with the global block of the model version that made the embedding.
  *
  * A query calls it once per candidate, mostly with the same embedding, so
- * fn_extra keeps the last embedding's bytes, its pinned model version and
- * the member side of the first layer; a new embedding (a LATERAL join
- * over many members) only recomputes that.
+ * fn_extra keeps the last embedding's bytes and the member side of the
+ * first layer for it: only a different embedding (a LATERAL join over many
+ * members) recomputes that.  The versions a query uses stay pinned until
+ * it ends; one flushed from the cache meanwhile (a catalog change) is
+ * looked up again before its next use, so a dropped version fails at once
+ * instead of scoring with stale weights.
+ *
+ * Each cached version carries a serving plan (serve.h): its global block
+ * laid out for the SIMD kernels, built once per backend.
  */
-#include "limaml.h"
+#include "serving.h"
 
-#include "core/serve.h"
+#include <math.h>
+
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(limaml_score);
+PG_FUNCTION_INFO_V1(limaml_score_code);
+PG_FUNCTION_INFO_V1(limaml_serving_isa);
+
+/* ------------------------------------------------------------ plans */
+
+typedef struct PlanEntry
+{
+	LmModel    *model;
+	LmServePlan *plan;
+	MemoryContextCallback on_free;
+	struct PlanEntry *next;
+} PlanEntry;
+
+/* plans of this backend's cached versions; each lives in its version's context */
+static PlanEntry *plans = NULL;
+
+static void
+forget_plan(void *arg)
+{
+	PlanEntry **link = &plans;
+
+	while (*link && *link != arg)
+		link = &(*link)->next;
+	if (*link)
+		*link = (*link)->next;
+}
+
+LmServePlan *
+lm_serving_plan(LmModel *model)
+{
+	PlanEntry  *entry;
+	MemoryContext old;
+
+	for (entry = plans; entry; entry = entry->next)
+		if (entry->model == model)
+			return entry->plan;
+
+	old = MemoryContextSwitchTo(model->mcxt);
+	entry = palloc0(sizeof(PlanEntry));
+	entry->model = model;
+	entry->plan = lm_serve_plan_create(&model->arch, lm_global_params(&model->arch, model->params),
+									   LM_ISA_COUNT);
+	MemoryContextSwitchTo(old);
+	entry->on_free.func = forget_plan;
+	entry->on_free.arg = entry;
+	MemoryContextRegisterResetCallback(model->mcxt, &entry->on_free);
+	entry->next = plans;
+	plans = entry;
+	return entry->plan;
+}
+
+/* ------------------------------------------------------------ arrays */
+
+const float *
+lm_item_features(Datum datum, int item_dim, const LmServeKernels *k, void *buf,
+				 bool check_finite)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
+	ArrayType  *array;
+	int			dim;
+
+	if (VARATT_IS_SHORT(raw) && !VARATT_IS_EXTERNAL(raw) &&
+		VARSIZE_SHORT(raw) - VARHDRSZ_SHORT + VARHDRSZ <= LM_SHORT_ARRAY_BUF)
+	{
+		/*
+		 * Small arrays are stored with a 1-byte header: realign, no palloc.
+		 * (Toast pointers and expanded arrays, as in PL/pgSQL variables, also
+		 * have a 1-byte header; they go the general way.)
+		 */
+		size_t		len = VARSIZE_SHORT(raw) - VARHDRSZ_SHORT;
+
+		SET_VARSIZE(buf, len + VARHDRSZ);
+		memcpy(VARDATA(buf), VARDATA_SHORT(raw), len);
+		array = (ArrayType *) buf;
+	}
+	else
+		array = DatumGetArrayTypeP(datum);
+
+	if (ARR_NDIM(array) == 1 && !ARR_HASNULL(array) && ARR_DIMS(array)[0] == item_dim &&
+		ARR_ELEMTYPE(array) == FLOAT4OID &&
+		(!check_finite || k->all_finite((const float *) ARR_DATA_PTR(array), item_dim)))
+		return (const float *) ARR_DATA_PTR(array);
+	/* not the common case: the shared checks raise the right error */
+	return lm_array_floats(array, "item_features", item_dim, &dim);
+}
+
+/* ------------------------------------------------------------ state */
+
+#define SCORE_MAX_VERSIONS 8
+
+typedef struct ScoreVersion
+{
+	LmModel    *model;			/* pinned until the query ends */
+	LmServePlan *plan;
+} ScoreVersion;
 
 typedef struct ScoreState
 {
-	LmModel    *model;
+	ScoreVersion versions[SCORE_MAX_VERSIONS];	/* versions this query used */
+	int			n_versions;
+	ScoreVersion *cur;			/* the last embedding's; NULL: nothing cached */
 	char	   *embedding;		/* last embedding's bytes, header included */
 	size_t		embedding_len;
 	size_t		embedding_cap;
 	float	   *member_part;	/* [h0] for the last embedding */
-	float	   *scratch_a;		/* [max_width] */
-	float	   *scratch_b;
+	int			member_cap;
+	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } ScoreState;
 
-/* validates a new embedding and prepares the state for it */
+/* the version that made an embedding, pinned by this query; errors if gone */
+static ScoreVersion *
+find_version(ScoreState *state, const LmEmbeddingHeader *header, MemoryContext mcxt)
+{
+	ScoreVersion *slot = NULL;
+	LmModel    *model;
+	LmServePlan *plan;
+
+	for (int i = 0; i < state->n_versions; i++)
+	{
+		ScoreVersion *v = &state->versions[i];
+
+		if (v->model->model_id == header->model_id && v->model->version == header->model_version)
+		{
+			if (!v->model->dead)
+				return v;
+			slot = v;			/* flushed from the cache: look it up again */
+			break;
+		}
+	}
+	model = lm_embedding_model(header, mcxt);
+	plan = lm_serving_plan(model);
+	if (!slot)
+		/* a new version; beyond the slots, reuse one (its pin lasts the query) */
+		slot = &state->versions[state->n_versions < SCORE_MAX_VERSIONS ? state->n_versions++
+								: (header->model_version & (SCORE_MAX_VERSIONS - 1))];
+	slot->model = model;
+	slot->plan = plan;
+	return slot;
+}
+
+/* validates a new embedding and computes its member part */
 static void
 switch_embedding(ScoreState *state, bytea *raw, MemoryContext mcxt)
 {
 	LmEmbeddingHeader header;
 	const char *payload = lm_embedding_read(raw, &header);
 	size_t		len = VARSIZE_ANY_EXHDR(raw);
-	LmModel    *model = state->model;
+	ScoreVersion *v;
 	float	   *e;
 
-	if (!model || model->model_id != header.model_id || model->version != header.model_version)
+	/* no cached embedding until the switch completes (an error may intervene) */
+	state->cur = NULL;
+	state->embedding_len = 0;
+	v = find_version(state, &header, mcxt);
+	if (v->plan->h0 > state->member_cap)
 	{
-		model = lm_embedding_model(&header, mcxt);
-		state->model = model;
-		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * model->arch.global[0].out_dim);
-		state->scratch_a = MemoryContextAlloc(mcxt, sizeof(float) * model->arch.max_width);
-		state->scratch_b = MemoryContextAlloc(mcxt, sizeof(float) * model->arch.max_width);
+		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->h0);
+		state->member_cap = v->plan->h0;
 	}
 	e = palloc(sizeof(float) * header.dim);
 	memcpy(e, payload, sizeof(float) * header.dim);
-	lm_serve_member_part(&model->arch, model->params + model->arch.n_meta_params,
-						 e, state->member_part);
+	lm_serve_plan_member(v->plan, e, state->member_part);
 	pfree(e);
 
 	if (len > state->embedding_cap)
@@ -56,27 +195,21 @@ switch_embedding(ScoreState *state, bytea *raw, MemoryContext mcxt)
 	}
 	memcpy(state->embedding, VARDATA_ANY(raw), len);
 	state->embedding_len = len;
+	state->cur = v;
 }
 
-Datum
-limaml_score(PG_FUNCTION_ARGS)
+/* the state, switched to the embedding in argument 0 */
+static ScoreState *
+score_state(FunctionCallInfo fcinfo)
 {
 	ScoreState *state = fcinfo->flinfo->fn_extra;
 	bytea	   *raw;
-	const LmArch *arch;
-	float	   *item;
-	int			item_dim;
-	float		pred;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("meta embedding must not be NULL"),
 				 errhint("Members without an embedding need limaml_adapt first.")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("item_features must not be NULL")));
 	if (!state)
 	{
 		state = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
@@ -84,13 +217,98 @@ limaml_score(PG_FUNCTION_ARGS)
 	}
 
 	raw = PG_GETARG_BYTEA_PP(0);
-	if (!state->model || state->embedding_len != VARSIZE_ANY_EXHDR(raw) ||
-		memcmp(state->embedding, VARDATA_ANY(raw), state->embedding_len) != 0)
+	if (!state->cur || state->embedding_len != VARSIZE_ANY_EXHDR(raw) ||
+		memcmp(state->embedding, VARDATA_ANY(raw), state->embedding_len) != 0 ||
+		state->cur->model->dead)
 		switch_embedding(state, raw, fcinfo->flinfo->fn_mcxt);
+	return state;
+}
 
-	arch = &state->model->arch;
-	item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(1), "item_features", arch->item_dim, &item_dim);
-	pred = lm_serve_item(arch, state->model->params + arch->n_meta_params,
-						 state->member_part, item, state->scratch_a, state->scratch_b);
-	PG_RETURN_FLOAT4((float) loss_output(arch->loss, pred));
+/* what the prediction means to a user: σ(logit) for bce (in float), the value for mse */
+static Datum
+score_datum(const ScoreState *state, lm_real pred)
+{
+	if (state->cur->model->arch.loss == LM_LOSS_BCE)
+		return Float4GetDatum(1.0f / (1.0f + expf(-pred)));
+	return Float4GetDatum(pred);
+}
+
+/* the array path, features in a real[] datum */
+static Datum
+score_array(FunctionCallInfo fcinfo, ScoreState *state, Datum features)
+{
+	const LmServePlan *plan = state->cur->plan;
+	const float *v;
+	lm_real		pred = 0;
+	int			dim;
+
+	v = lm_item_features(features, plan->p, plan->k, state->array_buf, false);
+	if (!lm_serve_plan_item_checked(plan, state->member_part, v, &pred))
+	{
+		/* raises "must not contain NaN or infinity" */
+		lm_array_floats(DatumGetArrayTypeP(features), "item_features", plan->p, &dim);
+		elog(ERROR, "non-finite item_features were not reported");
+	}
+	return score_datum(state, pred);
+}
+
+Datum
+limaml_score(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item_features must not be NULL")));
+	return score_array(fcinfo, score_state(fcinfo), PG_GETARG_DATUM(1));
+}
+
+Datum
+limaml_score_code(PG_FUNCTION_ARGS)
+{
+	ScoreState *state;
+	const LmServePlan *plan;
+	LmItemCodeHeader header;
+	bytea	   *raw;
+	const char *code;
+
+	/* (an untyped NULL resolves to this overload too: the same message) */
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item_features must not be NULL"),
+				 errdetail("The item code or item features argument of limaml_score is NULL.")));
+	state = score_state(fcinfo);
+	plan = state->cur->plan;
+	raw = PG_GETARG_BYTEA_PP(1);
+
+	/*
+	 * An untyped literal in limaml_score(e, '{1,0,...}') resolves to this
+	 * overload (the other argument is a bytea); it still means real[].
+	 */
+	if (VARSIZE_ANY_EXHDR(raw) > 0 && VARDATA_ANY(raw)[0] == '{')
+		return score_array(fcinfo, state,
+						   OidInputFunctionCall(F_ARRAY_IN, text_to_cstring((text *) raw),
+												FLOAT4OID, -1));
+
+	code = lm_item_code_read(raw, &header);
+	if (header.model_id != state->cur->model->model_id ||
+		header.model_version != state->cur->model->version)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("item code of model id %d version %d does not match the meta embedding's model id %d version %d",
+						header.model_id, header.model_version,
+						state->cur->model->model_id, state->cur->model->version),
+				 errhint("Encode the items with the embedding's version: limaml_item_encode(model, features, version => %d).",
+						 state->cur->model->version)));
+	if (header.len != plan->code_len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid limaml item code: its length does not match its model's")));
+	return score_datum(state, lm_serve_plan_code(plan, state->member_part, code));
+}
+
+Datum
+limaml_serving_isa(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(lm_isa_name(lm_serve_best_isa())));
 }

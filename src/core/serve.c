@@ -3,6 +3,10 @@
  */
 #include "serve.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
 #include "kernels.h"
 
 void
@@ -44,4 +48,194 @@ lm_serve_item(const LmArch *arch, const lm_real *global,
 		out = tmp;
 	}
 	return in[0];
+}
+
+/* ------------------------------------------------------------ plans */
+
+#define PLAN_ALIGN 16			/* reals: 64-byte rows for float */
+
+static size_t
+round_up(size_t n)
+{
+	return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
+/* hands out aligned, zeroed runs of reals from the plan's block */
+static lm_real *
+take(lm_real **next, size_t n)
+{
+	lm_real    *p = *next;
+
+	memset(p, 0, n * sizeof(lm_real));
+	*next += round_up(n);
+	return p;
+}
+
+/* W[out][in] (columns from col, n_cols of them) transposed into wt[n_cols][ld] */
+static void
+transpose(lm_real *wt, size_t ld, const lm_real *W, int out_dim, int in_dim,
+		  int col, int n_cols)
+{
+	for (int o = 0; o < out_dim; o++)
+		for (int j = 0; j < n_cols; j++)
+			wt[(size_t) j * ld + o] = W[(size_t) o * in_dim + col + j];
+}
+
+LmServePlan *
+lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
+{
+	const LmServeKernels *k = lm_serve_kernels(isa == LM_ISA_COUNT ? lm_serve_best_isa() : isa);
+	const LmDense *l0 = &arch->global[0];
+	size_t		n_reals;
+	size_t		width;
+	char	   *mem;
+	lm_real    *next;
+	LmServePlan *plan;
+
+	if (!k)
+		return NULL;
+
+	/* sizes first, in the order take() hands them out below */
+	width = round_up(arch->max_width) + PLAN_ALIGN;
+	n_reals = 2 * width + PLAN_ALIGN;
+	n_reals += round_up((size_t) arch->item_dim * (l0->out_dim == 1 ? 1 : round_up(l0->out_dim)));
+	for (int l = 1; l < arch->n_global; l++)
+	{
+		const LmDense *layer = &arch->global[l];
+
+		n_reals += (layer->out_dim == 1 ? round_up(layer->in_dim)
+					: (size_t) layer->in_dim * round_up(layer->out_dim))
+			+ round_up(layer->out_dim);
+	}
+
+	mem = lm_alloc(sizeof(LmServePlan) + n_reals * sizeof(lm_real));
+	plan = (LmServePlan *) mem;
+	memset(plan, 0, sizeof(*plan));
+	next = (lm_real *) (mem + sizeof(LmServePlan));
+	next = (lm_real *) (((uintptr_t) next + PLAN_ALIGN * sizeof(lm_real) - 1)
+						& ~(uintptr_t) (PLAN_ALIGN * sizeof(lm_real) - 1));
+
+	plan->mem = mem;
+	plan->k = k;
+	plan->arch = arch;
+	plan->global = global;
+	plan->d = arch->embedding_dim;
+	plan->p = arch->item_dim;
+	plan->h0 = l0->out_dim;
+	plan->code_len = plan->h0;
+	plan->scratch_a = take(&next, width);
+	plan->scratch_b = take(&next, width);
+
+	/* a single first-layer unit (no hidden layer): its row is already "transposed" */
+	plan->ld0 = plan->h0 == 1 ? 1 : round_up(plan->h0);
+	plan->wt0 = take(&next, (size_t) plan->p * plan->ld0);
+	transpose(plan->wt0, plan->ld0, global + l0->w_off, plan->h0, l0->in_dim, plan->d, plan->p);
+
+	plan->n_upper = arch->n_global - 1;
+	for (int l = 1; l < arch->n_global; l++)
+	{
+		const LmDense *layer = &arch->global[l];
+		LmServeLayer *u = &plan->upper[l - 1];
+
+		u->in_dim = layer->in_dim;
+		u->out_dim = layer->out_dim;
+		if (layer->out_dim == 1)
+		{
+			u->w = take(&next, layer->in_dim);
+			memcpy(u->w, global + layer->w_off, layer->in_dim * sizeof(lm_real));
+		}
+		else
+		{
+			u->ld = round_up(layer->out_dim);
+			u->wt = take(&next, (size_t) layer->in_dim * u->ld);
+			transpose(u->wt, u->ld, global + layer->w_off, layer->out_dim, layer->in_dim,
+					  0, layer->in_dim);
+		}
+		u->b = take(&next, layer->out_dim);
+		memcpy(u->b, global + layer->b_off, layer->out_dim * sizeof(lm_real));
+	}
+	return plan;
+}
+
+void
+lm_serve_plan_free(LmServePlan *plan)
+{
+	if (plan)
+		lm_free(plan->mem);
+}
+
+void
+lm_serve_plan_member(const LmServePlan *plan, const lm_real *e, lm_real *member_part)
+{
+	lm_serve_member_part(plan->arch, plan->global, e, member_part);
+}
+
+/* the first layer's item part, W0[:, d:] · v, into out[h0] (+ base when given) */
+static void
+first_layer(const LmServePlan *plan, const lm_real *v, const lm_real *base, lm_real *out)
+{
+	plan->k->matvec_t(out, plan->wt0, plan->ld0, v, plan->p, plan->h0, base, 0);
+}
+
+/*
+ * The prediction from the first layer's pre-activation h[h0] (member part
+ * plus item part), which lies in one of the scratch buffers.  Terms that
+ * read trailing sections of an item code go here.
+ */
+static lm_real
+finish(const LmServePlan *plan, lm_real *h)
+{
+	lm_real    *x = h;
+	lm_real    *spare = h == plan->scratch_a ? plan->scratch_b : plan->scratch_a;
+
+	if (plan->n_upper == 0)
+		return h[0];
+	for (int l = 0; l < plan->n_upper - 1; l++)
+	{
+		const LmServeLayer *u = &plan->upper[l];
+		lm_real    *out = spare;
+
+		plan->k->matvec_t(out, u->wt, u->ld, x, u->in_dim, u->out_dim, u->b, 1);
+		spare = x;
+		x = out;
+	}
+	{
+		const LmServeLayer *u = &plan->upper[plan->n_upper - 1];
+
+		return plan->k->dot(u->w, x, u->in_dim, 1) + u->b[0];
+	}
+}
+
+void
+lm_serve_plan_encode(const LmServePlan *plan, const lm_real *v, lm_real *code)
+{
+	first_layer(plan, v, NULL, code);
+}
+
+lm_real
+lm_serve_plan_item(const LmServePlan *plan, const lm_real *member_part, const lm_real *v)
+{
+	first_layer(plan, v, member_part, plan->scratch_a);
+	return finish(plan, plan->scratch_a);
+}
+
+int
+lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
+						   const lm_real *v, lm_real *pred)
+{
+	lm_real		h0;
+
+	first_layer(plan, v, member_part, plan->scratch_a);
+	h0 = plan->scratch_a[0];
+	if (!isfinite(h0) && !plan->k->all_finite(v, plan->p))
+		return 0;
+	*pred = finish(plan, plan->scratch_a);
+	return 1;
+}
+
+lm_real
+lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const void *code)
+{
+	plan->k->add(plan->scratch_a, member_part, code, plan->h0);
+	return finish(plan, plan->scratch_a);
 }

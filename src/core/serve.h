@@ -1,15 +1,34 @@
 /*
- * serve.h - scoring one candidate against a fixed meta embedding.
+ * serve.h - scoring candidates against a fixed meta embedding.
  *
  * A query ranks many candidates for one embedding e, so the member side of
  * the global block's first layer is computed once per embedding:
  *   member_part[h0] = W0[:, :d] · e + b0
- * and each candidate costs W0[:, d:] · v plus the layers above.
+ * and each candidate costs its item part W0[:, d:] · v plus the layers
+ * above.  An item code stores that item part, so scoring a code costs only
+ *   relu(member_part + item_part) and the layers above.
+ *
+ * lm_serve_member_part and lm_serve_item are the plain reference.  Serving
+ * uses an LmServePlan: the global block's weights re-laid out for the
+ * kernels of serve_simd.h (each layer transposed, one row per input), made
+ * once per model version.
+ *
+ * Bit-exactness: on one machine the fused path (lm_serve_plan_item) and the
+ * code path (lm_serve_plan_encode, then lm_serve_plan_code) give the same
+ * bits, because both sum the item part first and add the member part after.
+ * AVX2 and AVX-512 also give the same item parts.
+ *
+ * Item code layout (code_len floats): the first layer's item part [h0].
+ * Item-only terms added to the global block later (an item-id embedding
+ * feeding the first layer, a bilinear term e·(P v) needing P v) extend it:
+ * the former folds into the item part, the latter appends a section after it
+ * that lm_serve_plan_finish consumes.
  */
 #ifndef LM_SERVE_H
 #define LM_SERVE_H
 
 #include "arch.h"
+#include "serve_simd.h"
 
 /* member_part[h0] from e[d] */
 void		lm_serve_member_part(const LmArch *arch, const lm_real *global,
@@ -17,10 +36,74 @@ void		lm_serve_member_part(const LmArch *arch, const lm_real *global,
 
 /*
  * The prediction (logit or value) for item v[item_dim]; scratch_a and
- * scratch_b hold max_width values each.
+ * scratch_b hold max_width values each.  The scalar reference of serving.
  */
 lm_real		lm_serve_item(const LmArch *arch, const lm_real *global,
 						  const lm_real *member_part, const lm_real *v,
 						  lm_real *scratch_a, lm_real *scratch_b);
+
+/* one layer above the first, weights transposed: wt[in][ld] */
+typedef struct LmServeLayer
+{
+	int			in_dim;
+	int			out_dim;
+	size_t		ld;				/* row stride of wt, out_dim rounded up to 16 */
+	lm_real    *wt;				/* NULL for the output layer (out_dim 1), which uses w */
+	lm_real    *w;				/* the output layer's weights [in_dim] */
+	lm_real    *b;				/* [out_dim] */
+} LmServeLayer;
+
+typedef struct LmServePlan
+{
+	const LmServeKernels *k;
+	const LmArch *arch;			/* the caller's; must outlive the plan */
+	const lm_real *global;		/* the caller's global parameters (member side) */
+	int			d;				/* embedding_dim */
+	int			p;				/* item_dim */
+	int			h0;				/* first layer's width */
+	int			code_len;		/* floats in an item code */
+	/* first layer, item columns: wt0[p][ld0] (ld0 is 1 when h0 is 1) */
+	size_t		ld0;
+	lm_real    *wt0;
+	int			n_upper;		/* layers above the first */
+	LmServeLayer upper[LM_MAX_HIDDEN];
+	lm_real    *scratch_a;		/* [max width], so a plan is not reentrant */
+	lm_real    *scratch_b;
+	void	   *mem;			/* the one allocation (lm_alloc) behind it all */
+} LmServePlan;
+
+/*
+ * Builds a plan for arch and its global parameters with the kernels of isa
+ * (the best one when isa is LM_ISA_COUNT); NULL when this CPU lacks isa.
+ * Memory comes from lm_alloc; release it with lm_serve_plan_free.
+ */
+LmServePlan *lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa);
+void		lm_serve_plan_free(LmServePlan *plan);
+
+/* member_part[h0] from e[d] */
+void		lm_serve_plan_member(const LmServePlan *plan, const lm_real *e, lm_real *member_part);
+
+/* code[code_len]: the item's code, v[item_dim] */
+void		lm_serve_plan_encode(const LmServePlan *plan, const lm_real *v, lm_real *code);
+
+/* the prediction for v[item_dim] */
+lm_real		lm_serve_plan_item(const LmServePlan *plan, const lm_real *member_part,
+							   const lm_real *v);
+
+/*
+ * lm_serve_plan_item for a v that may hold NaN or ±inf: returns 0 for such
+ * a v, else 1 with the prediction in *pred.  Nearly free: a non-finite v[j]
+ * makes every first-layer unit non-finite (inf·w is ±inf, inf·0 and inf-inf
+ * are NaN), so v itself is examined only when the first unit is.
+ */
+int			lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
+									   const lm_real *v, lm_real *pred);
+
+/*
+ * the prediction for an item code; code may be unaligned (a bytea's
+ * payload), it is read with memcpy
+ */
+lm_real		lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part,
+							   const void *code);
 
 #endif

@@ -1,0 +1,170 @@
+/*
+ * item_code.c - item codes: a candidate's item side of the global block's
+ * first layer, W0[:, d:] · v, precomputed by limaml_item_encode for one
+ * model version.  A versioned, checksummed header (LmItemCodeHeader), then
+ * float32[len], little-endian; limaml_score(embedding, code) consumes it.
+ */
+#include "serving.h"
+
+#include "core/serve_crc.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(limaml_item_encode);
+PG_FUNCTION_INFO_V1(limaml_item_code_info);
+
+/*
+ * CRC-32C, as the embedding's, computed with three interleaved streams
+ * (serve_crc.h) since every scored row checks one
+ */
+static uint32
+item_code_checksum(const LmItemCodeHeader *header, const char *payload)
+{
+	LmItemCodeHeader h = *header;
+	uint32		crc = 0xFFFFFFFF;
+
+	h.checksum = 0;
+	crc = lm_crc32c_update(crc, &h, sizeof(h));
+	crc = lm_crc32c_update(crc, payload, (size_t) h.len * sizeof(float));
+	return crc ^ 0xFFFFFFFF;
+}
+
+bytea *
+lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v)
+{
+	size_t		size = sizeof(LmItemCodeHeader) + plan->code_len * sizeof(float);
+	bytea	   *raw = palloc(VARHDRSZ + size);
+	LmItemCodeHeader header;
+	float	   *code = (float *) (VARDATA(raw) + sizeof(header));
+
+	lm_serve_plan_encode(plan, v, code);
+	header.magic = LM_ITEM_CODE_MAGIC;
+	header.format = LM_ITEM_CODE_FORMAT;
+	header.len = (uint16) plan->code_len;
+	header.model_id = model->model_id;
+	header.model_version = model->version;
+	header.flags = 0;
+	header.checksum = 0;
+	header.checksum = item_code_checksum(&header, (const char *) code);
+	SET_VARSIZE(raw, VARHDRSZ + size);
+	memcpy(VARDATA(raw), &header, sizeof(header));
+	return raw;
+}
+
+static void
+bad_code(const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid limaml item code: %s", problem),
+			 errhint("Item codes come from limaml_item_encode.")));
+}
+
+const char *
+lm_item_code_read(bytea *raw, LmItemCodeHeader *header)
+{
+	size_t		size = VARSIZE_ANY_EXHDR(raw);
+	const char *data = VARDATA_ANY(raw);
+
+	if (size < sizeof(LmItemCodeHeader))
+		bad_code("it is truncated");
+	memcpy(header, data, sizeof(LmItemCodeHeader));
+	if (header->magic != LM_ITEM_CODE_MAGIC)
+		bad_code(header->magic == LM_EMBEDDING_MAGIC ? "it is a meta embedding, not an item code"
+				 : "it is not a limaml item code");
+	if (header->format != LM_ITEM_CODE_FORMAT)
+		bad_code("its format version is not supported");
+	if (size != sizeof(LmItemCodeHeader) + (size_t) header->len * sizeof(float))
+		bad_code("its length does not match its header (truncated?)");
+	if (item_code_checksum(header, data + sizeof(LmItemCodeHeader)) != header->checksum)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid limaml item code: checksum mismatch"),
+				 errhint("The bytea was altered after limaml wrote it; encode the item again.")));
+	return data + sizeof(LmItemCodeHeader);
+}
+
+/* ------------------------------------------------------------ encode */
+
+typedef struct EncodeState
+{
+	text	   *name;			/* the model argument this state resolved (NULL: default) */
+	int32		requested;		/* the version argument, or -1 for the active one */
+	LmModel    *model;			/* pinned until the query ends */
+	LmServePlan *plan;
+	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
+} EncodeState;
+
+static bool
+same_name(text *a, text *b)
+{
+	if (!a || !b)
+		return a == b;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+Datum
+limaml_item_encode(PG_FUNCTION_ARGS)
+{
+	EncodeState *state = fcinfo->flinfo->fn_extra;
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	text	   *name = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	int32		requested = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
+	const float *v;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item_features must not be NULL")));
+	if (!state)
+	{
+		state = MemoryContextAllocZero(mcxt, sizeof(EncodeState));
+		fcinfo->flinfo->fn_extra = state;
+	}
+	if (!state->model || state->requested != requested || !same_name(state->name, name) ||
+		state->model->dead)
+	{
+		int32		model_id;
+		int32		version;
+		LmModel    *model;
+
+		state->model = NULL;
+		lm_model_resolve(name, &model_id, &version);
+		if (requested >= 0)
+			version = requested;
+		model = lm_model_acquire(model_id, version, mcxt);
+		state->plan = lm_serving_plan(model);
+		state->name = name ? (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name)) : NULL;
+		if (name)
+			memcpy(state->name, name, VARSIZE_ANY(name));
+		state->requested = requested;
+		state->model = model;
+	}
+	v = lm_item_features(PG_GETARG_DATUM(1), state->plan->p, state->plan->k, state->array_buf, true);
+	PG_RETURN_BYTEA_P(lm_item_code_encode(state->model, state->plan, v));
+}
+
+Datum
+limaml_item_code_info(PG_FUNCTION_ARGS)
+{
+	LmItemCodeHeader header;
+	LmModel    *model;
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false};
+
+	lm_item_code_read(PG_GETARG_BYTEA_PP(0), &header);
+	model = lm_model_acquire(header.model_id, header.model_version, CurrentMemoryContext);
+	if (lm_serving_plan(model)->code_len != header.len)
+		bad_code("its length does not match its model's");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "limaml_item_code_info must return a record");
+	values[0] = CStringGetTextDatum(model->name);
+	values[1] = Int32GetDatum(header.model_id);
+	values[2] = Int32GetDatum(header.model_version);
+	values[3] = Int32GetDatum(header.len);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

@@ -1,0 +1,53 @@
+/*
+ * serving.h - declarations shared by the serving glue (score.c,
+ * item_code.c): serving plans per cached model version, item features read
+ * without copies, and the item-code bytea.
+ */
+#ifndef LIMAML_SERVING_H
+#define LIMAML_SERVING_H
+
+#include "limaml.h"
+
+#include "core/serve.h"
+
+/*
+ * The serving plan of a cached model version: built on first use, kept in
+ * the version's memory context and freed with it.
+ */
+LmServePlan *lm_serving_plan(LmModel *model);
+
+/*
+ * The elements of a real[] argument of item_dim values (finite ones when
+ * check_finite; else the caller checks); raises the same errors as
+ * lm_array_floats otherwise.  The array is read in place unless it is
+ * toasted or has a 1-byte header (then copied into buf, which holds
+ * LM_SHORT_ARRAY_BUF bytes, or detoasted).
+ */
+#define LM_SHORT_ARRAY_BUF 136
+const float *lm_item_features(Datum array, int item_dim, const LmServeKernels *k, void *buf,
+							  bool check_finite);
+
+/* item codes: this header, then float32[len], little-endian */
+typedef struct LmItemCodeHeader
+{
+	uint32		magic;			/* LM_ITEM_CODE_MAGIC */
+	uint16		format;			/* LM_ITEM_CODE_FORMAT */
+	uint16		len;			/* floats after the header: the plan's code_len */
+	int32		model_id;
+	int32		model_version;
+	uint32		flags;			/* 0; reserved */
+	uint32		checksum;		/* CRC-32C of header (this field 0) and payload */
+} LmItemCodeHeader;
+
+#define LM_ITEM_CODE_MAGIC 0x43494c4c	/* "LLIC" little-endian */
+#define LM_ITEM_CODE_FORMAT 1
+
+bytea	   *lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v);
+
+/*
+ * Validates an item code (length, magic, format, checksum) and returns its
+ * possibly unaligned payload; the header is copied into *header.
+ */
+const char *lm_item_code_read(bytea *raw, LmItemCodeHeader *header);
+
+#endif
