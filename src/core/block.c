@@ -151,6 +151,13 @@ add_bilinear(const LmArch *arch, const lm_real *e, int n, const LmWork *work, lm
 		pred[r] += lm_dot(e, work->pre + (size_t) r * arch->pre_width + h0, arch->embedding_dim);
 }
 
+/* one hidden layer and a scalar output: fused forward, and backward without dglobal */
+static inline int
+one_hidden_scalar(const LmArch *arch)
+{
+	return arch->n_global == 2 && arch->global[1].out_dim == 1;
+}
+
 void
 lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 				  int n, LmWork *work, lm_real *pred)
@@ -164,9 +171,18 @@ lm_global_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 	lm_real    *member_part = work->dz0_sum;	/* free until backward */
 
 	/* member part W0[:, :d] · e, once for all rows */
-	for (int o = 0; o < h0; o++)
-		member_part[o] = lm_dot(global + l0->w_off + (size_t) o * l0->in_dim, e,
-								arch->embedding_dim);
+	lm_gemm_nt(1, h0, arch->embedding_dim, e, arch->embedding_dim, global + l0->w_off,
+			   l0->in_dim, 0, member_part, h0);
+	if (one_hidden_scalar(arch))
+	{
+		/* the common shape: the ReLU layer and the output in one pass */
+		const LmDense *l1 = &arch->global[1];
+
+		lm_bias_relu_dot(n, h0, pre, pw, member_part, global + l1->w_off, global[l1->b_off],
+						 z0, h0, pred);
+		add_bilinear(arch, e, n, work, pred);
+		return;
+	}
 	for (int r = 0; r < n; r++)
 		for (int o = 0; o < h0; o++)
 			z0[(size_t) r * h0 + o] = pre[(size_t) r * pw + o] + member_part[o];
@@ -203,6 +219,13 @@ lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
 	lm_real    *din = work->dz_a;
 	lm_real    *spare = work->dz_b;
 
+	if (!dglobal && one_hidden_scalar(arch))
+	{
+		/* Σ_r ∂L/∂z0[r] = Σ_r [act0[r] > 0] dpred[r] w1, without the per-row matrix */
+		lm_relu_rank1_colsum(n, h0, global_act(arch, work, 0), h0, dpred,
+							 global + arch->global[1].w_off, work->dz0_sum);
+		goto first_layer;
+	}
 	for (int l = arch->n_global - 1; l >= 1; l--)
 	{
 		const LmDense *layer = &arch->global[l];
@@ -222,11 +245,10 @@ lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
 
 	/* first layer: every row shares e, so sum ∂L/∂z0 over rows first */
 	memset(work->dz0_sum, 0, sizeof(lm_real) * h0);
-	for (int r = 0; r < n; r++)
-		lm_axpy(work->dz0_sum, 1, dout + (size_t) r * h0, h0);
-	memset(de, 0, sizeof(lm_real) * d);
-	for (int o = 0; o < h0; o++)
-		lm_axpy(de, work->dz0_sum[o], global + l0->w_off + (size_t) o * l0->in_dim, d);
+	lm_colsum_acc(n, h0, dout, h0, work->dz0_sum);
+first_layer:
+	/* de = W0[:, :d]ᵀ · Σ_r ∂L/∂z0[r] */
+	lm_gemm_nn(1, d, h0, work->dz0_sum, h0, global + l0->w_off, l0->in_dim, 0, de, d);
 	if (arch->bilinear)
 	{
 		/* ∂/∂e of Σ_r dpred[r] e · (P v[r]) = Σ_r dpred[r] P v[r] */
@@ -241,8 +263,7 @@ lm_global_backward(const LmArch *arch, const lm_real *global, const lm_real *e,
 	}
 	if (!dglobal)
 		return;
-	for (int o = 0; o < h0; o++)
-		lm_axpy(dglobal + l0->w_off + (size_t) o * l0->in_dim, work->dz0_sum[o], e, d);
+	lm_gemm_tn_acc(h0, d, 1, work->dz0_sum, h0, e, d, dglobal + l0->w_off, l0->in_dim);
 	lm_gemm_tn_acc(h0, arch->item_dim, n, dout, h0, item, arch->item_dim,
 				   dglobal + l0->w_off + d, l0->in_dim);
 	lm_axpy(dglobal + l0->b_off, 1, work->dz0_sum, h0);
