@@ -149,6 +149,84 @@ test_colsum(void)
 		}
 }
 
+/*
+ * lm_bias_relu_dot and lm_relu_rank1_colsum (the fused ReLU layer with a
+ * scalar output, forward and backward) against a double reference; the
+ * forward's act must be exactly the ReLU of pre + bias.
+ */
+static void
+test_relu_layer(void)
+{
+	static const int rows[] = {1, 3, 4, 7, 50};
+	static const int widths[] = {1, 5, 16, 17, 64};
+
+	for (int t = 0; t < 5; t++)
+		for (int u = 0; u < 5; u++)
+		{
+			int			n = rows[t],
+						h = widths[u],
+						ldp = h + 2,
+						lda = h + 1;
+			lm_real    *pre = random_reals((size_t) n * ldp);
+			lm_real    *bias = random_reals(h);
+			lm_real    *w = random_reals(h);
+			lm_real    *d = random_reals(n);
+			lm_real    *act = random_reals((size_t) n * lda);
+			lm_real    *out = random_reals(n);
+			lm_real    *sum = random_reals(h);
+			lm_real		b = 0.25f;
+			int			ok_act = 1,
+						ok_out = 1,
+						ok_sum = 1;
+
+			lm_bias_relu_dot(n, h, pre, ldp, bias, w, b, act, lda, out);
+			for (int r = 0; r < n; r++)
+			{
+				double		ref = b,
+							mag = fabs(b);
+
+				for (int j = 0; j < h; j++)
+				{
+					lm_real		z = pre[(size_t) r * ldp + j] + bias[j];
+					lm_real		a = z > 0 ? z : 0;
+
+					if (act[(size_t) r * lda + j] != a)
+						ok_act = 0;
+					ref += (double) w[j] * a;
+					mag += fabs((double) w[j] * a);
+				}
+				if (!(fabs(out[r] - ref) <= RTOL * mag + 1e-30))
+					ok_out = 0;
+			}
+			CHECK(ok_act, "lm_bias_relu_dot n=%d h=%d: act = relu(pre + bias)", n, h);
+			CHECK(ok_out, "lm_bias_relu_dot n=%d h=%d: out = b + w · act", n, h);
+
+			lm_relu_rank1_colsum(n, h, act, lda, d, w, sum);
+			for (int j = 0; j < h; j++)
+			{
+				double		ref = 0,
+							mag = 0;
+
+				for (int r = 0; r < n; r++)
+					if (act[(size_t) r * lda + j] > 0)
+					{
+						ref += (double) d[r] * w[j];
+						mag += fabs((double) d[r] * w[j]);
+					}
+				if (!(fabs(sum[j] - ref) <= RTOL * mag + 1e-30))
+					ok_sum = 0;
+			}
+			CHECK(ok_sum, "lm_relu_rank1_colsum n=%d h=%d", n, h);
+			free(pre);
+			free(bias);
+			free(w);
+			free(d);
+			free(act);
+			free(out);
+			free(sum);
+		}
+}
+
 typedef enum GemmOp
 {
 	OP_NT, OP_NN, OP_TN_ACC
@@ -309,6 +387,7 @@ main(void)
 	test_dot();
 	test_axpy();
 	test_colsum();
+	test_relu_layer();
 	test_gemm();
 	return check_done();
 }
