@@ -103,10 +103,11 @@ CREATE FUNCTION limaml_create_model(
 	item_dim int DEFAULT NULL,
 	adapt_steps int DEFAULT NULL,
 	adapt_lr real DEFAULT NULL,
-	meta_sgd boolean DEFAULT false)
+	meta_sgd boolean DEFAULT false,
+	bilinear boolean DEFAULT true)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

@@ -255,7 +255,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
  * support_size rows per group.
  *
  * The 4-argument form's key is the arrival number, so ORDER BY ts inside
- * the call gives time order (and the heap degenerates into a ring).  The
+ * the call gives time order.  The
  * 5-argument form's key is (ts, label, item_features), the floats compared
  * by value and then by bits: a total order, so the rows kept are the same
  * whatever order they arrive in.  Combining two states inserts one's rows
@@ -273,7 +273,8 @@ typedef struct AdaptAggState
 	int64	   *ts;				/* [capacity] order key of each slot */
 	float	   *labels;			/* [capacity] */
 	float	   *items;			/* [capacity][item_dim] */
-	int		   *heap;			/* [n] slots, a min-heap by key */
+	int		   *heap;			/* [n] slots, a min-heap by key once heap_valid */
+	bool		heap_valid;		/* made a heap when the state first overflows */
 	/* the newest row's member features, and that row's key */
 	bool		has_newest;		/* a row was seen */
 	bool		has_member;		/* the newest row had member features */
@@ -364,25 +365,6 @@ slot_cmp(const AdaptAggState *state, int a, int b)
 }
 
 static void
-heap_sift_up(AdaptAggState *state, int i)
-{
-	int		   *heap = state->heap;
-
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-		int			tmp;
-
-		if (slot_cmp(state, heap[parent], heap[i]) <= 0)
-			break;
-		tmp = heap[parent];
-		heap[parent] = heap[i];
-		heap[i] = tmp;
-		i = parent;
-	}
-}
-
-static void
 heap_sift_down(AdaptAggState *state, int i)
 {
 	int		   *heap = state->heap;
@@ -468,6 +450,16 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 
 	if (full)
 	{
+		/*
+		 * Rows are only appended until the state is full (most members never
+		 * get there): the heap is built on the first overflow.
+		 */
+		if (!state->heap_valid)
+		{
+			for (int i = state->n / 2 - 1; i >= 0; i--)
+				heap_sift_down(state, i);
+			state->heap_valid = true;
+		}
 		slot = state->heap[0];
 		/* not newer than the oldest kept row: dropped */
 		if (row_cmp(state, ts, label, item, state->ts[slot], state->labels[slot],
@@ -486,10 +478,7 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 	if (full)
 		heap_sift_down(state, 0);	/* the new row replaced the oldest */
 	else
-	{
 		state->heap[state->n++] = slot;
-		heap_sift_up(state, state->n - 1);
-	}
 }
 
 /* the newest row's member features (NULL: none) win */

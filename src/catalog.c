@@ -582,6 +582,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model shape: %s", err)));
+	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
+		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		lm_arch_enable_meta_sgd(&arch);
 

@@ -9,6 +9,7 @@
  *             "support_size", "query_size", "seed"},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
+ *  "bilinear": [[...] x embedding_dim] (each [item_dim])  (bilinear models only),
  *  "inner_rates": [...the meta block's layout...]}   (Meta-SGD models only)
  * Floats print with 9 significant digits, which float32 survives exactly.
  */
@@ -146,6 +147,7 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 				n_global;
 	JsonbValue *loss_v = json_get(c, "loss", true);
 	JsonbValue *meta_sgd;
+	JsonbValue *bilinear;
 	const char *problem;
 	LmLoss		loss;
 	const char *err;
@@ -165,6 +167,11 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 					   global_hidden, n_global, loss);
 	if (err)
 		json_error("config", err);
+	bilinear = json_get(c, "bilinear", false);
+	if (bilinear && bilinear->type == jbvBool && bilinear->val.boolean)
+		lm_arch_enable_bilinear(arch);
+	else if (bilinear && bilinear->type != jbvBool)
+		json_error("bilinear", "must be true or false");
 	meta_sgd = json_get(c, "meta_sgd", false);
 	if (meta_sgd && meta_sgd->type == jbvBool && meta_sgd->val.boolean)
 		lm_arch_enable_meta_sgd(arch);
@@ -228,6 +235,25 @@ read_block(JsonbContainer *model, const char *key, const LmDense *layers,
 	}
 }
 
+/* a [rows][cols] matrix of numbers into m */
+static void
+read_matrix(JsonbContainer *obj, const char *key, float *m, int rows, int cols)
+{
+	JsonbContainer *matrix = json_array(json_get(obj, key, true), key);
+
+	if (JsonContainerSize(matrix) != (uint32) rows)
+		json_error(key, "has the wrong number of rows for its config");
+	for (int o = 0; o < rows; o++)
+	{
+		JsonbContainer *row = json_array(getIthJsonbValueFromContainer(matrix, o), key);
+
+		if (JsonContainerSize(row) != (uint32) cols)
+			json_error(key, "has a row of the wrong width for its config");
+		for (int i = 0; i < cols; i++)
+			m[(size_t) o * cols + i] = json_float(getIthJsonbValueFromContainer(row, i), key);
+	}
+}
+
 /* ---------------------------------------------------------------- writing */
 
 static void
@@ -266,9 +292,29 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 	appendStringInfo(&buf, ", \"adapt_steps\": %d, \"adapt_lr\": ", cfg->adapt_steps);
 	append_float(&buf, (float) cfg->adapt_lr);
 	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT
-					 ", \"meta_sgd\": %s}", cfg->support_size, cfg->query_size, cfg->seed,
+					 ", \"bilinear\": %s, \"meta_sgd\": %s}", cfg->support_size, cfg->query_size,
+					 cfg->seed, arch->bilinear ? "true" : "false",
 					 arch->n_lr_params ? "true" : "false");
 	return buf.data;
+}
+
+/* [[m[0][0], ...], ...] for m[rows][cols] */
+static void
+append_matrix(StringInfo buf, const float *m, int rows, int cols)
+{
+	appendStringInfoChar(buf, '[');
+	for (int o = 0; o < rows; o++)
+	{
+		appendStringInfoString(buf, o ? ", [" : "[");
+		for (int i = 0; i < cols; i++)
+		{
+			if (i)
+				appendStringInfoString(buf, ", ");
+			append_float(buf, m[(size_t) o * cols + i]);
+		}
+		appendStringInfoChar(buf, ']');
+	}
+	appendStringInfoChar(buf, ']');
 }
 
 static void
@@ -279,19 +325,9 @@ append_block(StringInfo buf, const LmDense *layers, int n_layers, const float *b
 	{
 		const LmDense *layer = &layers[l];
 
-		appendStringInfoString(buf, l ? ", {\"weight\": [" : "{\"weight\": [");
-		for (int o = 0; o < layer->out_dim; o++)
-		{
-			appendStringInfoString(buf, o ? ", [" : "[");
-			for (int i = 0; i < layer->in_dim; i++)
-			{
-				if (i)
-					appendStringInfoString(buf, ", ");
-				append_float(buf, block[layer->w_off + (size_t) o * layer->in_dim + i]);
-			}
-			appendStringInfoChar(buf, ']');
-		}
-		appendStringInfoString(buf, "], \"bias\": [");
+		appendStringInfoString(buf, l ? ", {\"weight\": " : "{\"weight\": ");
+		append_matrix(buf, block + layer->w_off, layer->out_dim, layer->in_dim);
+		appendStringInfoString(buf, ", \"bias\": [");
 		for (int o = 0; o < layer->out_dim; o++)
 		{
 			if (o)
@@ -330,6 +366,12 @@ limaml_model_export(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", \"global\": ");
 	append_block(&buf, model->arch.global, model->arch.n_global,
 				 model->params + model->arch.n_meta_params);
+	if (model->arch.bilinear)
+	{
+		appendStringInfoString(&buf, ", \"bilinear\": ");
+		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.bilinear_off,
+					  model->arch.embedding_dim, model->arch.item_dim);
+	}
 	if (model->arch.n_lr_params)
 	{
 		appendStringInfoString(&buf, ", \"inner_rates\": ");
@@ -407,6 +449,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	params = palloc(arch.n_params * sizeof(float));
 	read_block(root, "meta", arch.meta, arch.n_meta, params);
 	read_block(root, "global", arch.global, arch.n_global, params + arch.n_meta_params);
+	if (arch.bilinear)
+		read_matrix(root, "bilinear", params + arch.n_meta_params + arch.bilinear_off,
+					arch.embedding_dim, arch.item_dim);
 	if (arch.n_lr_params)
 		read_block(root, "inner_rates", arch.meta, arch.n_meta,
 				   params + arch.n_meta_params + arch.n_global_params);

@@ -15,8 +15,6 @@
  */
 #include "serving.h"
 
-#include <math.h>
-
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -128,7 +126,7 @@ typedef struct ScoreState
 	char	   *embedding;		/* last embedding's bytes, header included */
 	size_t		embedding_len;
 	size_t		embedding_cap;
-	float	   *member_part;	/* [h0] for the last embedding */
+	float	   *member_part;	/* [member_len] for the last embedding */
 	int			member_cap;
 	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } ScoreState;
@@ -178,10 +176,10 @@ switch_embedding(ScoreState *state, bytea *raw, MemoryContext mcxt)
 	state->cur = NULL;
 	state->embedding_len = 0;
 	v = find_version(state, &header, mcxt);
-	if (v->plan->h0 > state->member_cap)
+	if (v->plan->member_len > state->member_cap)
 	{
-		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->h0);
-		state->member_cap = v->plan->h0;
+		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->member_len);
+		state->member_cap = v->plan->member_len;
 	}
 	e = palloc(sizeof(float) * header.dim);
 	memcpy(e, payload, sizeof(float) * header.dim);
@@ -224,13 +222,10 @@ score_state(FunctionCallInfo fcinfo)
 	return state;
 }
 
-/* what the prediction means to a user: σ(logit) for bce (in float), the value for mse */
 static Datum
 score_datum(const ScoreState *state, lm_real pred)
 {
-	if (state->cur->model->arch.loss == LM_LOSS_BCE)
-		return Float4GetDatum(1.0f / (1.0f + expf(-pred)));
-	return Float4GetDatum(pred);
+	return Float4GetDatum(lm_score_value(state->cur->model->arch.loss, pred));
 }
 
 /* the array path, features in a real[] datum */

@@ -9,15 +9,33 @@
 
 #include "kernels.h"
 
+int
+lm_serve_member_len(const LmArch *arch)
+{
+	return arch->global[0].out_dim + (arch->bilinear ? arch->item_dim + arch->embedding_dim : 0);
+}
+
 void
 lm_serve_member_part(const LmArch *arch, const lm_real *global,
 					 const lm_real *e, lm_real *member_part)
 {
 	const LmDense *l0 = &arch->global[0];
+	int			d = arch->embedding_dim;
+	int			p = arch->item_dim;
 
 	for (int o = 0; o < l0->out_dim; o++)
 		member_part[o] = global[l0->b_off + o] +
-			lm_dot(global + l0->w_off + (size_t) o * l0->in_dim, e, arch->embedding_dim);
+			lm_dot(global + l0->w_off + (size_t) o * l0->in_dim, e, d);
+	if (arch->bilinear)
+	{
+		/* q = Pᵀ e once per embedding, so a candidate's term is one dot */
+		lm_real    *q = member_part + l0->out_dim;
+
+		memset(q, 0, sizeof(lm_real) * p);
+		for (int i = 0; i < d; i++)
+			lm_axpy(q, e[i], global + arch->bilinear_off + (size_t) i * p, p);
+		memcpy(q + p, e, sizeof(lm_real) * d);
+	}
 }
 
 lm_real
@@ -47,6 +65,8 @@ lm_serve_item(const LmArch *arch, const lm_real *global,
 		in = out;
 		out = tmp;
 	}
+	if (arch->bilinear)
+		in[0] += lm_dot(member_part + l0->out_dim, v, arch->item_dim);
 	return in[0];
 }
 
@@ -122,7 +142,9 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	plan->d = arch->embedding_dim;
 	plan->p = arch->item_dim;
 	plan->h0 = l0->out_dim;
-	plan->code_len = plan->h0;
+	plan->code_len = plan->h0 + (arch->bilinear ? plan->d : 0);
+	plan->member_len = lm_serve_member_len(arch);
+	plan->P = arch->bilinear ? global + arch->bilinear_off : NULL;
 	plan->scratch_a = take(&next, width);
 	plan->scratch_b = take(&next, width);
 
@@ -170,6 +192,13 @@ lm_serve_plan_member(const LmServePlan *plan, const lm_real *e, lm_real *member_
 	lm_serve_member_part(plan->arch, plan->global, e, member_part);
 }
 
+/* the bilinear term q · v, q = Pᵀe from the member vector */
+static lm_real
+bilinear_term(const LmServePlan *plan, const lm_real *member_part, const lm_real *v)
+{
+	return plan->P ? plan->k->dot(member_part + plan->h0, v, plan->p, 0) : 0;
+}
+
 /* the first layer's item part, W0[:, d:] · v, into out[h0] (+ base when given) */
 static void
 first_layer(const LmServePlan *plan, const lm_real *v, const lm_real *base, lm_real *out)
@@ -210,13 +239,16 @@ void
 lm_serve_plan_encode(const LmServePlan *plan, const lm_real *v, lm_real *code)
 {
 	first_layer(plan, v, NULL, code);
+	if (plan->P)				/* P v beside the item part */
+		for (int i = 0; i < plan->d; i++)
+			code[plan->h0 + i] = lm_dot(plan->P + (size_t) i * plan->p, v, plan->p);
 }
 
 lm_real
 lm_serve_plan_item(const LmServePlan *plan, const lm_real *member_part, const lm_real *v)
 {
 	first_layer(plan, v, member_part, plan->scratch_a);
-	return finish(plan, plan->scratch_a);
+	return finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v);
 }
 
 int
@@ -229,13 +261,23 @@ lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
 	h0 = plan->scratch_a[0];
 	if (!isfinite(h0) && !plan->k->all_finite(v, plan->p))
 		return 0;
-	*pred = finish(plan, plan->scratch_a);
+	*pred = finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v);
 	return 1;
 }
 
 lm_real
 lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const void *code)
 {
+	lm_real		pred;
+
 	plan->k->add(plan->scratch_a, member_part, code, plan->h0);
-	return finish(plan, plan->scratch_a);
+	pred = finish(plan, plan->scratch_a);
+	if (plan->P)
+	{
+		/* e · (P v): the code may be unaligned */
+		memcpy(plan->scratch_b, (const char *) code + plan->h0 * sizeof(lm_real),
+			   plan->d * sizeof(lm_real));
+		pred += plan->k->dot(member_part + plan->h0 + plan->p, plan->scratch_b, plan->d, 0);
+	}
+	return pred;
 }

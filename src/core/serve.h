@@ -18,11 +18,11 @@
  * bits, because both sum the item part first and add the member part after.
  * AVX2 and AVX-512 also give the same item parts.
  *
- * Item code layout (code_len floats): the first layer's item part [h0].
- * Item-only terms added to the global block later (an item-id embedding
- * feeding the first layer, a bilinear term e·(P v) needing P v) extend it:
- * the former folds into the item part, the latter appends a section after it
- * that lm_serve_plan_finish consumes.
+ * The member vector (member_len floats) is the member part [h0]; with the
+ * bilinear term e·(P v) it continues with q = Pᵀe [item_dim] and e [d], so
+ * a candidate's term is q · v (or, from a code, e · (P v)).
+ * Item code layout (code_len floats): the first layer's item part [h0], then
+ * P v [d] with the bilinear term.
  */
 #ifndef LM_SERVE_H
 #define LM_SERVE_H
@@ -30,9 +30,12 @@
 #include "arch.h"
 #include "serve_simd.h"
 
-/* member_part[h0] from e[d] */
+/* the member vector member_part[member_len] from e[d] */
 void		lm_serve_member_part(const LmArch *arch, const lm_real *global,
 								 const lm_real *e, lm_real *member_part);
+
+/* floats in the member vector: h0, plus item_dim + d with the bilinear term */
+int			lm_serve_member_len(const LmArch *arch);
 
 /*
  * The prediction (logit or value) for item v[item_dim]; scratch_a and
@@ -62,6 +65,8 @@ typedef struct LmServePlan
 	int			p;				/* item_dim */
 	int			h0;				/* first layer's width */
 	int			code_len;		/* floats in an item code */
+	int			member_len;		/* floats in the member vector */
+	const lm_real *P;			/* bilinear P[d][item_dim], or NULL */
 	/* first layer, item columns: wt0[p][ld0] (ld0 is 1 when h0 is 1) */
 	size_t		ld0;
 	lm_real    *wt0;
@@ -80,7 +85,7 @@ typedef struct LmServePlan
 LmServePlan *lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa);
 void		lm_serve_plan_free(LmServePlan *plan);
 
-/* member_part[h0] from e[d] */
+/* member_part[member_len] from e[d] */
 void		lm_serve_plan_member(const LmServePlan *plan, const lm_real *e, lm_real *member_part);
 
 /* code[code_len]: the item's code, v[item_dim] */

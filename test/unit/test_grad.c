@@ -903,7 +903,7 @@ test_task(const ArchSpec *s, const LmArch *arch)
 
 		/* serving: one candidate at a time from the embedding's member part */
 		{
-			double	   *member_part = malloc(arch->global[0].out_dim * sizeof(double)),
+			double	   *member_part = malloc(lm_serve_member_len(arch) * sizeof(double)),
 					   *sa = malloc(arch->max_width * sizeof(double)),
 					   *sb = malloc(arch->max_width * sizeof(double));
 

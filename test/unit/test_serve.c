@@ -304,6 +304,20 @@ reference_pred(const LmArch *arch, const float *global, const float *e, const fl
 			in_mag[o] = out_mag[o];
 		}
 	}
+	if (arch->bilinear)
+	{
+		/* + e · (P v) */
+		const float *P = global + arch->bilinear_off;
+
+		for (int i = 0; i < arch->embedding_dim; i++)
+			for (int j = 0; j < arch->item_dim; j++)
+			{
+				double		t = (double) e[i] * P[(size_t) i * arch->item_dim + j] * v[j];
+
+				in[0] += t;
+				in_mag[0] += fabs(t);
+			}
+	}
 	*mag_out = in_mag[0];
 	return in[0];
 }
@@ -314,17 +328,21 @@ typedef struct Shape
 				p;
 	int			hidden[3];
 	int			n_hidden;
+	int			bilinear;
 } Shape;
 
 static const Shape shapes[] = {
-	{32, 32, {64}, 1},			/* the benchmark's */
-	{32, 64, {64}, 1},
-	{16, 8, {32}, 1},
-	{3, 5, {0}, 0},				/* no hidden layer: h0 is 1 */
-	{7, 13, {17, 5}, 2},
-	{1, 1, {1}, 1},
-	{33, 31, {100, 33, 9}, 3},
-	{8, 100, {200, 64}, 2},
+	{32, 32, {64}, 1, 0},			/* the benchmark's */
+	{32, 64, {64}, 1, 0},
+	{16, 8, {32}, 1, 0},
+	{3, 5, {0}, 0, 0},				/* no hidden layer: h0 is 1 */
+	{7, 13, {17, 5}, 2, 0},
+	{1, 1, {1}, 1, 0},
+	{33, 31, {100, 33, 9}, 3, 0},
+	{8, 100, {200, 64}, 2, 0},
+	{32, 32, {64}, 1, 1},		/* with the bilinear term */
+	{3, 5, {0}, 0, 1},
+	{7, 13, {17, 5}, 2, 1},
 };
 
 #define N_ITEMS 20
@@ -346,11 +364,13 @@ test_plans(void)
 				   *scratch_b;
 		float		codes_by_isa[LM_ISA_COUNT][LM_MAX_WIDTH];
 
-		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d", s->d, s->p, s->n_hidden,
-				 s->n_hidden ? s->hidden[0] : 0);
+		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d%s", s->d, s->p, s->n_hidden,
+				 s->n_hidden ? s->hidden[0] : 0, s->bilinear ? " bilinear" : "");
 		CHECK(err == NULL, "%s arch", tag);
 		if (err)
 			continue;
+		if (s->bilinear)
+			lm_arch_enable_bilinear(&arch);
 		params = malloc(arch.n_params * sizeof(float));
 		lm_arch_init_params(&arch, params, rng_uniform, &rng);
 		global = params + arch.n_meta_params;
@@ -367,8 +387,8 @@ test_plans(void)
 		for (int si = 0; si < n_isas; si++)
 		{
 			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
-			float	   *mp = malloc(arch.global[0].out_dim * sizeof(float));
-			float	   *mp_ref = malloc(arch.global[0].out_dim * sizeof(float));
+			float	   *mp = malloc(lm_serve_member_len(&arch) * sizeof(float));
+			float	   *mp_ref = malloc(lm_serve_member_len(&arch) * sizeof(float));
 			int			ok_ref = 1,
 						ok_scalar_ref = 1,
 						ok_code = 1;
@@ -377,10 +397,11 @@ test_plans(void)
 			CHECK(plan != NULL, "%s plan %s", tag, lm_isa_name(isas[si]->isa));
 			if (!plan)
 				continue;
-			CHECK(plan->code_len == arch.global[0].out_dim, "%s code_len is the first layer's width", tag);
+			CHECK(plan->code_len == arch.global[0].out_dim + (s->bilinear ? s->d : 0),
+				  "%s code_len is the first layer's width (+ d with the bilinear term)", tag);
 			lm_serve_plan_member(plan, e, mp);
 			lm_serve_member_part(&arch, global, e, mp_ref);
-			CHECK(memcmp(mp, mp_ref, arch.global[0].out_dim * sizeof(float)) == 0,
+			CHECK(memcmp(mp, mp_ref, lm_serve_member_len(&arch) * sizeof(float)) == 0,
 				  "%s %s member part", tag, lm_isa_name(isas[si]->isa));
 
 			for (int it = 0; it < N_ITEMS; it++)
@@ -402,7 +423,9 @@ test_plans(void)
 				lm_serve_plan_encode(plan, v, codes_by_isa[si]);
 				memcpy(buf + 1, codes_by_isa[si], plan->code_len * sizeof(float));
 				code_got = lm_serve_plan_code(plan, mp, buf + 1);
-				ok_code &= memcmp(&code_got, &got, sizeof(float)) == 0;
+				/* bit-exact, but for the bilinear term: e·(Pv) against (Pᵀe)·v */
+				ok_code &= s->bilinear ? fabs(code_got - got) <= RTOL * mag
+					: memcmp(&code_got, &got, sizeof(float)) == 0;
 			}
 			/* the checked path: same bits for finite items, 0 for any NaN/±inf */
 			{
@@ -428,7 +451,7 @@ test_plans(void)
 						 "%s %s plan vs double reference (worst rel %.2g)", tag,
 						 lm_isa_name(isas[si]->isa), worst);
 			CHECK(ok_scalar_ref, "%s %s plan vs lm_serve_item", tag, lm_isa_name(isas[si]->isa));
-			CHECK(ok_code, "%s %s item code scores the same bits as the array", tag,
+			CHECK(ok_code, "%s %s item code scores as the array (same bits without the bilinear term)", tag,
 				  lm_isa_name(isas[si]->isa));
 			lm_serve_plan_free(plan);
 			free(mp);
