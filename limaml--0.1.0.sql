@@ -447,6 +447,13 @@ CREATE FUNCTION limaml_item_code_info(item_code bytea,
 AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
 
+CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
+	OUT member_id bigint, OUT item_id bigint, OUT score real, OUT rank int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_top_k' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[])
+	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score DESC, item_id would rank them; for batch jobs';
+
 CREATE FUNCTION limaml_serving_isa() RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_serving_isa() IS 'the instruction set of the scoring kernels on this server: avx512, avx2 or scalar';

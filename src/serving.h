@@ -8,6 +8,8 @@
 
 #include "limaml.h"
 
+#include <math.h>
+
 #include "core/serve.h"
 
 /*
@@ -26,6 +28,13 @@ LmServePlan *lm_serving_plan(LmModel *model);
 #define LM_SHORT_ARRAY_BUF 136
 const float *lm_item_features(Datum array, int item_dim, const LmServeKernels *k, void *buf,
 							  bool check_finite);
+
+/* what a prediction means to a user: σ(logit) for bce (in float), the value for mse */
+static inline float
+lm_score_value(LmLoss loss, lm_real pred)
+{
+	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf(-pred)) : (float) pred;
+}
 
 /* item codes: this header, then float32[len], little-endian */
 typedef struct LmItemCodeHeader
