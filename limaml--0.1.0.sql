@@ -277,8 +277,8 @@ COMMENT ON COLUMN limaml_refresh_progress.finished_at IS 'end of the refresh; NU
 CREATE VIEW limaml_refresh_status AS
 SELECT p.model, p.pid,
 	   CASE WHEN p.finished_at IS NOT NULL THEN 'done'
-			WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l, limaml_model m
-						  WHERE m.name = p.model AND l.locktype = 'advisory' AND l.granted
+			WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+						  WHERE l.locktype = 'advisory' AND l.granted
 							AND l.pid = p.pid AND l.classid = 1280134226
 							AND l.objid = m.model_id::oid AND l.objsubid = 2)
 			THEN 'running'
@@ -288,7 +288,8 @@ SELECT p.model, p.pid,
 	   p.batches_done, p.batches_total, p.model_version, p.started_at, p.updated_at, p.finished_at,
 	   round((p.members_done / greatest(extract(epoch FROM p.updated_at - p.started_at), 0.001))::numeric, 0)
 		 AS members_per_second
-  FROM limaml_refresh_progress p;
+  FROM limaml_refresh_progress p
+  JOIN limaml_model m ON m.name = p.model;	-- dropped models' last refreshes are not shown
 GRANT SELECT ON limaml_refresh_status TO PUBLIC;
 COMMENT ON VIEW limaml_refresh_status IS 'progress of limaml_refresh, readable from any session: running, done or interrupted (resume with CALL limaml_refresh)';
 
