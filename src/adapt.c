@@ -107,6 +107,89 @@ members_relation_features(LmModel *model, Datum member_id)
 	return row_member_features(model, isnull ? NULL : DatumGetArrayTypeP(d));
 }
 
+/*
+ * limaml_adapt's two statements for one source, prepared once per call
+ * site and query (parsing and planning them cost more than adapting)
+ */
+typedef struct AdaptPlans
+{
+	Oid			source;
+	SPIPlanPtr	rows;			/* newest rows, and the member's row count */
+	SPIPlanPtr	upsert;			/* into limaml_meta_embedding */
+	MemoryContextCallback cb;
+} AdaptPlans;
+
+static void
+free_plans(void *arg)
+{
+	AdaptPlans *plans = arg;
+
+	if (plans->rows)
+		SPI_freeplan(plans->rows);
+	if (plans->upsert)
+		SPI_freeplan(plans->upsert);
+	plans->rows = plans->upsert = NULL;
+	plans->source = InvalidOid;
+}
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/* inside SPI_connect */
+static AdaptPlans *
+adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
+{
+	AdaptPlans *plans = fcinfo->flinfo->fn_extra;
+	Oid			row_types[2] = {INT8OID, INT4OID};
+	const char *source;
+
+	if (plans && plans->source == model->source)
+		return plans;
+	if (!plans)
+	{
+		plans = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AdaptPlans));
+		plans->cb.func = free_plans;
+		plans->cb.arg = plans;
+		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, &plans->cb);
+		fcinfo->flinfo->fn_extra = plans;
+	}
+	else
+		free_plans(plans);
+
+	/*
+	 * The newest rows in limaml_adapt_agg's order (ties in ts broken by
+	 * label, then item features), and the member's row count: with the
+	 * newest ts, the fingerprint limaml_refresh compares.
+	 */
+	source = lm_relation_sql(model->source);
+	plans->rows = keep_plan(psprintf("SELECT member_features, item_features, label, ts, "
+									 "(SELECT count(*) FROM %s WHERE member_id = $1) FROM %s "
+									 "WHERE member_id = $1 "
+									 "ORDER BY ts DESC, label DESC, item_features DESC, "
+									 "member_features DESC NULLS LAST LIMIT $2",
+									 source, source),
+							2, row_types);
+	plans->upsert = keep_plan(psprintf("INSERT INTO %s.limaml_meta_embedding "
+									   "(model, member_id, embedding, model_version, n_support, updated_at, "
+									   "source_ts, source_rows) "
+									   "VALUES ($1, $2, $3, $4, $5, now(), $6, $7) "
+									   "ON CONFLICT (model, member_id) DO UPDATE SET "
+									   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
+									   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "
+									   "source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows",
+									   lm_schema_quoted()),
+							  7, upsert_types);
+	plans->source = model->source;
+	return plans;
+}
+
 Datum
 limaml_adapt(PG_FUNCTION_ARGS)
 {
@@ -126,6 +209,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	Datum		source_ts = (Datum) 0;
 	bool		source_ts_null = true;
 	Datum		source_rows = Int64GetDatum(0);
+	AdaptPlans *plans;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -143,22 +227,10 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	labels = palloc(sizeof(float) * model->config.support_size);
 
 	SPI_connect();
-	argtypes[0] = INT8OID;
+	plans = adapt_plans(fcinfo, model, argtypes);
 	args[0] = member_id;
 	args[1] = Int32GetDatum(model->config.support_size);
-	argtypes[1] = INT4OID;
-	/*
-	 * The newest rows in limaml_adapt_agg's order (ties in ts broken by
-	 * label, then item features), and the member's row count: with the
-	 * newest ts, the fingerprint limaml_refresh compares.
-	 */
-	SPI_execute_with_args(psprintf("SELECT member_features, item_features, label, ts, "
-								   "(SELECT count(*) FROM %s WHERE member_id = $1) FROM %s "
-								   "WHERE member_id = $1 "
-								   "ORDER BY ts DESC, label DESC, item_features DESC, "
-								   "member_features DESC NULLS LAST LIMIT $2",
-								   lm_relation_sql(model->source), lm_relation_sql(model->source)),
-						  2, argtypes, args, NULL, true, 0);
+	SPI_execute_plan(plans->rows, args, NULL, true, 0);
 	n = (int) SPI_processed;
 	if (n > 0)
 	{
@@ -222,8 +294,6 @@ limaml_adapt(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 
-	argtypes[0] = TEXTOID;
-	argtypes[1] = INT8OID;
 	args[0] = CStringGetTextDatum(model->name);
 	args[1] = member_id;
 	args[2] = PointerGetDatum(embedding);
@@ -232,16 +302,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[5] = source_ts;
 	nulls[5] = source_ts_null ? 'n' : ' ';
 	args[6] = source_rows;
-	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_meta_embedding "
-								   "(model, member_id, embedding, model_version, n_support, updated_at, "
-								   "source_ts, source_rows) "
-								   "VALUES ($1, $2, $3, $4, $5, now(), $6, $7) "
-								   "ON CONFLICT (model, member_id) DO UPDATE SET "
-								   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
-								   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "
-								   "source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows",
-								   lm_schema_quoted()),
-						  7, argtypes, args, nulls, false, 0);
+	SPI_execute_plan(plans->upsert, args, nulls, false, 0);
 	SPI_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }
