@@ -104,7 +104,7 @@ CREATE FUNCTION limaml_create_model(
 	adapt_steps int DEFAULT NULL,
 	adapt_lr real DEFAULT NULL,
 	meta_sgd boolean DEFAULT false,
-	bilinear boolean DEFAULT true)
+	bilinear boolean DEFAULT false)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
 COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean)
