@@ -23,6 +23,8 @@
 PG_FUNCTION_INFO_V1(limaml_top_k);
 
 #define ITEM_BATCH 1024
+#define ITEM_TILE 32			/* items whose parts stay in L1 ... */
+#define MEMBER_TILE 16			/* ... while these members go over them */
 
 /* a model version of the members, with its item parts for the current batch */
 typedef struct RankVersion
@@ -40,6 +42,7 @@ typedef struct RankMember
 	float	   *member_part;
 	float	   *score;			/* min-heap of the k best: worst at the root */
 	int64	   *item;
+	lm_real    *pred;			/* their predictions (σ⁻¹ of the scores for bce) */
 	int			n;
 } RankMember;
 
@@ -68,18 +71,21 @@ sift_down(RankMember *m, int i)
 		{
 			float		s = m->score[i];
 			int64		it = m->item[i];
+			lm_real		p = m->pred[i];
 
 			m->score[i] = m->score[worst];
 			m->item[i] = m->item[worst];
+			m->pred[i] = m->pred[worst];
 			m->score[worst] = s;
 			m->item[worst] = it;
+			m->pred[worst] = p;
 		}
 		i = worst;
 	}
 }
 
 static inline void
-offer(RankMember *m, int k, float score, int64 item)
+offer(RankMember *m, int k, float score, lm_real pred, int64 item)
 {
 	if (m->n < k)
 	{
@@ -94,15 +100,18 @@ offer(RankMember *m, int k, float score, int64 item)
 				break;
 			m->score[i] = m->score[parent];
 			m->item[i] = m->item[parent];
+			m->pred[i] = m->pred[parent];
 			i = parent;
 		}
 		m->score[i] = score;
 		m->item[i] = item;
+		m->pred[i] = pred;
 	}
 	else if (ranks_before(score, item, m->score[0], m->item[0]))
 	{
 		m->score[0] = score;
 		m->item[0] = item;
+		m->pred[0] = pred;
 		sift_down(m, 0);
 	}
 }
@@ -146,6 +155,7 @@ emit(ReturnSetInfo *rsinfo, RankMember *m)
 		item[i] = m->item[0];
 		m->score[0] = m->score[m->n - 1];
 		m->item[0] = m->item[m->n - 1];
+		m->pred[0] = m->pred[m->n - 1];
 		m->n--;
 		sift_down(m, 0);
 	}
@@ -176,18 +186,40 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 		for (int r = 0; r < n_items; r++)
 			lm_serve_plan_encode(v->plan, features[r], v->item_parts + (size_t) r * v->plan->code_len);
 	}
-	for (int i = 0; i < n_members; i++)
+	/* tiles of members and items that stay in L1 together */
+	for (int r0 = 0; r0 < n_items; r0 += ITEM_TILE)
 	{
-		RankMember *m = &members[i];
-		RankVersion *v = &versions[m->version];
-		LmLoss		loss = v->model->arch.loss;
+		int			r1 = Min(n_items, r0 + ITEM_TILE);
 
-		for (int r = 0; r < n_items; r++)
+		for (int i0 = 0; i0 < n_members; i0 += MEMBER_TILE)
 		{
-			lm_real		pred = lm_serve_plan_code(v->plan, m->member_part,
-											  v->item_parts + (size_t) r * v->plan->code_len);
+			int			i1 = Min(n_members, i0 + MEMBER_TILE);
 
-			offer(m, k, lm_score_value(loss, pred), item_ids[r]);
+			for (int i = i0; i < i1; i++)
+			{
+				RankMember *m = &members[i];
+				RankVersion *v = &versions[m->version];
+				LmLoss		loss = v->model->arch.loss;
+				int			len = v->plan->code_len;
+
+				for (int r = r0; r < r1; r++)
+				{
+					lm_real		pred = lm_serve_plan_code(v->plan, m->member_part,
+														  v->item_parts + (size_t) r * len);
+
+					/*
+					 * The score is monotone in pred: a pred clearly below the
+					 * worst kept one (by more than the score function's
+					 * rounding could reverse) scores at most the worst score,
+					 * so with a larger item id it cannot enter, and its score
+					 * need not be computed.
+					 */
+					if (m->n == k && item_ids[r] > m->item[0] &&
+						pred < m->pred[0] - 1e-6f * Max(1.0f, fabsf(m->pred[0])))
+						continue;
+					offer(m, k, lm_score_value(loss, pred), pred, item_ids[r]);
+				}
+			}
 		}
 	}
 }
@@ -297,7 +329,8 @@ limaml_top_k(PG_FUNCTION_ARGS)
 		/* members per pass: what work_mem holds of member parts and heaps */
 		LmModel    *model = lm_model_acquire(model_id, active, query_cxt);
 		size_t		per_member = sizeof(RankMember) + 64 +
-			sizeof(float) * lm_serving_plan(model)->member_len + (sizeof(float) + sizeof(int64)) * k;
+			sizeof(float) * lm_serving_plan(model)->member_len +
+			(sizeof(float) + sizeof(int64) + sizeof(lm_real)) * k;
 
 		pass_size = (int) Max(1, Min((size_t) work_mem * 1024 / per_member, 1000000));
 	}
@@ -344,6 +377,7 @@ limaml_top_k(PG_FUNCTION_ARGS)
 			lm_serve_plan_member(v->plan, e, m->member_part);
 			m->score = palloc(sizeof(float) * k);
 			m->item = palloc(sizeof(int64) * k);
+			m->pred = palloc(sizeof(lm_real) * k);
 		}
 		rank_pass(items_sql, members, n, versions, n_versions, k, pass_cxt);
 		for (int i = 0; i < n; i++)

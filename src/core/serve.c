@@ -270,8 +270,18 @@ lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const vo
 {
 	lm_real		pred;
 
-	plan->k->add(plan->scratch_a, member_part, code, plan->h0);
-	pred = finish(plan, plan->scratch_a);
+	if (plan->n_upper == 1)
+	{
+		/* one hidden layer: its ReLU and the output in one pass, finish's bits */
+		const LmServeLayer *u = &plan->upper[0];
+
+		pred = plan->k->relu_dot(u->w, member_part, code, plan->h0) + u->b[0];
+	}
+	else
+	{
+		plan->k->add(plan->scratch_a, member_part, code, plan->h0);
+		pred = finish(plan, plan->scratch_a);
+	}
 	if (plan->P)
 	{
 		/* e · (P v): the code may be unaligned */

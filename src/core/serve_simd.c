@@ -55,6 +55,22 @@ dot_scalar(const lm_real *w, const lm_real *x, int n, int relu)
 	return sum;
 }
 
+static lm_real
+relu_dot_scalar(const lm_real *w, const lm_real *a, const void *b, int n)
+{
+	const char *bytes = b;
+	lm_real		sum = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		lm_real		bi;
+
+		memcpy(&bi, bytes + i * sizeof(lm_real), sizeof(lm_real));
+		sum += w[i] * act(a[i] + bi, 1);
+	}
+	return sum;
+}
+
 static void
 add_scalar(lm_real *out, const lm_real *a, const void *b, int n)
 {
@@ -79,7 +95,7 @@ all_finite_scalar(const lm_real *x, int n)
 }
 
 static const LmServeKernels scalar_kernels = {
-	LM_ISA_SCALAR, matvec_t_scalar, dot_scalar, add_scalar, all_finite_scalar
+	LM_ISA_SCALAR, matvec_t_scalar, dot_scalar, relu_dot_scalar, add_scalar, all_finite_scalar
 };
 
 #ifdef LM_HAVE_X86_SIMD

@@ -40,6 +40,12 @@ typedef struct LmServeKernels
 	/* Σ w[i] · f(x[i]), f as above */
 	lm_real		(*dot) (const lm_real *w, const lm_real *x, int n, int relu);
 
+	/*
+	 * Σ w[i] · ReLU(a[i] + b[i]); b may be unaligned.  The same bits as dot
+	 * with relu over the sums a[i] + b[i] (the same order of operations).
+	 */
+	lm_real		(*relu_dot) (const lm_real *w, const lm_real *a, const void *b, int n);
+
 	/* out[i] = a[i] + b[i]; b may be unaligned (a bytea's payload) */
 	void		(*add) (lm_real *out, const lm_real *a, const void *b, int n);
 

@@ -124,6 +124,34 @@ SIMD_FN(dot) (const float *w, const float *x, int n, int relu)
 	return V_REDUCE(V_ADD(a0, a1));
 }
 
+/* dot's loop over x = a + b, with ReLU */
+TARGET static float
+SIMD_FN(relu_dot) (const float *w, const float *a, const void *b, int n)
+{
+	const float *bf = b;
+	V_T			zero = V_ZERO(),
+				a0 = zero,
+				a1 = zero;
+	int			i = 0;
+
+	for (; i + 2 * W_LANES <= n; i += 2 * W_LANES)
+	{
+		V_T			x0 = V_MAX(V_ADD(V_LOAD(a + i), V_LOAD(bf + i)), zero);
+		V_T			x1 = V_MAX(V_ADD(V_LOAD(a + i + W_LANES), V_LOAD(bf + i + W_LANES)), zero);
+
+		a0 = V_FMA(V_LOAD(w + i), x0, a0);
+		a1 = V_FMA(V_LOAD(w + i + W_LANES), x1, a1);
+	}
+	for (; i < n; i += W_LANES)
+	{
+		V_MASK_T	m = V_MASK(n - i);
+		V_T			x0 = V_MAX(V_ADD(V_MLOAD(m, a + i), V_MLOAD(m, bf + i)), zero);
+
+		a0 = V_FMA(V_MLOAD(m, w + i), x0, a0);
+	}
+	return V_REDUCE(V_ADD(a0, a1));
+}
+
 TARGET static void
 SIMD_FN(add) (float *out, const float *a, const void *b, int n)
 {
@@ -153,7 +181,7 @@ SIMD_FN(all_finite) (const float *x, int n)
 }
 
 static const LmServeKernels SIMD_FN(kernels) = {
-	ISA, SIMD_FN(matvec_t), SIMD_FN(dot), SIMD_FN(add), SIMD_FN(all_finite)
+	ISA, SIMD_FN(matvec_t), SIMD_FN(dot), SIMD_FN(relu_dot), SIMD_FN(add), SIMD_FN(all_finite)
 };
 
 #undef KERNEL_NAME2

@@ -216,6 +216,15 @@ test_add(void)
 				ok &= out[k] == 12345.0f;
 			CHECK(ok, "add %s n=%d: exact sums from unaligned input, nothing past n",
 				  lm_isa_name(isas[s]->isa), n);
+			{
+				float	   *w = random_floats(n);
+				float		fused = isas[s]->relu_dot(w, x, unaligned + 3, n);
+				float		apart = isas[s]->dot(w, out, n, 1);
+
+				CHECK(memcmp(&fused, &apart, sizeof(float)) == 0,
+					  "relu_dot %s n=%d: the bits of dot(relu) over add", lm_isa_name(isas[s]->isa), n);
+				free(w);
+			}
 			free(out);
 		}
 		free(x);
