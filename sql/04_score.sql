@@ -140,7 +140,7 @@ SELECT avg((fav_score > other_score)::int) > 0.7 AS favourite_scores_higher
 
 CREATE TEMP TABLE one AS SELECT adapted AS e FROM emb WHERE member_id = 1;
 SELECT octet_length(e) AS bytes FROM one;
-SELECT pg_temp.err($$ SELECT limaml_score(NULL, '{1,0,0,0,0,0,0,0}') $$);
+SELECT pg_temp.err($$ SELECT limaml_score(NULL, '{1,0,0,0,0,0,0,0}'::real[]) $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, NULL) FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0,0,0,0,0,0}') FROM one $$);
