@@ -21,7 +21,7 @@ planted_data($node, n_members => $n_members, per_member => 30);
 
 # many inner steps, so that a batch takes a noticeable time
 $node->safe_psql('postgres', q{SELECT limaml_create_model('rf', 'planted_interactions',
-	embedding_dim => 32, global_hidden => '{128, 64}', inner_steps => 300,
+	embedding_dim => 32, global_hidden => '{128, 64}', inner_steps => 200,
 	support_size => 30, seed => 1)});
 
 # members at the active version whose fingerprint (newest ts, row count)
