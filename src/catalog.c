@@ -23,6 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "common/hashfn.h"
 
 PG_FUNCTION_INFO_V1(limaml_catalog_changed);
 PG_FUNCTION_INFO_V1(limaml_create_model);
@@ -259,6 +260,32 @@ lm_model_resolve(text *name, int32 *model_id, int32 *version)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no active version", model_name)));
 	SPI_finish();
+}
+
+/*
+ * Identifies the active snapshot.  A pinned version flushed from the cache
+ * (dropped by some transaction) stays usable while the snapshot that
+ * validated it is in use, so a query finishes with what it saw; a later
+ * statement (a new snapshot, or a new command after our own delete) looks
+ * it up again and fails clearly.
+ */
+uint64
+lm_snapshot_stamp(void)
+{
+	Snapshot	snap;
+
+	if (!ActiveSnapshotSet())
+		return 0;
+	snap = GetActiveSnapshot();
+	return hash_bytes_uint32_extended(snap->curcid,
+									  ((uint64) snap->xmin << 32) ^ snap->xmax);
+}
+
+/* a pinned version still good for this statement? */
+bool
+lm_model_usable(const LmModel *model, uint64 stamp)
+{
+	return !model->dead || stamp == lm_snapshot_stamp();
 }
 
 LmModel *

@@ -94,6 +94,7 @@ typedef struct EncodeState
 	int32		requested;		/* the version argument, or -1 for the active one */
 	LmModel    *model;			/* pinned until the query ends */
 	LmServePlan *plan;
+	uint64		stamp;			/* the snapshot that resolved it */
 	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } EncodeState;
 
@@ -125,7 +126,7 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = state;
 	}
 	if (!state->model || state->requested != requested || !same_name(state->name, name) ||
-		state->model->dead)
+		!lm_model_usable(state->model, state->stamp))
 	{
 		int32		model_id;
 		int32		version;
@@ -142,6 +143,7 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 			memcpy(state->name, name, VARSIZE_ANY(name));
 		state->requested = requested;
 		state->model = model;
+		state->stamp = lm_snapshot_stamp();
 	}
 	v = lm_item_features(PG_GETARG_DATUM(1), state->plan->p, state->plan->k, state->array_buf, true);
 	PG_RETURN_BYTEA_P(lm_item_code_encode(state->model, state->plan, v));

@@ -61,6 +61,8 @@ const char *lm_relation_sql(Oid relid);
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
+uint64		lm_snapshot_stamp(void);
+bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
 const char *lm_config_problem(const LmConfig *cfg);

@@ -6,9 +6,10 @@
  * fn_extra keeps the last embedding's bytes and the member side of the
  * first layer for it: only a different embedding (a LATERAL join over many
  * members) recomputes that.  The versions a query uses stay pinned until
- * it ends; one flushed from the cache meanwhile (a catalog change) is
- * looked up again before its next use, so a dropped version fails at once
- * instead of scoring with stale weights.
+ * it ends.  One flushed from the cache meanwhile (a catalog change) still
+ * serves the statement whose snapshot saw it (versions are immutable, so
+ * nothing is stale), and is looked up again by any later statement, which
+ * fails with 42704 when it is gone.
  *
  * Each cached version carries a serving plan (serve.h): its global block
  * laid out for the SIMD kernels, built once per backend.
@@ -116,6 +117,7 @@ typedef struct ScoreVersion
 {
 	LmModel    *model;			/* pinned until the query ends */
 	LmServePlan *plan;
+	uint64		stamp;			/* the snapshot that looked it up */
 } ScoreVersion;
 
 typedef struct ScoreState
@@ -145,7 +147,7 @@ find_version(ScoreState *state, const LmEmbeddingHeader *header, MemoryContext m
 
 		if (v->model->model_id == header->model_id && v->model->version == header->model_version)
 		{
-			if (!v->model->dead)
+			if (lm_model_usable(v->model, v->stamp))
 				return v;
 			slot = v;			/* flushed from the cache: look it up again */
 			break;
@@ -159,6 +161,7 @@ find_version(ScoreState *state, const LmEmbeddingHeader *header, MemoryContext m
 								: (header->model_version & (SCORE_MAX_VERSIONS - 1))];
 	slot->model = model;
 	slot->plan = plan;
+	slot->stamp = lm_snapshot_stamp();
 	return slot;
 }
 
@@ -217,7 +220,7 @@ score_state(FunctionCallInfo fcinfo)
 	raw = PG_GETARG_BYTEA_PP(0);
 	if (!state->cur || state->embedding_len != VARSIZE_ANY_EXHDR(raw) ||
 		memcmp(state->embedding, VARDATA_ANY(raw), state->embedding_len) != 0 ||
-		state->cur->model->dead)
+		!lm_model_usable(state->cur->model, state->cur->stamp))
 		switch_embedding(state, raw, fcinfo->flinfo->fn_mcxt);
 	return state;
 }
