@@ -639,7 +639,8 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
 	}
 	if (s1 == NULL)
 		s1 = state_create(s2->model, s2->keyed, agg_cxt);
-	if (s1->model != s2->model || !s1->keyed || !s2->keyed)
+	if (s1->model->model_id != s2->model->model_id || s1->model->version != s2->model->version ||
+		!s1->keyed || !s2->keyed)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("limaml_adapt_agg cannot combine rows of different models in one group")));
