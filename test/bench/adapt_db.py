@@ -129,6 +129,21 @@ def bench_throughput():
     return t_agg
 
 
+def bench_throughput_history():
+    """the same 1M rows as 5,000 members x 200: the newest 50 of each are adapted on"""
+    members, rows = MEMBERS * ROWS // 200, 200
+    make_source("bench_hist", members, rows)
+    serial = ["SET max_parallel_workers_per_gather = 0"]
+    t_agg = best(AGG % "bench_hist", serial)
+    t_scan = best(SCAN % "bench_hist", serial)
+    print("\n# batch throughput, %d rows of %d members (200 each; support_size 50), serial"
+          % (members * rows, members))
+    say("limaml_adapt_agg GROUP BY member_id", members * rows / t_agg, "rows/s", "%.3f s" % t_agg)
+    say("sum(cardinality(item_features)) GROUP BY", members * rows / t_scan, "rows/s", "%.3f s" % t_scan)
+    ratio("adapt_agg / scan-and-group, 200 rows/member", t_scan / t_agg, 0.5)
+    q("DROP TABLE bench_hist")
+
+
 def bench_adapt_per_member(t_agg):
     n = 2000
     q("DROP TABLE IF EXISTS bench_members")
@@ -342,6 +357,7 @@ def main():
     if "throughput" in what:
         t_agg = bench_throughput()
         bench_adapt_per_member(t_agg)
+        bench_throughput_history()
     if "parallel" in what:
         bench_parallel()
     if "e2e" in what:
