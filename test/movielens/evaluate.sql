@@ -8,17 +8,19 @@
 SET client_min_messages = warning;
 \pset footer off
 
-CREATE TEMP TABLE runs (model text, label text, loss text, inner_steps int, ord int);
+CREATE TEMP TABLE runs (model text, label text, loss text, inner_steps int, ord int, bilinear bool);
 INSERT INTO runs VALUES
-  ('ml_bce_fo',   'LiMAML, first order',  'bce', 5, 1),
-  ('ml_bce_so',   'LiMAML, second order', 'bce', 5, 2),
-  ('ml_bce_conv', 'conventional',         'bce', 0, 1),
-  ('ml_mse_fo',   'LiMAML, first order',  'mse', 5, 1),
-  ('ml_mse_so',   'LiMAML, second order', 'mse', 5, 2),
-  ('ml_mse_conv', 'conventional',         'mse', 0, 1);
+  ('ml_bce_fo',   'LiMAML, first order',             'bce', 5, 1, false),
+  ('ml_bce_so',   'LiMAML, second order',            'bce', 5, 2, false),
+  ('ml_bce_bil',  'LiMAML, first order, bilinear',   'bce', 5, 1, true),
+  ('ml_bce_conv', 'conventional',                    'bce', 0, 1, false),
+  ('ml_mse_fo',   'LiMAML, first order',             'mse', 5, 1, false),
+  ('ml_mse_so',   'LiMAML, second order',            'mse', 5, 2, false),
+  ('ml_mse_bil',  'LiMAML, first order, bilinear',   'mse', 5, 1, true),
+  ('ml_mse_conv', 'conventional',                    'mse', 0, 1, false);
 
 SELECT count(limaml_create_model(model, ('movielens.train_' || loss)::regclass,
-                                 loss => loss, inner_steps => inner_steps, inner_lr => 0.5,
+                                 loss => loss, inner_steps => inner_steps, bilinear => bilinear,
                                  support_size => 100, query_size => 10, seed => 1))
   FROM runs \g /dev/null
 
@@ -50,6 +52,7 @@ SELECT segment, max(members) AS members,
        round(max(auc_cold) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "cold",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_so')::numeric, 3) AS "LiMAML-2",
+       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_bil')::numeric, 3) AS "LiMAML-1 bilinear",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional",
        round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1 per member",
        round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional per member"
@@ -61,9 +64,10 @@ SELECT segment, max(members) AS members,
        round(max(mae_cold) FILTER (WHERE model = 'ml_mse_fo')::numeric, 3) AS "cold",
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_fo')::numeric, 3) AS "LiMAML-1",
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_so')::numeric, 3) AS "LiMAML-2",
+       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_bil')::numeric, 3) AS "LiMAML-1 bilinear",
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv')::numeric, 3) AS "conventional"
   FROM results WHERE loss = 'mse'
  GROUP BY segment ORDER BY min(CASE segment WHEN 'all' THEN 2 ELSE 1 END), min(substring(segment from '^\d+')::int);
 
-\echo '== training time (seconds, :epochs epochs)'
+\echo '== training time (seconds)'
 SELECT r.model, r.label, t.seconds FROM runs r JOIN timings t USING (model) ORDER BY r.loss, r.model;
