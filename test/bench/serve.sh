@@ -55,6 +55,7 @@ gcc -O2 -fPIC -shared -I"$("$PG_CONFIG" --includedir-server)" \
     "$HERE/serve_floor.c" -o "$WORK/serve_floor.so"
 chmod 755 "$WORK/serve_floor.so"
 
+# shellcheck disable=SC2034  # read by cluster_start
 CLUSTER_OPTS="-c shared_buffers=2GB -c work_mem=64MB -c max_parallel_workers_per_gather=0 -c max_connections=40"
 cluster_start
 P=(psql -X -q -v ON_ERROR_STOP=1)
@@ -120,9 +121,9 @@ time_queries() {
         for ((r = 0; r < ROUNDS + 1; r++)); do
             for k in "${keys[@]}"; do
                 echo "SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint AS t0 \\gset"
-                echo '\timing on'
+                printf '%s\n' '\timing on'
                 echo "${Q[$k]} \\g /dev/null"
-                echo '\timing off'
+                printf '%s\n' '\timing off'
                 echo "SELECT 'cpu', (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - :t0) / 1e6;"
             done
         done
@@ -195,7 +196,7 @@ say "  limaml_top_k is $(ratio "${CPU[lateral]}" "${CPU[top_k]}")x faster (cpu),
 dim=${DIMS%% *}
 say ""
 say "## pgbench: rank 1,000 candidates (${dim}-dim) for a random member, LIMIT 100, while a refresh job re-adapts 20 random members per transaction"
-cat "$HERE/serve_rank.pgbench" | sed 's/^/  /'
+sed 's/^/  /' "$HERE/serve_rank.pgbench"
 say "  refresh job:"
 sed 's/^/  /' "$HERE/serve_refresh.pgbench"
 say "| clients | QPS | mean ms | p99 ms | refresh members/s |"
