@@ -31,19 +31,20 @@ SELECT count(limaml_adapt(member_id, 'tk')) AS adapted FROM planted_members;
 CREATE VIEW tk_items AS SELECT item_id, features FROM planted_items;
 
 -- the LATERAL pattern, with ranks
-CREATE FUNCTION pg_temp.lateral_top(k int) RETURNS TABLE (member_id bigint, item_id bigint, score real, rank bigint)
+CREATE FUNCTION pg_temp.lateral_top(model text, k int) RETURNS TABLE (member_id bigint, item_id bigint, score real, rank bigint)
 LANGUAGE sql AS $$
 	SELECT m.member_id, t.item_id, t.s, row_number() OVER (PARTITION BY m.member_id ORDER BY t.s DESC, t.item_id)
 	  FROM limaml_meta_embedding m
 	 CROSS JOIN LATERAL (SELECT i.item_id, limaml_score(m.embedding, i.features) AS s
 	                       FROM tk_items i ORDER BY 2 DESC, 1 LIMIT k) t
-	 WHERE m.model = 'tk'
+	 WHERE m.model = lateral_top.model
 $$;
-CREATE FUNCTION pg_temp.same(k int, members bigint[] DEFAULT NULL) RETURNS TABLE (rows bigint, identical bigint)
+CREATE FUNCTION pg_temp.same(k int, members bigint[] DEFAULT NULL, model text DEFAULT 'tk')
+RETURNS TABLE (rows bigint, identical bigint)
 LANGUAGE sql AS $$
 	SELECT count(*), count(*) FILTER (WHERE h.item_id = l.item_id AND h.score = l.score)
-	  FROM limaml_top_k('tk', 'tk_items', k, members) h
-	  FULL JOIN (SELECT * FROM pg_temp.lateral_top(k)
+	  FROM limaml_top_k(model, 'tk_items', k, members) h
+	  FULL JOIN (SELECT * FROM pg_temp.lateral_top(model, k)
 	              WHERE members IS NULL OR member_id = ANY (members)) l USING (member_id, rank)
 $$;
 
@@ -73,6 +74,15 @@ SELECT count(limaml_adapt(member_id, 'tk')) AS readapted FROM planted_members WH
 SELECT count(DISTINCT (limaml_embedding_info(embedding)).version) AS versions
   FROM limaml_meta_embedding WHERE model = 'tk';
 SELECT * FROM pg_temp.same(5);
+
+-- a model with the bilinear term: the same scores as limaml_score on the features
+SELECT limaml_create_model('tkb', 'planted_interactions', embedding_dim => 8, meta_hidden => '{16}',
+                           global_hidden => '{24}', support_size => 8, query_size => 2, seed => 12,
+                           bilinear => true) > 0 AS created;
+SELECT count(*) AS epochs FROM limaml_train('tkb', epochs => 1, outer_lr => 0.01);
+SELECT count(limaml_adapt(member_id, 'tkb')) AS adapted FROM planted_members;
+SELECT * FROM pg_temp.same(5, NULL, 'tkb');
+SELECT limaml_drop_model('tkb');
 
 -- bad input
 SELECT pg_temp.err($$ SELECT count(*) FROM limaml_top_k('tk', 'tk_items', 0) $$);

@@ -204,8 +204,9 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 
 				for (int r = r0; r < r1; r++)
 				{
-					lm_real		pred = lm_serve_plan_code(v->plan, m->member_part,
-														  v->item_parts + (size_t) r * len);
+					lm_real		pred = lm_serve_plan_code_item(v->plan, m->member_part,
+															   v->item_parts + (size_t) r * len,
+															   features[r]);
 
 					/*
 					 * The score is monotone in pred: a pred clearly below the

@@ -265,23 +265,26 @@ lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
 	return 1;
 }
 
-lm_real
-lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const void *code)
+/* the prediction from a code without the bilinear term */
+static lm_real
+code_layers(const LmServePlan *plan, const lm_real *member_part, const void *code)
 {
-	lm_real		pred;
-
 	if (plan->n_upper == 1)
 	{
 		/* one hidden layer: its ReLU and the output in one pass, finish's bits */
 		const LmServeLayer *u = &plan->upper[0];
 
-		pred = plan->k->relu_dot(u->w, member_part, code, plan->h0) + u->b[0];
+		return plan->k->relu_dot(u->w, member_part, code, plan->h0) + u->b[0];
 	}
-	else
-	{
-		plan->k->add(plan->scratch_a, member_part, code, plan->h0);
-		pred = finish(plan, plan->scratch_a);
-	}
+	plan->k->add(plan->scratch_a, member_part, code, plan->h0);
+	return finish(plan, plan->scratch_a);
+}
+
+lm_real
+lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const void *code)
+{
+	lm_real		pred = code_layers(plan, member_part, code);
+
 	if (plan->P)
 	{
 		/* e · (P v): the code may be unaligned */
@@ -290,4 +293,11 @@ lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const vo
 		pred += plan->k->dot(member_part + plan->h0 + plan->p, plan->scratch_b, plan->d, 0);
 	}
 	return pred;
+}
+
+lm_real
+lm_serve_plan_code_item(const LmServePlan *plan, const lm_real *member_part,
+						const lm_real *code, const lm_real *v)
+{
+	return code_layers(plan, member_part, code) + bilinear_term(plan, member_part, v);
 }

@@ -15,8 +15,10 @@
  *
  * Bit-exactness: on one machine the fused path (lm_serve_plan_item) and the
  * code path (lm_serve_plan_encode, then lm_serve_plan_code) give the same
- * bits, because both sum the item part first and add the member part after.
- * AVX2 and AVX-512 also give the same item parts.
+ * bits, because both sum the item part first and add the member part after;
+ * with the bilinear term they differ in rounding only (q · v against
+ * e · (P v)), and lm_serve_plan_code_item, given the features too, gives the
+ * fused path's bits.  AVX2 and AVX-512 also give the same item parts.
  *
  * The member vector (member_len floats) is the member part [h0]; with the
  * bilinear term e·(P v) it continues with q = Pᵀe [item_dim] and e [d], so
@@ -103,6 +105,14 @@ lm_real		lm_serve_plan_item(const LmServePlan *plan, const lm_real *member_part,
  */
 int			lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
 									   const lm_real *v, lm_real *pred);
+
+/*
+ * the prediction from an item's code and its features: lm_serve_plan_item's
+ * bits (the bilinear term from v, as there) at about lm_serve_plan_code's
+ * cost; for callers that hold both (limaml_top_k)
+ */
+lm_real		lm_serve_plan_code_item(const LmServePlan *plan, const lm_real *member_part,
+									const lm_real *code, const lm_real *v);
 
 /*
  * the prediction for an item code; code may be unaligned (a bytea's

@@ -400,7 +400,8 @@ test_plans(void)
 			float	   *mp_ref = malloc(lm_serve_member_len(&arch) * sizeof(float));
 			int			ok_ref = 1,
 						ok_scalar_ref = 1,
-						ok_code = 1;
+						ok_code = 1,
+						ok_code_item = 1;
 			double		worst = 0;
 
 			CHECK(plan != NULL, "%s plan %s", tag, lm_isa_name(isas[si]->isa));
@@ -435,6 +436,9 @@ test_plans(void)
 				/* bit-exact, but for the bilinear term: e·(Pv) against (Pᵀe)·v */
 				ok_code &= s->bilinear ? fabs(code_got - got) <= RTOL * mag
 					: memcmp(&code_got, &got, sizeof(float)) == 0;
+				/* with the features at hand as well: always the array path's bits */
+				code_got = lm_serve_plan_code_item(plan, mp, codes_by_isa[si], v);
+				ok_code_item &= memcmp(&code_got, &got, sizeof(float)) == 0;
 			}
 			/* the checked path: same bits for finite items, 0 for any NaN/±inf */
 			{
@@ -460,6 +464,8 @@ test_plans(void)
 						 "%s %s plan vs double reference (worst rel %.2g)", tag,
 						 lm_isa_name(isas[si]->isa), worst);
 			CHECK(ok_scalar_ref, "%s %s plan vs lm_serve_item", tag, lm_isa_name(isas[si]->isa));
+			CHECK(ok_code_item, "%s %s item code and features: the array path's bits", tag,
+				  lm_isa_name(isas[si]->isa));
 			CHECK(ok_code, "%s %s item code scores as the array (same bits without the bilinear term)", tag,
 				  lm_isa_name(isas[si]->isa));
 			lm_serve_plan_free(plan);
