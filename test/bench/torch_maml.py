@@ -78,13 +78,13 @@ def model_source(conn, model):
 def check_supported(doc):
     cfg = doc["config"]
     if cfg.get("meta_sgd") or "inner_rates" in doc:
-        sys.exit("torch_maml: Meta-SGD models are not implemented here")
+        sys.exit("torch_maml: this benchmark does not model Meta-SGD")
     known = {"member_dim", "item_dim", "embedding_dim", "meta_hidden", "global_hidden", "loss",
              "inner_steps", "inner_lr", "adapt_steps", "adapt_lr", "support_size",
              "query_size", "seed", "meta_sgd"}
     extra = sorted(k for k, v in cfg.items() if k not in known and v not in (None, False, 0))
     if extra:
-        sys.exit("torch_maml: model options not implemented here: %s" % ", ".join(extra))
+        sys.exit("torch_maml: this benchmark does not model these options: %s" % ", ".join(extra))
     if cfg["loss"] not in ("bce", "mse"):
         sys.exit("torch_maml: unknown loss %r" % cfg["loss"])
 
