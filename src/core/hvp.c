@@ -110,9 +110,9 @@ global_off(const LmArch *arch, const LmHvpWork *hw, int l)
 static void
 mask_by(lm_real *x, const lm_real *a, size_t count)
 {
+	/* a select, not a conditional store, so the loop vectorizes */
 	for (size_t k = 0; k < count; k++)
-		if (!(a[k] > 0))
-			x[k] = 0;
+		x[k] = a[k] > 0 ? x[k] : 0;
 }
 
 /* meta block forward and R-forward: e, R{e} */
