@@ -371,6 +371,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Trainer		tr = {0};
 	MemoryContext train_cxt,
+				epoch_cxt,
 				old;
 	int32		model_id,
 				from_version;
@@ -416,14 +417,19 @@ limaml_train(PG_FUNCTION_ARGS)
 	pg_prng_seed(&tr.rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
 
+	/* what one epoch allocates (streams, validation predictions) dies with it */
+	epoch_cxt = AllocSetContextCreate(train_cxt, "limaml epoch", ALLOCSET_DEFAULT_SIZES);
 	for (epoch = 1; epoch <= tr.opt.epochs; epoch++)
 	{
-		double		train_loss = train_epoch(&tr, epoch);
+		double		train_loss;
 		double		watched;
 		LmQuality	val;
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
+		MemoryContextReset(epoch_cxt);
+		MemoryContextSwitchTo(epoch_cxt);
+		train_loss = train_epoch(&tr, epoch);
 		validate(&tr, &val);
 		values[0] = Int32GetDatum(epoch);
 		values[1] = Float4GetDatum((float) train_loss);
@@ -433,6 +439,7 @@ limaml_train(PG_FUNCTION_ARGS)
 		values[5] = nullable_real(lm_quality_auc(&val, 1), &nulls[5]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		report_epoch(model, epoch, tr.opt.epochs, train_loss, &val, &history);
+		MemoryContextSwitchTo(train_cxt);
 
 		/* early stopping watches the adapted validation loss (else training loss) */
 		watched = val.rows > 0 ? lm_quality_loss(&val, 1) : train_loss;
