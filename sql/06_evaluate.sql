@@ -65,6 +65,8 @@ SELECT members < 100 AND members > 0 AS some_members
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', segments => '{20,10}') $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', segments => '{0}') $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', segments => '{5,NULL}') $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', segments => array(SELECT generate_series(1, 101))) $$);
+SELECT count(*) AS rows_without_bounds FROM limaml_evaluate('ev_maml', 'ev_test', segments => '{}');
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', query_fraction => 1.5) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('ev_maml', validation_fraction => 0) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_evaluate('nope') $$);

@@ -59,6 +59,10 @@ segment_bounds(ArrayType *array, int *n_bounds)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("segments must be a one-dimensional array without NULLs")));
 	*n_bounds = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
+	if (*n_bounds > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segments has %d bounds; at most 100 are allowed", *n_bounds)));
 	for (int i = 0; i < *n_bounds; i++)
 		if (bounds[i] < 1 || (i > 0 && bounds[i] <= bounds[i - 1]))
 			ereport(ERROR,
