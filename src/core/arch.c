@@ -42,6 +42,8 @@ build_block(LmDense *layers, int *n_layers, int in_dim, const int *hidden,
 	return NULL;
 }
 
+static void measure(LmArch *arch);
+
 const char *
 lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 			 const int *meta_hidden, int n_meta_hidden,
@@ -77,9 +79,21 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->bilinear_off = 0;
 	arch->pre_width = arch->global[0].out_dim;
 
+	arch->item_feature_dim = item_dim;
+	arch->item_buckets = 0;
+	arch->item_embedding_dim = 0;
+	arch->item_table_off = 0;
+	measure(arch);
+	return NULL;
+}
+
+/* activation widths and the widest layer, from the layers */
+static void
+measure(LmArch *arch)
+{
 	arch->meta_act_size = 0;
 	arch->global_act_width = 0;
-	arch->max_width = embedding_dim + item_dim;
+	arch->max_width = arch->embedding_dim + arch->item_dim;
 	for (int l = 0; l < arch->n_meta; l++)
 	{
 		arch->meta_act_size += arch->meta[l].out_dim;
@@ -94,6 +108,34 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 		if (arch->global[l].out_dim > arch->max_width)
 			arch->max_width = arch->global[l].out_dim;
 	}
+}
+
+const char *
+lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim)
+{
+	int			hidden[LM_MAX_HIDDEN];
+	int			n_hidden = arch->n_global - 1;
+	const char *err;
+
+	if (buckets < 1 || buckets > LM_MAX_ITEM_BUCKETS)
+		return "item_buckets out of range";
+	if (dim < 1 || dim > LM_MAX_WIDTH || arch->item_feature_dim + dim > LM_MAX_WIDTH)
+		return "item embedding dimension out of range";
+	if (arch->bilinear || arch->n_lr_params || arch->item_buckets)
+		return "item embeddings must be enabled first";
+	for (int l = 0; l < n_hidden; l++)
+		hidden[l] = arch->global[l].out_dim;
+	arch->item_dim = arch->item_feature_dim + dim;
+	if ((err = build_block(arch->global, &arch->n_global, arch->embedding_dim + arch->item_dim,
+						   hidden, n_hidden, 1, &arch->n_global_params)))
+		return err;
+	arch->item_buckets = buckets;
+	arch->item_embedding_dim = dim;
+	arch->item_table_off = arch->n_global_params;
+	arch->n_global_params += (size_t) (buckets + 1) * dim;
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	arch->pre_width = arch->global[0].out_dim;
+	measure(arch);
 	return NULL;
 }
 
@@ -131,6 +173,14 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 	init_block(arch->meta, arch->n_meta, params, uniform, state);
 	init_block(arch->global, arch->n_global, params + arch->n_meta_params,
 			   uniform, state);
+	if (arch->item_buckets)
+	{
+		/* all-zero rows mark items never trained (Adam leaves them at zero) */
+		lm_real    *E = params + arch->n_meta_params + arch->item_table_off;
+
+		for (size_t k = 0; k < (size_t) (arch->item_buckets + 1) * arch->item_embedding_dim; k++)
+			E[k] = 0;
+	}
 	if (arch->bilinear)
 	{
 		/* small: the MLP carries the start, the interaction grows from it */
@@ -175,6 +225,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
+		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&
 		layers_equal(a->global, b->global, a->n_global);
 }

@@ -22,6 +22,7 @@
 
 #define LM_MAX_HIDDEN 8			/* hidden layers per block */
 #define LM_MAX_WIDTH 4096		/* any layer's width, and feature dimensions */
+#define LM_MAX_ITEM_BUCKETS 10000000	/* rows of the item-ID embedding table */
 
 typedef struct LmDense
 {
@@ -34,7 +35,13 @@ typedef struct LmDense
 typedef struct LmArch
 {
 	int			member_dim;
-	int			item_dim;
+	int			item_dim;		/* the global block's item input: features, then the
+								 * item-ID embedding */
+	int			item_feature_dim;	/* item features the caller gives */
+	int			item_buckets;	/* hashed item-ID buckets; 0: no item-ID embedding */
+	int			item_embedding_dim;
+	size_t		item_table_off; /* E[item_buckets + 1][dim] in the global block; the
+								 * last row is the unknown item's */
 	int			embedding_dim;
 	LmLoss		loss;
 	int			n_meta;			/* layers in the meta block */
@@ -60,6 +67,13 @@ typedef struct LmArch
 const char *lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 						 const int *meta_hidden, int n_meta_hidden,
 						 const int *global_hidden, int n_global_hidden, LmLoss loss);
+
+/*
+ * Adds a hashed item-ID embedding to the item input, [v ; E[bucket]]: the
+ * global block's first layer widens and E joins θ_global.  Call it right
+ * after lm_arch_init; returns NULL or a message.
+ */
+const char *lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim);
 
 /* adds the bilinear term's P to the global block (before enabling Meta-SGD) */
 void		lm_arch_enable_bilinear(LmArch *arch);

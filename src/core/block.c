@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dense.h"
+#include "items.h"
 #include "kernels.h"
 
 LmWork *
@@ -30,6 +31,10 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->demb = lm_alloc_reals(arch->embedding_dim);
 	work->meta_adapted = lm_alloc_reals(arch->n_meta_params);
 	work->meta_grad = lm_alloc_reals(arch->n_meta_params);
+	work->item_x = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
+	work->item_dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
+	work->item_bucket = NULL;
+	work->item_fallback = 0;
 	return work;
 }
 
@@ -52,6 +57,8 @@ lm_work_free(LmWork *work)
 	lm_free(work->demb);
 	lm_free(work->meta_adapted);
 	lm_free(work->meta_grad);
+	lm_free(work->item_x);
+	lm_free(work->item_dx);
 	lm_free(work);
 }
 
@@ -267,4 +274,17 @@ first_layer:
 	lm_gemm_tn_acc(h0, arch->item_dim, n, dout, h0, item, arch->item_dim,
 				   dglobal + l0->w_off + d, l0->in_dim);
 	lm_axpy(dglobal + l0->b_off, 1, work->dz0_sum, h0);
+	if (arch->item_buckets)
+	{
+		/* ∂L/∂x[r] = W0[:, d:]ᵀ ∂L/∂z0[r] (+ dpred[r] Pᵀe), into the item-ID rows */
+		lm_gemm_nn(n, arch->item_dim, h0, dout, h0, global + l0->w_off + d, l0->in_dim, 0,
+				   work->item_dx, arch->item_dim);
+		if (arch->bilinear)
+			for (int r = 0; r < n; r++)
+				for (int i = 0; i < d; i++)
+					lm_axpy(work->item_dx + (size_t) r * arch->item_dim, dpred[r] * e[i],
+							global + arch->bilinear_off + (size_t) i * arch->item_dim,
+							arch->item_dim);
+		lm_item_table_backward(arch, work->item_dx, work->item_bucket, n, dglobal);
+	}
 }

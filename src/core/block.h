@@ -12,6 +12,8 @@
 #ifndef LM_BLOCK_H
 #define LM_BLOCK_H
 
+#include <stdint.h>
+
 #include "arch.h"
 
 /* Scratch buffers for up to max_rows rows; allocated with lm_alloc. */
@@ -33,6 +35,10 @@ typedef struct LmWork
 	lm_real    *demb;			/* [embedding_dim] */
 	lm_real    *meta_adapted;	/* [n_meta_params] */
 	lm_real    *meta_grad;		/* [n_meta_params] */
+	lm_real    *item_x;			/* [max_rows][item_dim] item input with the item-ID part */
+	lm_real    *item_dx;		/* [max_rows][item_dim] its gradient */
+	const int32_t *item_bucket; /* buckets of the rows in item_x (items.h) */
+	int			item_fallback;	/* never-trained item rows read the unknown row */
 } LmWork;
 
 LmWork	   *lm_work_create(const LmArch *arch, int max_rows);

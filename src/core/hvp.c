@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dense.h"
+#include "items.h"
 #include "kernels.h"
 
 struct LmHvpWork
@@ -30,6 +31,11 @@ struct LmHvpWork
 	lm_real    *rdelta;			/* R{δ} */
 	lm_real    *pre;			/* [max_rows][h0] item part of the first layer */
 	lm_real    *bil;			/* [max_rows][d] P v per row (bilinear term) */
+	const lm_real *x;			/* the rows' item input (features, item-ID part) */
+	lm_real    *xbuf;			/* [max_rows][item_dim] when there is an item-ID part */
+	lm_real    *dx;				/* [max_rows][item_dim] its gradient, and q = Pᵀe, Pᵀ R{e} */
+	lm_real    *q;
+	lm_real    *rq;
 	lm_real    *s;				/* [item_dim] Σ_r δ_r v_r, and its R{} */
 	lm_real    *rs;
 	lm_real    *e;				/* [d] embedding, R{e}, ∂L/∂e, R{∂L/∂e} */
@@ -59,6 +65,10 @@ lm_hvp_work_create(const LmArch *arch, int max_rows)
 	hw->rdelta = lm_alloc_reals(global);
 	hw->pre = lm_alloc_reals(rows * arch->global[0].out_dim);
 	hw->bil = lm_alloc_reals(rows * arch->embedding_dim);
+	hw->xbuf = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
+	hw->dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
+	hw->q = lm_alloc_reals(arch->item_dim);
+	hw->rq = lm_alloc_reals(arch->item_dim);
 	hw->s = lm_alloc_reals(arch->item_dim);
 	hw->rs = lm_alloc_reals(arch->item_dim);
 	hw->e = lm_alloc_reals(arch->embedding_dim);
@@ -76,6 +86,7 @@ lm_hvp_work_free(LmHvpWork *hw)
 {
 	lm_real    *bufs[] = {hw->meta_act, hw->meta_ract, hw->meta_delta, hw->meta_rdelta,
 		hw->act, hw->ract, hw->delta, hw->rdelta, hw->pre, hw->bil, hw->s, hw->rs,
+		hw->xbuf, hw->dx, hw->q, hw->rq,
 		hw->e, hw->re, hw->de, hw->rde,
 	hw->sum, hw->rsum, hw->tmp};
 
@@ -159,7 +170,7 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 	lm_real    *z0 = hw->act;
 	lm_real    *rz0 = hw->ract;
 
-	dense_forward(hw->pre, rows->item, global + l0->w_off + arch->embedding_dim, l0->in_dim,
+	dense_forward(hw->pre, hw->x, global + l0->w_off + arch->embedding_dim, l0->in_dim,
 				  global + l0->b_off, n, arch->item_dim, h0);
 	for (int o = 0; o < h0; o++)
 	{
@@ -202,7 +213,7 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 		lm_real    *pred = hw->act + global_off(arch, hw, arch->n_global - 1);
 		lm_real    *rpred = hw->ract + global_off(arch, hw, arch->n_global - 1);
 
-		lm_gemm_nt(n, arch->embedding_dim, arch->item_dim, rows->item, arch->item_dim,
+		lm_gemm_nt(n, arch->embedding_dim, arch->item_dim, hw->x, arch->item_dim,
 				   global + arch->bilinear_off, arch->item_dim, 0, hw->bil, arch->embedding_dim);
 		for (int r = 0; r < n; r++)
 		{
@@ -264,8 +275,8 @@ bilinear_backward_r(const LmArch *arch, const LmRows *rows, LmHvpWork *hw,
 	{
 		lm_axpy(hw->de, delta[r], hw->bil + (size_t) r * d, d);
 		lm_axpy(hw->rde, rdelta[r], hw->bil + (size_t) r * d, d);
-		lm_axpy(hw->s, delta[r], rows->item + (size_t) r * p, p);
-		lm_axpy(hw->rs, rdelta[r], rows->item + (size_t) r * p, p);
+		lm_axpy(hw->s, delta[r], hw->x + (size_t) r * p, p);
+		lm_axpy(hw->rs, rdelta[r], hw->x + (size_t) r * p, p);
 	}
 	for (int i = 0; i < d; i++)
 	{
@@ -276,6 +287,57 @@ bilinear_backward_r(const LmArch *arch, const LmRows *rows, LmHvpWork *hw,
 			lm_axpy(hv_global + arch->bilinear_off + (size_t) i * p, hw->re[i], hw->s, p);
 			lm_axpy(hv_global + arch->bilinear_off + (size_t) i * p, hw->e[i], hw->rs, p);
 		}
+	}
+}
+
+/*
+ * The item-ID rows' share: with δ0 the first layer's δ rows,
+ *   ∂L/∂x[r] = W0[:, d:]ᵀ δ0[r] + δ_r Pᵀe
+ *   R{∂L/∂x[r]} = W0[:, d:]ᵀ R{δ0[r]} + R{δ_r} Pᵀe + δ_r Pᵀ R{e}
+ * scattered into E's rows by bucket.
+ */
+static void
+item_table_backward_r(const LmArch *arch, const lm_real *global, const LmRows *rows,
+					  LmHvpWork *hw, lm_real *grad_global, lm_real *hv_global)
+{
+	const LmDense *l0 = &arch->global[0];
+	size_t		last = global_off(arch, hw, arch->n_global - 1);
+	int			n = rows->n;
+	int			p = arch->item_dim;
+	int			d = arch->embedding_dim;
+
+	if (arch->bilinear)
+	{
+		memset(hw->q, 0, sizeof(lm_real) * p);
+		memset(hw->rq, 0, sizeof(lm_real) * p);
+		for (int i = 0; i < d; i++)
+		{
+			lm_axpy(hw->q, hw->e[i], global + arch->bilinear_off + (size_t) i * p, p);
+			lm_axpy(hw->rq, hw->re[i], global + arch->bilinear_off + (size_t) i * p, p);
+		}
+	}
+	for (int pass = 0; pass < 2; pass++)
+	{
+		lm_real    *target = pass == 0 ? grad_global : hv_global;
+
+		if (!target)
+			continue;
+		lm_gemm_nn(n, p, l0->out_dim, pass == 0 ? hw->delta : hw->rdelta, l0->out_dim,
+				   global + l0->w_off + d, l0->in_dim, 0, hw->dx, p);
+		if (arch->bilinear)
+			for (int r = 0; r < n; r++)
+			{
+				lm_real    *dx = hw->dx + (size_t) r * p;
+
+				if (pass == 0)
+					lm_axpy(dx, hw->delta[last + r], hw->q, p);
+				else
+				{
+					lm_axpy(dx, hw->rdelta[last + r], hw->q, p);
+					lm_axpy(dx, hw->delta[last + r], hw->rq, p);
+				}
+			}
+		lm_item_table_backward(arch, hw->dx, rows->bucket, n, target);
 	}
 }
 
@@ -334,11 +396,13 @@ global_backward_r(const LmArch *arch, const lm_real *global, const LmRows *rows,
 	}
 	if (arch->bilinear)
 		bilinear_backward_r(arch, rows, hw, grad_global, hv_global);
+	if (arch->item_buckets)
+		item_table_backward_r(arch, global, rows, hw, grad_global, hv_global);
 	if (grad_global)
 	{
 		for (int o = 0; o < h0; o++)
 			lm_axpy(grad_global + l0->w_off + (size_t) o * l0->in_dim, hw->sum[o], hw->e, d);
-		lm_gemm_tn_acc(h0, arch->item_dim, n, hw->delta, h0, rows->item, arch->item_dim,
+		lm_gemm_tn_acc(h0, arch->item_dim, n, hw->delta, h0, hw->x, arch->item_dim,
 					   grad_global + l0->w_off + d, l0->in_dim);
 		lm_axpy(grad_global + l0->b_off, 1, hw->sum, h0);
 	}
@@ -351,7 +415,7 @@ global_backward_r(const LmArch *arch, const lm_real *global, const LmRows *rows,
 			lm_axpy(grow, hw->rsum[o], hw->e, d);
 			lm_axpy(grow, hw->sum[o], hw->re, d);
 		}
-		lm_gemm_tn_acc(h0, arch->item_dim, n, hw->rdelta, h0, rows->item, arch->item_dim,
+		lm_gemm_tn_acc(h0, arch->item_dim, n, hw->rdelta, h0, hw->x, arch->item_dim,
 					   hv_global + l0->w_off + d, l0->in_dim);
 		lm_axpy(hv_global + l0->b_off, 1, hw->rsum, h0);
 	}
@@ -406,6 +470,8 @@ lm_hvp(const LmArch *arch, const lm_real *meta, const lm_real *global,
 	double		loss;
 
 	meta_forward_r(arch, meta, member, w, hw);
+	/* training reads every item's own row, trained or not */
+	hw->x = lm_item_gather(arch, global, rows, 0, hw->xbuf);
 	if (rows->n == 0)
 	{
 		memset(grad_meta, 0, sizeof(lm_real) * arch->n_meta_params);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "items.h"
 #include "kernels.h"
 
 /*
@@ -56,6 +57,7 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 					double lr, const lm_real *rates, lm_real *meta_out, LmWork *work)
 {
 	double		first_loss = 0;
+	const lm_real *item;
 
 	if (meta_out != meta0)
 		memcpy(meta_out, meta0, sizeof(lm_real) * arch->n_meta_params);
@@ -63,7 +65,8 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 		return 0;
 
 	/* the item part is fixed while θ_global is: once per row, not per step */
-	lm_global_item_part(arch, global, support->item, support->n, work);
+	item = lm_item_input(arch, global, support, work);
+	lm_global_item_part(arch, global, item, support->n, work);
 	for (int k = 0; k < steps; k++)
 	{
 		lm_meta_forward(arch, meta_out, member, work, work->emb);
@@ -73,7 +76,7 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 											   support->n, work->dpred, 1.0);
 		else
 			loss_gradient(arch->loss, work->pred, support->label, support->n, work->dpred);
-		lm_global_backward(arch, global, work->emb, support->item, support->n, work->dpred,
+		lm_global_backward(arch, global, work->emb, item, support->n, work->dpred,
 						   work, work->demb, NULL);
 		memset(work->meta_grad, 0, sizeof(lm_real) * arch->n_meta_params);
 		lm_meta_backward(arch, meta_out, member, work->demb, work, work->meta_grad);
@@ -92,17 +95,19 @@ lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask *task,
 {
 	const lm_real *global = params + arch->n_meta_params;
 	const LmRows *query = &task->query;
+	const lm_real *item;
 	double		loss;
 
 	lm_inner_loop(arch, params, global, task->member, &task->support,
 				  steps, lr, work->meta_adapted, work);
 
 	lm_meta_forward(arch, work->meta_adapted, task->member, work, work->emb);
-	lm_global_item_part(arch, global, query->item, query->n, work);
+	item = lm_item_input(arch, global, query, work);
+	lm_global_item_part(arch, global, item, query->n, work);
 	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
 	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
 								 work->dpred, scale);
-	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,
+	lm_global_backward(arch, global, work->emb, item, query->n, work->dpred,
 					   work, work->demb, grad + arch->n_meta_params);
 	/* first order: the gradient at θ_meta^K stands in for the one at θ_meta⁰ */
 	lm_meta_backward(arch, work->meta_adapted, task->member, work->demb, work, grad);
@@ -114,17 +119,33 @@ lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 				   const lm_real *member, const LmRows *support,
 				   int steps, double lr, lm_real *emb, LmWork *work)
 {
+	/* adaptation serves: items never trained read the unknown item's row */
+	work->item_fallback = 1;
 	lm_inner_loop_rates(arch, params, params + arch->n_meta_params, member, support,
 						steps, lr, lm_inner_rates(arch, params), work->meta_adapted, work);
+	work->item_fallback = 0;
 	lm_meta_forward(arch, work->meta_adapted, member, work, emb);
+}
+
+void
+lm_predict_rows(const LmArch *arch, const lm_real *params, const lm_real *e,
+				const LmRows *rows, LmWork *work, lm_real *pred)
+{
+	const lm_real *global = params + arch->n_meta_params;
+	const lm_real *item;
+
+	work->item_fallback = 1;
+	item = lm_item_input(arch, global, rows, work);
+	work->item_fallback = 0;
+	lm_global_item_part(arch, global, item, rows->n, work);
+	lm_global_forward(arch, global, e, rows->n, work, pred);
 }
 
 void
 lm_predict(const LmArch *arch, const lm_real *params, const lm_real *e,
 		   const lm_real *item, int n, LmWork *work, lm_real *pred)
 {
-	const lm_real *global = params + arch->n_meta_params;
+	LmRows		rows = {n, item, NULL, NULL};
 
-	lm_global_item_part(arch, global, item, n, work);
-	lm_global_forward(arch, global, e, n, work, pred);
+	lm_predict_rows(arch, params, e, &rows, work, pred);
 }

@@ -11,14 +11,17 @@
 #ifndef LM_MAML_H
 #define LM_MAML_H
 
+#include <stdint.h>
+
 #include "block.h"
 
 /* One member's rows: item[n][item_dim], label[n], oldest first. */
 typedef struct LmRows
 {
 	int			n;
-	const lm_real *item;
+	const lm_real *item;		/* [n][item_feature_dim] */
 	const lm_real *label;
+	const int32_t *bucket;		/* [n] item-ID buckets, or NULL (the unknown item) */
 } LmRows;
 
 typedef struct LmTask
@@ -55,7 +58,11 @@ void		lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 							   const lm_real *member, const LmRows *support,
 							   int steps, double lr, lm_real *emb, LmWork *work);
 
-/* pred[n] from an embedding e[d] (logits for bce, values for mse) */
+/* pred[rows->n] from an embedding e[d] for rows with their item-ID buckets */
+void		lm_predict_rows(const LmArch *arch, const lm_real *params, const lm_real *e,
+							const LmRows *rows, LmWork *work, lm_real *pred);
+
+/* pred[n] from an embedding e[d] (logits for bce, values for mse); unknown item ids */
 void		lm_predict(const LmArch *arch, const lm_real *params, const lm_real *e,
 					   const lm_real *item, int n, LmWork *work, lm_real *pred);
 

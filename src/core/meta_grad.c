@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "items.h"
 #include "kernels.h"
 
 struct LmMetaWork
@@ -52,15 +53,16 @@ lm_meta_work_free(LmMetaWork *mw)
 	lm_free(mw);
 }
 
-/* g = ∇_φ L(φ) on rows, global block frozen; work->pre holds the rows' item part */
+/* g = ∇_φ L(φ) on rows (item input x), global block frozen; work->pre holds their item part */
 static void
 meta_gradient(const LmArch *arch, const lm_real *phi, const lm_real *global,
-			  const lm_real *member, const LmRows *rows, LmWork *work, lm_real *g)
+			  const lm_real *member, const LmRows *rows, const lm_real *x,
+			  LmWork *work, lm_real *g)
 {
 	lm_meta_forward(arch, phi, member, work, work->emb);
 	lm_global_forward(arch, global, work->emb, rows->n, work, work->pred);
 	loss_forward_backward(arch->loss, work->pred, rows->label, rows->n, work->dpred, 1.0);
-	lm_global_backward(arch, global, work->emb, rows->item, rows->n, work->dpred, work, work->demb, NULL);
+	lm_global_backward(arch, global, work->emb, x, rows->n, work->dpred, work, work->demb, NULL);
 	memset(g, 0, sizeof(lm_real) * arch->n_meta_params);
 	lm_meta_backward(arch, phi, member, work->demb, work, g);
 }
@@ -76,6 +78,7 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	const LmRows *support = &task->support;
 	const LmRows *query = &task->query;
 	lm_real    *phi_last;
+	const lm_real *x = NULL;
 	double		loss;
 
 	if (support->n == 0)
@@ -84,14 +87,17 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	/* inner loop, keeping φᵏ and gᵏ for the reverse pass */
 	memcpy(mw->trajectory, params, sizeof(lm_real) * n);
 	if (steps > 0)
-		lm_global_item_part(arch, global, support->item, support->n, work);
+	{
+		x = lm_item_input(arch, global, support, work);
+		lm_global_item_part(arch, global, x, support->n, work);
+	}
 	for (int k = 0; k < steps; k++)
 	{
 		const lm_real *phi = mw->trajectory + (size_t) k * n;
 		lm_real    *next = mw->trajectory + (size_t) (k + 1) * n;
 		lm_real    *g = mw->inner_grads + (size_t) k * n;
 
-		meta_gradient(arch, phi, global, task->member, support, work, g);
+		meta_gradient(arch, phi, global, task->member, support, x, work, g);
 		for (size_t i = 0; i < n; i++)
 			next[i] = phi[i] - (lr_vec ? lr_vec[i] : (lm_real) lr) * g[i];
 	}
@@ -99,11 +105,12 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 
 	/* query loss at φᴷ: ∂/∂θ_global directly, ḡ for the meta block */
 	lm_meta_forward(arch, phi_last, task->member, work, work->emb);
-	lm_global_item_part(arch, global, query->item, query->n, work);
+	x = lm_item_input(arch, global, query, work);
+	lm_global_item_part(arch, global, x, query->n, work);
 	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
 	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
 								 work->dpred, scale);
-	lm_global_backward(arch, global, work->emb, query->item, query->n, work->dpred,
+	lm_global_backward(arch, global, work->emb, x, query->n, work->dpred,
 					   work, work->demb, grad + n);
 	memset(mw->gbar, 0, sizeof(lm_real) * n);
 	lm_meta_backward(arch, phi_last, task->member, work->demb, work, mw->gbar);

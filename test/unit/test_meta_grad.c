@@ -16,6 +16,7 @@
 #include "arch.h"
 #include "hvp.h"
 #include "maml.h"
+#include "items.h"
 #include "meta_grad.h"
 #include "check.h"
 
@@ -42,19 +43,24 @@ typedef struct Spec
 	int			n_global_hidden;
 	int			global_hidden[2];
 	int			bilinear;
+	int			item_buckets;	/* 0: no item-ID embedding */
+	int			item_embedding_dim;
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0},
-	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1},
-	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1},
-	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0},
+	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2},
+	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3},
+	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2},
 };
 
 typedef struct Case
@@ -64,6 +70,7 @@ typedef struct Case
 	double	   *member;
 	double	   *items;			/* support then query */
 	double	   *labels;
+	int32_t    *buckets;		/* support then query; every bucket and the unknown row */
 	LmTask		task;
 } Case;
 
@@ -88,6 +95,9 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	CHECK(err == NULL, "%s: arch accepted", s->name);
 	if (err)
 		return 0;
+	if (s->item_buckets)
+		CHECK(lm_arch_enable_item_embedding(&c->arch, s->item_buckets, s->item_embedding_dim) == NULL,
+			  "%s: item embedding accepted", s->name);
 	if (s->bilinear)
 		lm_arch_enable_bilinear(&c->arch);
 	c->params = lm_alloc_reals(c->arch.n_params);
@@ -100,10 +110,14 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	for (int r = 0; r < rows; r++)
 		c->labels[r] = loss == LM_LOSS_BCE ? (r % 3 == 0 ? 1 : (r % 3 == 1 ? 0 : 0.3))
 			: rng_range(&rng, -2, 2);
+	c->buckets = malloc(sizeof(int32_t) * rows);
+	for (int r = 0; r < rows; r++)
+		c->buckets[r] = s->item_buckets ? r % (s->item_buckets + 1) : 0;
 	c->task.member = s->member_dim ? c->member : NULL;
-	c->task.support = (LmRows) {N_SUPPORT, c->items, c->labels};
+	c->task.support = (LmRows) {N_SUPPORT, c->items, c->labels,
+		s->item_buckets ? c->buckets : NULL};
 	c->task.query = (LmRows) {N_QUERY, c->items + (size_t) N_SUPPORT * s->item_dim,
-		c->labels + N_SUPPORT};
+		c->labels + N_SUPPORT, s->item_buckets ? c->buckets + N_SUPPORT : NULL};
 	return 1;
 }
 
@@ -114,6 +128,7 @@ free_case(Case *c)
 	free(c->member);
 	free(c->items);
 	free(c->labels);
+	free(c->buckets);
 }
 
 /* ∇ of the support loss at params: meta part and global part */
@@ -398,6 +413,46 @@ test_bilinear_forward(void)
 	lm_free(params);
 }
 
+/* buckets, the item input with its fallback, and the unknown row */
+static void
+test_item_table(void)
+{
+	LmArch		arch;
+	double	   *params;
+	double	   *E;
+	double		v[2][2] = {{1, 2}, {3, 4}};
+	int32_t		b[2] = {0, 2};
+	double		X[2][4];
+	LmRows		rows = {2, &v[0][0], NULL, b};
+	int			spread = 0;
+
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
+	CHECK(lm_arch_enable_item_embedding(&arch, 3, 2) == NULL, "item table: enabled");
+	CHECK(arch.item_dim == 4 && arch.global[0].in_dim == 6 &&
+		  arch.n_global_params == (size_t) (6 + 1 + 4 * 2), "item table: the first layer widens, E has 3 + 1 rows");
+	CHECK(lm_arch_enable_item_embedding(&arch, 3, 2) != NULL, "item table: enabled only once");
+	params = lm_alloc_reals(arch.n_params);
+	lm_arch_init_params(&arch, params, rng_uniform, &rng);
+	E = params + arch.n_meta_params + arch.item_table_off;
+	CHECK(E[0] == 0 && E[7] == 0, "item table: rows start at zero");
+	E[0] = 0.5, E[1] = -0.5;	/* bucket 0 trained */
+	E[6] = 9, E[7] = 9;			/* unknown row */
+	lm_item_gather(&arch, params + arch.n_meta_params, &rows, 0, &X[0][0]);
+	CHECK(X[0][0] == 1 && X[0][1] == 2 && X[0][2] == 0.5 && X[0][3] == -0.5 && X[1][2] == 0 && X[1][3] == 0,
+		  "item table: training reads every bucket's own row");
+	lm_item_gather(&arch, params + arch.n_meta_params, &rows, 1, &X[0][0]);
+	CHECK(X[0][2] == 0.5 && X[1][0] == 3 && X[1][2] == 9 && X[1][3] == 9,
+		  "item table: serving reads the unknown row for a never-trained bucket");
+	E[2] = 1.5, E[3] = 0.5;		/* bucket 1 trained too */
+	lm_item_table_finish(&arch, params + arch.n_meta_params);
+	CHECK(E[6] == 1 && E[7] == 0, "item table: the unknown row is the mean of the trained rows");
+	CHECK(lm_item_bucket(&arch, 42) == lm_item_bucket(&arch, 42), "item table: buckets are deterministic");
+	for (int64_t id = 0; id < 30; id++)
+		spread |= 1 << lm_item_bucket(&arch, id);
+	CHECK(spread == 7, "item table: ids spread over every bucket");
+	lm_free(params);
+}
+
 int
 main(void)
 {
@@ -405,6 +460,7 @@ main(void)
 
 	test_hand_case();
 	test_bilinear_forward();
+	test_item_table();
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		for (int l = 0; l < 2; l++)
 		{

@@ -1,0 +1,41 @@
+/*
+ * items.h - the hashed item-ID embedding of the global block's item input.
+ *
+ * With item_buckets B > 0 the global block reads [e ; v ; E[b]], where b is
+ * the item's bucket (a hash of its id) and E[B] the unknown item's row.
+ * E is part of θ_global: trained in the outer loop, frozen in the inner
+ * loop.  Rows start at zero and Adam leaves a row at zero until an item of
+ * its bucket is trained, so an all-zero row means "never trained": at
+ * adaptation and serving such items use the unknown row instead, which
+ * lm_item_table_finish sets to the mean of the trained rows.
+ */
+#ifndef LM_ITEMS_H
+#define LM_ITEMS_H
+
+#include <stdint.h>
+
+#include "maml.h"
+
+/* the bucket of an item id (splitmix64, so any language can reproduce it) */
+int32_t		lm_item_bucket(const LmArch *arch, int64_t item_id);
+
+/*
+ * X[n][item_dim] = [v[r] ; E[bucket[r]]] for rows; a NULL bucket array means
+ * the unknown item.  With fallback, never-trained rows read the unknown row.
+ * Without an item-ID embedding X is rows->item and nothing is copied.
+ */
+const lm_real *lm_item_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
+							  int fallback, lm_real *X);
+
+/* lm_item_gather into work->item_x, remembering the rows' buckets for the backward pass */
+const lm_real *lm_item_input(const LmArch *arch, const lm_real *global, const LmRows *rows,
+							 LmWork *work);
+
+/* dglobal's E rows += the item-ID part of dX[n][item_dim] */
+void		lm_item_table_backward(const LmArch *arch, const lm_real *dX, const int32_t *bucket,
+								   int n, lm_real *dglobal);
+
+/* the unknown row := the mean of the trained (non-zero) rows */
+void		lm_item_table_finish(const LmArch *arch, lm_real *global);
+
+#endif
