@@ -104,10 +104,12 @@ CREATE FUNCTION limaml_create_model(
 	adapt_steps int DEFAULT NULL,
 	adapt_lr real DEFAULT NULL,
 	meta_sgd boolean DEFAULT false,
-	bilinear boolean DEFAULT false)
+	bilinear boolean DEFAULT false,
+	item_buckets int DEFAULT 0,
+	item_embedding_dim int DEFAULT 16)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

@@ -223,7 +223,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no source relation", model->name),
 				 errhint("Use limaml_adapt_agg over your own rows.")));
-	items = palloc(sizeof(float) * ((size_t) model->config.support_size * arch->item_dim + 1));
+	items = palloc(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1));
 	labels = palloc(sizeof(float) * model->config.support_size);
 
 	SPI_connect();
@@ -264,8 +264,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("item_features must not be NULL")));
-		v = lm_array_floats(DatumGetArrayTypeP(d), "item_features", arch->item_dim, &dim);
-		memcpy(items + (size_t) slot * arch->item_dim, v, sizeof(float) * dim);
+		v = lm_array_floats(DatumGetArrayTypeP(d), "item_features", arch->item_feature_dim, &dim);
+		memcpy(items + (size_t) slot * arch->item_feature_dim, v, sizeof(float) * dim);
 		d = SPI_getbinval(tuple, desc, 3, &isnull);
 		if (isnull)
 			ereport(ERROR,
@@ -413,13 +413,13 @@ row_cmp(const AdaptAggState *state, int64 ts_a, float label_a, const float *item
 	c = float_cmp(label_a, label_b);
 	if (c != 0)
 		return c;
-	return floats_cmp(item_a, item_b, state->model->arch.item_dim);
+	return floats_cmp(item_a, item_b, state->model->arch.item_feature_dim);
 }
 
 static inline int
 slot_cmp(const AdaptAggState *state, int a, int b)
 {
-	int			item_dim = state->model->arch.item_dim;
+	int			item_dim = state->model->arch.item_feature_dim;
 
 	return row_cmp(state, state->ts[a], state->labels[a], state->items + (size_t) a * item_dim,
 				   state->ts[b], state->labels[b], state->items + (size_t) b * item_dim);
@@ -459,7 +459,7 @@ state_create(LmModel *model, bool keyed, MemoryContext agg_cxt)
 
 	state->model = model;
 	state->keyed = keyed;
-	state->newest_item = palloc0(sizeof(float) * (model->arch.item_dim + 1));
+	state->newest_item = palloc0(sizeof(float) * (model->arch.item_feature_dim + 1));
 	state->member = palloc0(sizeof(float) * (model->arch.member_dim + 1));
 	MemoryContextSwitchTo(old);
 	return state;
@@ -477,7 +477,7 @@ state_create(LmModel *model, bool keyed, MemoryContext agg_cxt)
 static void
 grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 {
-	int			item_dim = state->model->arch.item_dim;
+	int			item_dim = state->model->arch.item_feature_dim;
 	int			target = Min(state->model->config.support_size,
 							 state->capacity == 0 ? AGG_FIRST_CAPACITY : state->capacity * 2);
 	MemoryContext old = MemoryContextSwitchTo(agg_cxt);
@@ -505,7 +505,7 @@ static void
 state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 			  MemoryContext agg_cxt)
 {
-	int			item_dim = state->model->arch.item_dim;
+	int			item_dim = state->model->arch.item_feature_dim;
 	bool		full = state->n >= state->model->config.support_size;
 	int			slot;
 
@@ -568,7 +568,7 @@ state_offer_member(AdaptAggState *state, int64 ts, float label, const float *ite
 	state->has_newest = true;
 	state->newest_ts = ts;
 	state->newest_label = label;
-	memcpy(state->newest_item, item, sizeof(float) * arch->item_dim);
+	memcpy(state->newest_item, item, sizeof(float) * arch->item_feature_dim);
 	state->has_member = member != NULL;
 	if (member)
 		memcpy(state->member, member, sizeof(float) * arch->member_dim);
@@ -608,7 +608,7 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("ts must not be NULL")));
 	member = row_member_features(state->model, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2));
-	item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(3), "item_features", arch->item_dim, &dim);
+	item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(3), "item_features", arch->item_feature_dim, &dim);
 	label = PG_GETARG_FLOAT4(4);
 	lm_check_label(label, arch->loss);
 	ts = keyed ? PG_GETARG_TIMESTAMPTZ(5) : state->count;
@@ -644,7 +644,7 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("limaml_adapt_agg cannot combine rows of different models in one group")));
-	item_dim = s1->model->arch.item_dim;
+	item_dim = s1->model->arch.item_feature_dim;
 	for (int slot = 0; slot < s2->n; slot++)
 		state_add_row(s1, s2->ts[slot], s2->labels[slot],
 					  s2->items + (size_t) slot * item_dim, agg_cxt);
@@ -677,8 +677,8 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	AdaptAggState *state = (AdaptAggState *) PG_GETARG_POINTER(0);
 	const LmArch *arch = &state->model->arch;
 	size_t		size = sizeof(AdaptAggWire)
-		+ sizeof(float) * (arch->item_dim + arch->member_dim)
-		+ (size_t) state->n * (sizeof(int64) + sizeof(float) * (1 + arch->item_dim));
+		+ sizeof(float) * (arch->item_feature_dim + arch->member_dim)
+		+ (size_t) state->n * (sizeof(int64) + sizeof(float) * (1 + arch->item_feature_dim));
 	bytea	   *raw = palloc(VARHDRSZ + size);
 	char	   *p = VARDATA(raw);
 	AdaptAggWire wire;
@@ -696,8 +696,8 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	SET_VARSIZE(raw, VARHDRSZ + size);
 	memcpy(p, &wire, sizeof(wire));
 	p += sizeof(wire);
-	memcpy(p, state->newest_item, sizeof(float) * arch->item_dim);
-	p += sizeof(float) * arch->item_dim;
+	memcpy(p, state->newest_item, sizeof(float) * arch->item_feature_dim);
+	p += sizeof(float) * arch->item_feature_dim;
 	memcpy(p, state->member, sizeof(float) * arch->member_dim);
 	p += sizeof(float) * arch->member_dim;
 	if (state->n > 0)
@@ -706,7 +706,7 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 		p += sizeof(int64) * state->n;
 		memcpy(p, state->labels, sizeof(float) * state->n);
 		p += sizeof(float) * state->n;
-		memcpy(p, state->items, sizeof(float) * state->n * (size_t) arch->item_dim);
+		memcpy(p, state->items, sizeof(float) * state->n * (size_t) arch->item_feature_dim);
 	}
 	PG_RETURN_BYTEA_P(raw);
 }
@@ -748,9 +748,9 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	}
 	state = state_create(cache->model, wire.keyed, agg_cxt);
 	arch = &state->model->arch;
-	rows_off = sizeof(wire) + sizeof(float) * (arch->item_dim + arch->member_dim);
+	rows_off = sizeof(wire) + sizeof(float) * (arch->item_feature_dim + arch->member_dim);
 	if (wire.n < 0 || wire.n > state->model->config.support_size ||
-		size != rows_off + (size_t) wire.n * (sizeof(int64) + sizeof(float) * (1 + arch->item_dim)))
+		size != rows_off + (size_t) wire.n * (sizeof(int64) + sizeof(float) * (1 + arch->item_feature_dim)))
 		elog(ERROR, "invalid limaml_adapt_agg state");
 	p += sizeof(wire);
 	state->count = wire.count;
@@ -758,8 +758,8 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	state->has_member = wire.has_member;
 	state->newest_ts = wire.newest_ts;
 	state->newest_label = wire.newest_label;
-	memcpy(state->newest_item, p, sizeof(float) * arch->item_dim);
-	p += sizeof(float) * arch->item_dim;
+	memcpy(state->newest_item, p, sizeof(float) * arch->item_feature_dim);
+	p += sizeof(float) * arch->item_feature_dim;
 	memcpy(state->member, p, sizeof(float) * arch->member_dim);
 	p += sizeof(float) * arch->member_dim;
 	if (wire.n > 0)
@@ -767,7 +767,7 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 		const char *ts = p;
 		const char *labels = ts + sizeof(int64) * wire.n;
 		const char *items = labels + sizeof(float) * wire.n;
-		float	   *item = palloc(sizeof(float) * (arch->item_dim + 1));
+		float	   *item = palloc(sizeof(float) * (arch->item_feature_dim + 1));
 
 		for (int r = 0; r < wire.n; r++)
 		{
@@ -776,8 +776,8 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 
 			memcpy(&t, ts + sizeof(int64) * r, sizeof(int64));
 			memcpy(&label, labels + sizeof(float) * r, sizeof(float));
-			memcpy(item, items + sizeof(float) * (size_t) r * arch->item_dim,
-				   sizeof(float) * arch->item_dim);
+			memcpy(item, items + sizeof(float) * (size_t) r * arch->item_feature_dim,
+				   sizeof(float) * arch->item_feature_dim);
 			state_add_row(state, t, label, item, agg_cxt);
 		}
 		pfree(item);
@@ -816,12 +816,12 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		order[r] = r;
 	sort_state = state;
 	qsort(order, n, sizeof(int), slot_qsort_cmp);
-	items = palloc(sizeof(float) * ((size_t) n * arch->item_dim + 1));
+	items = palloc(sizeof(float) * ((size_t) n * arch->item_feature_dim + 1));
 	labels = palloc(sizeof(float) * (n + 1));
 	for (int r = 0; r < n; r++)
 	{
-		memcpy(items + (size_t) r * arch->item_dim,
-			   state->items + (size_t) order[r] * arch->item_dim, sizeof(float) * arch->item_dim);
+		memcpy(items + (size_t) r * arch->item_feature_dim,
+			   state->items + (size_t) order[r] * arch->item_feature_dim, sizeof(float) * arch->item_feature_dim);
 		labels[r] = state->labels[order[r]];
 	}
 	scratch = fcinfo->flinfo->fn_extra;

@@ -399,6 +399,20 @@ check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n)
 	}
 }
 
+/* models with item-ID embeddings read an item_id bigint column from the source */
+void
+lm_check_item_id(Oid source)
+{
+	static const ColumnSpec item_id = {"item_id", INT8OID, "bigint"};
+
+	if (get_attnum(source, "item_id") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
+				 errhint("item_buckets needs an item_id bigint column in the source.")));
+	check_columns(source, "source", &item_id, 1);
+}
+
 void
 lm_check_source(Oid source, Oid members)
 {
@@ -609,6 +623,19 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model shape: %s", err)));
+	if (!PG_ARGISNULL(18) && PG_GETARG_INT32(18) != 0)
+	{
+		int			buckets = PG_GETARG_INT32(18);
+		int			dim = PG_ARGISNULL(19) ? 16 : PG_GETARG_INT32(19);
+
+		check_range("item_buckets", buckets, 0, LM_MAX_ITEM_BUCKETS);
+		check_range("item_embedding_dim", dim, 1, 1024);
+		lm_check_item_id(source);
+		if ((err = lm_arch_enable_item_embedding(&arch, buckets, dim)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid model shape: %s", err)));
+	}
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))

@@ -65,6 +65,7 @@ uint64		lm_snapshot_stamp(void);
 bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
+void		lm_check_item_id(Oid source);
 const char *lm_config_problem(const LmConfig *cfg);
 int32		lm_insert_model(const char *name, Oid source, Oid members, const char *config_json);
 int32		lm_store_version(int32 model_id, const float *params, size_t n_params,

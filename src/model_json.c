@@ -9,7 +9,9 @@
  *             "support_size", "query_size", "seed"},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
- *  "bilinear": [[...] x embedding_dim] (each [item_dim])  (bilinear models only),
+ *  "item_embeddings": [[...] x (item_buckets + 1)] (each [item_embedding_dim]; the last
+ *                     row is the unknown item's)  (item-ID models only),
+ *  "bilinear": [[...] x embedding_dim] (each [item_dim + item_embedding_dim])  (bilinear only),
  *  "inner_rates": [...the meta block's layout...]}   (Meta-SGD models only)
  * Floats print with 9 significant digits, which float32 survives exactly.
  */
@@ -167,6 +169,13 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 					   global_hidden, n_global, loss);
 	if (err)
 		json_error("config", err);
+	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") > 0)
+	{
+		err = lm_arch_enable_item_embedding(arch, json_int(c, "item_buckets"),
+											json_int(c, "item_embedding_dim"));
+		if (err)
+			json_error("config", err);
+	}
 	bilinear = json_get(c, "bilinear", false);
 	if (bilinear && bilinear->type == jbvBool && bilinear->val.boolean)
 		lm_arch_enable_bilinear(arch);
@@ -282,7 +291,7 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"member_dim\": %d, \"item_dim\": %d, \"embedding_dim\": %d, "
-					 "\"meta_hidden\": ", arch->member_dim, arch->item_dim, arch->embedding_dim);
+					 "\"meta_hidden\": ", arch->member_dim, arch->item_feature_dim, arch->embedding_dim);
 	append_int_list(&buf, arch->meta, arch->n_meta - 1);
 	appendStringInfoString(&buf, ", \"global_hidden\": ");
 	append_int_list(&buf, arch->global, arch->n_global - 1);
@@ -292,9 +301,11 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 	appendStringInfo(&buf, ", \"adapt_steps\": %d, \"adapt_lr\": ", cfg->adapt_steps);
 	append_float(&buf, (float) cfg->adapt_lr);
 	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT
-					 ", \"bilinear\": %s, \"meta_sgd\": %s}", cfg->support_size, cfg->query_size,
+					 ", \"bilinear\": %s, \"meta_sgd\": %s, \"item_buckets\": %d, "
+					 "\"item_embedding_dim\": %d}", cfg->support_size, cfg->query_size,
 					 cfg->seed, arch->bilinear ? "true" : "false",
-					 arch->n_lr_params ? "true" : "false");
+					 arch->n_lr_params ? "true" : "false", arch->item_buckets,
+					 arch->item_embedding_dim);
 	return buf.data;
 }
 
@@ -366,6 +377,12 @@ limaml_model_export(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", \"global\": ");
 	append_block(&buf, model->arch.global, model->arch.n_global,
 				 model->params + model->arch.n_meta_params);
+	if (model->arch.item_buckets)
+	{
+		appendStringInfoString(&buf, ", \"item_embeddings\": ");
+		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.item_table_off,
+					  model->arch.item_buckets + 1, model->arch.item_embedding_dim);
+	}
 	if (model->arch.bilinear)
 	{
 		appendStringInfoString(&buf, ", \"bilinear\": ");
@@ -449,6 +466,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	params = palloc(arch.n_params * sizeof(float));
 	read_block(root, "meta", arch.meta, arch.n_meta, params);
 	read_block(root, "global", arch.global, arch.n_global, params + arch.n_meta_params);
+	if (arch.item_buckets)
+		read_matrix(root, "item_embeddings", params + arch.n_meta_params + arch.item_table_off,
+					arch.item_buckets + 1, arch.item_embedding_dim);
 	if (arch.bilinear)
 		read_matrix(root, "bilinear", params + arch.n_meta_params + arch.bilinear_off,
 					arch.embedding_dim, arch.item_dim);

@@ -56,7 +56,7 @@ lm_quality_add(LmQuality *q, const LmModel *model, const float *params, const Lm
 		else
 			lm_adapt_embedding(arch, params, task->member, &task->support,
 							   model->config.adapt_steps, model->config.adapt_lr, q->e, q->work);
-		lm_predict(arch, params, q->e, task->query.item, n, q->work, q->work->pred);
+		lm_predict_rows(arch, params, q->e, &task->query, q->work, q->work->pred);
 		q->loss[k] += n * loss_forward_backward(arch->loss, q->work->pred, task->query.label,
 												n, NULL, 1);
 		for (int r = 0; r < n; r++)

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "core/items.h"
 
 #define FETCH_ROWS 10000
 
@@ -27,6 +28,7 @@ typedef struct MemberRows
 	int			keep;
 	float	   *items;
 	float	   *labels;
+	int32	   *buckets;		/* item-ID buckets; unused without item-ID embeddings */
 	float	   *member;
 } MemberRows;
 
@@ -94,11 +96,13 @@ lm_member_episode(const LmArch *arch, const LmMember *member, int query_start,
 	}
 	task.member = member->member;
 	task.support.n = n_support;
-	task.support.item = member->items + (size_t) first * arch->item_dim;
+	task.support.item = member->items + (size_t) first * arch->item_feature_dim;
 	task.support.label = member->labels + first;
+	task.support.bucket = member->buckets ? member->buckets + first : NULL;
 	task.query.n = n_query;
-	task.query.item = member->items + (size_t) (first + n_support) * arch->item_dim;
+	task.query.item = member->items + (size_t) (first + n_support) * arch->item_feature_dim;
 	task.query.label = member->labels + first + n_support;
+	task.query.bucket = member->buckets ? member->buckets + first + n_support : NULL;
 	return task;
 }
 
@@ -111,15 +115,16 @@ rows_init(MemberRows *rows, const LmArch *arch, int keep)
 	rows->n_total = 0;
 	rows->keep = Max(keep, 1);
 	rows->cap = 64;
-	rows->items = palloc(sizeof(float) * rows->cap * arch->item_dim);
+	rows->items = palloc(sizeof(float) * rows->cap * arch->item_feature_dim);
 	rows->labels = palloc(sizeof(float) * rows->cap);
+	rows->buckets = palloc(sizeof(int32) * rows->cap);
 	rows->member = palloc0(sizeof(float) * (arch->member_dim + 1));
 }
 
 static void
-append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
+append_row(MemberRows *rows, const LmArch *arch, const float *item, float label, int32 bucket)
 {
-	size_t		p = arch->item_dim;
+	size_t		p = arch->item_feature_dim;
 
 	/* drop the oldest rows in bulk once twice the kept count has piled up */
 	if (rows->n >= rows->keep * 2L)
@@ -128,6 +133,7 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
 
 		memmove(rows->items, rows->items + (size_t) drop * p, sizeof(float) * rows->keep * p);
 		memmove(rows->labels, rows->labels + drop, sizeof(float) * rows->keep);
+		memmove(rows->buckets, rows->buckets + drop, sizeof(int32) * rows->keep);
 		rows->n = rows->keep;
 	}
 	if (rows->n == rows->cap)
@@ -135,8 +141,10 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label)
 		rows->cap *= 2;
 		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * p);
 		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
+		rows->buckets = repalloc_huge(rows->buckets, sizeof(int32) * rows->cap);
 	}
 	memcpy(rows->items + (size_t) rows->n * p, item, sizeof(float) * p);
+	rows->buckets[rows->n] = bucket;
 	rows->labels[rows->n++] = label;
 	rows->n_total++;
 }
@@ -158,6 +166,7 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 	int			dim;
 	const float *v;
 	float		label;
+	int32		bucket = 0;
 
 	d = SPI_getbinval(tuple, desc, 2, &isnull);
 	if (arch->member_dim > 0 && isnull)
@@ -170,13 +179,19 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 	d = SPI_getbinval(tuple, desc, 3, &isnull);
 	if (isnull)
 		null_error("item_features", rows->member_id);
-	v = lm_array_floats(DatumGetArrayTypeP(d), "item_features", arch->item_dim, &dim);
+	v = lm_array_floats(DatumGetArrayTypeP(d), "item_features", arch->item_feature_dim, &dim);
 	d = SPI_getbinval(tuple, desc, 4, &isnull);
 	if (isnull)
 		null_error("label", rows->member_id);
 	label = DatumGetFloat4(d);
 	lm_check_label(label, arch->loss);
-	append_row(rows, arch, v, label);
+	if (arch->item_buckets)
+	{
+		/* an unknown (NULL) item id reads the unknown item's row */
+		d = SPI_getbinval(tuple, desc, 5, &isnull);
+		bucket = isnull ? arch->item_buckets : lm_item_bucket(arch, DatumGetInt64(d));
+	}
+	append_row(rows, arch, v, label, bucket);
 }
 
 /* ------------------------------------------------------------- streaming */
@@ -186,20 +201,24 @@ lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed
 {
 	LmMemberStream *stream = palloc0(sizeof(LmMemberStream));
 	const char *rel;
+	const char *item_col;
 	SPIPlanPtr	plan;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(order_seed)};
 
 	lm_check_source(source, InvalidOid);
+	if (model->arch.item_buckets)
+		lm_check_item_id(source);
 	rel = lm_relation_sql(source);
+	item_col = model->arch.item_buckets ? ", item_id" : "";
 	stream->model = model;
 	rows_init(&stream->rows, &model->arch, keep_rows);
 	rows_init(&stream->ready, &model->arch, keep_rows);
 	plan = SPI_prepare(shuffled ?
-					   psprintf("SELECT member_id, member_features, item_features, label FROM %s "
-								"ORDER BY hashint8extended(member_id, $1), member_id, ts", rel) :
-					   psprintf("SELECT member_id, member_features, item_features, label FROM %s "
-								"ORDER BY member_id, ts", rel),
+					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
+								"ORDER BY hashint8extended(member_id, $1), member_id, ts", item_col, rel) :
+					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
+								"ORDER BY member_id, ts", item_col, rel),
 					   shuffled ? 1 : 0, argtypes);
 	if (!plan)
 		elog(ERROR, "limaml: could not plan the source query");
@@ -278,8 +297,9 @@ lm_stream_next(LmMemberStream *stream, LmMember *member)
 	member->n_total = stream->ready.n_total;
 	member->n = Min(stream->ready.n, stream->ready.keep);
 	member->member = stream->ready.member;
-	member->items = stream->ready.items + (size_t) (stream->ready.n - member->n) * arch->item_dim;
+	member->items = stream->ready.items + (size_t) (stream->ready.n - member->n) * arch->item_feature_dim;
 	member->labels = stream->ready.labels + (stream->ready.n - member->n);
+	member->buckets = arch->item_buckets ? stream->ready.buckets + (stream->ready.n - member->n) : NULL;
 	return true;
 }
 
@@ -294,7 +314,7 @@ lm_stream_close(LmMemberStream *stream)
 static void
 set_add(LmMemberSet *set, const LmArch *arch, const LmMember *m)
 {
-	size_t		p = arch->item_dim;
+	size_t		p = arch->item_feature_dim;
 
 	if (set->n_members == set->cap_members)
 	{
@@ -310,6 +330,7 @@ set_add(LmMemberSet *set, const LmArch *arch, const LmMember *m)
 		set->cap_rows *= 2;
 		set->items = repalloc_huge(set->items, sizeof(float) * set->cap_rows * p);
 		set->labels = repalloc_huge(set->labels, sizeof(float) * set->cap_rows);
+		set->buckets = repalloc_huge(set->buckets, sizeof(int32) * set->cap_rows);
 	}
 	set->member_id[set->n_members] = m->member_id;
 	set->n_total[set->n_members] = m->n_total;
@@ -319,6 +340,8 @@ set_add(LmMemberSet *set, const LmArch *arch, const LmMember *m)
 		   sizeof(float) * arch->member_dim);
 	memcpy(set->items + set->n_rows_total * p, m->items, sizeof(float) * m->n * p);
 	memcpy(set->labels + set->n_rows_total, m->labels, sizeof(float) * m->n);
+	if (m->buckets)
+		memcpy(set->buckets + set->n_rows_total, m->buckets, sizeof(int32) * m->n);
 	set->n_rows_total += m->n;
 	set->max_rows = Max(set->max_rows, m->n);
 	set->n_members++;
@@ -327,7 +350,7 @@ set_add(LmMemberSet *set, const LmArch *arch, const LmMember *m)
 static size_t
 set_bytes(const LmMemberSet *set, const LmArch *arch)
 {
-	return (size_t) set->cap_rows * (arch->item_dim + 1) * sizeof(float) +
+	return (size_t) set->cap_rows * ((arch->item_feature_dim + 1) * sizeof(float) + sizeof(int32)) +
 		(size_t) set->cap_members * (3 * sizeof(int64) + sizeof(int) +
 									 (arch->member_dim + 1) * sizeof(float));
 }
@@ -351,8 +374,9 @@ lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budge
 	set->n_rows = palloc(sizeof(int) * set->cap_members);
 	set->member = palloc(sizeof(float) * set->cap_members * (arch->member_dim + 1));
 	set->cap_rows = 16384;
-	set->items = palloc(sizeof(float) * set->cap_rows * arch->item_dim);
+	set->items = palloc(sizeof(float) * set->cap_rows * arch->item_feature_dim);
 	set->labels = palloc(sizeof(float) * set->cap_rows);
+	set->buckets = palloc(sizeof(int32) * set->cap_rows);
 
 	stream = lm_stream_open(model, source, false, 0, keep_rows);
 	while (lm_stream_next(stream, &m))
@@ -383,7 +407,8 @@ lm_member_set_get(const LmMemberSet *set, const LmArch *arch, int i)
 	m.n_total = set->n_total[i];
 	m.n = set->n_rows[i];
 	m.member = set->member + (size_t) i * arch->member_dim;
-	m.items = set->items + set->row_off[i] * arch->item_dim;
+	m.items = set->items + set->row_off[i] * arch->item_feature_dim;
 	m.labels = set->labels + set->row_off[i];
+	m.buckets = arch->item_buckets ? set->buckets + set->row_off[i] : NULL;
 	return m;
 }

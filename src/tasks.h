@@ -31,6 +31,7 @@ typedef struct LmMember
 	const float *member;		/* [member_dim] from the newest row */
 	const float *items;			/* [n][item_dim] */
 	const float *labels;		/* [n] */
+	const int32 *buckets;		/* [n] item-ID buckets; NULL without item-ID embeddings */
 } LmMember;
 
 /* the split limaml_train uses for a model */
@@ -67,6 +68,7 @@ typedef struct LmMemberSet
 	int64		cap_rows;
 	float	   *items;			/* [cap_rows][item_dim] */
 	float	   *labels;
+	int32	   *buckets;		/* [cap_rows] */
 	int			max_rows;		/* most rows of one member */
 } LmMemberSet;
 

@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "core/adam.h"
+#include "core/items.h"
 #include "core/meta_grad.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -469,8 +470,13 @@ limaml_train(PG_FUNCTION_ARGS)
 					 tr.opt.meta_batch, tr.opt.outer_lr, tr.opt.val_fraction, tr.opt.clip_norm,
 					 tr.opt.patience, tr.opt.episodes, tr.members ? "false" : "true",
 					 tr.opt.patience > 0 ? best_epoch : Min(epoch, tr.opt.epochs), history.data);
-	lm_store_version(model_id, tr.opt.patience > 0 ? best_params : tr.params, arch->n_params,
-					 training.data, true);
+	{
+		float	   *kept = tr.opt.patience > 0 ? best_params : tr.params;
+
+		/* items never trained will read the mean trained item */
+		lm_item_table_finish(arch, kept + arch->n_meta_params);
+		lm_store_version(model_id, kept, arch->n_params, training.data, true);
+	}
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(train_cxt);
