@@ -169,6 +169,8 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 					   global_hidden, n_global, loss);
 	if (err)
 		json_error("config", err);
+	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") < 0)
+		json_error("item_buckets", "must not be negative");
 	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") > 0)
 	{
 		err = lm_arch_enable_item_embedding(arch, json_int(c, "item_buckets"),
