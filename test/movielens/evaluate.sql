@@ -8,19 +8,24 @@
 SET client_min_messages = warning;
 \pset footer off
 
-CREATE TEMP TABLE runs (model text, label text, loss text, inner_steps int, ord int, bilinear bool);
+CREATE TEMP TABLE runs (model text, label text, loss text, inner_steps int, ord int, bilinear bool, item_buckets int);
 INSERT INTO runs VALUES
-  ('ml_bce_fo',   'LiMAML, first order',             'bce', 5, 1, false),
-  ('ml_bce_so',   'LiMAML, second order',            'bce', 5, 2, false),
-  ('ml_bce_bil',  'LiMAML, first order, bilinear',   'bce', 5, 1, true),
-  ('ml_bce_conv', 'conventional',                    'bce', 0, 1, false),
-  ('ml_mse_fo',   'LiMAML, first order',             'mse', 5, 1, false),
-  ('ml_mse_so',   'LiMAML, second order',            'mse', 5, 2, false),
-  ('ml_mse_bil',  'LiMAML, first order, bilinear',   'mse', 5, 1, true),
-  ('ml_mse_conv', 'conventional',                    'mse', 0, 1, false);
+  ('ml_bce_fo',      'LiMAML, first order',             'bce', 5, 1, false, 0),
+  ('ml_bce_so',      'LiMAML, second order',            'bce', 5, 2, false, 0),
+  ('ml_bce_bil',     'LiMAML, first order, bilinear',   'bce', 5, 1, true,  0),
+  ('ml_bce_id',      'LiMAML, first order, item ids',   'bce', 5, 1, false, 4096),
+  ('ml_bce_conv',    'conventional',                    'bce', 0, 1, false, 0),
+  ('ml_bce_conv_id', 'conventional, item ids',          'bce', 0, 1, false, 4096),
+  ('ml_mse_fo',      'LiMAML, first order',             'mse', 5, 1, false, 0),
+  ('ml_mse_so',      'LiMAML, second order',            'mse', 5, 2, false, 0),
+  ('ml_mse_bil',     'LiMAML, first order, bilinear',   'mse', 5, 1, true,  0),
+  ('ml_mse_id',      'LiMAML, first order, item ids',   'mse', 5, 1, false, 4096),
+  ('ml_mse_conv',    'conventional',                    'mse', 0, 1, false, 0),
+  ('ml_mse_conv_id', 'conventional, item ids',          'mse', 0, 1, false, 4096);
 
 SELECT count(limaml_create_model(model, ('movielens.train_' || loss)::regclass,
                                  loss => loss, inner_steps => inner_steps, bilinear => bilinear,
+                                 item_buckets => item_buckets,
                                  support_size => 100, query_size => 10, seed => 1))
   FROM runs \g /dev/null
 
@@ -53,9 +58,13 @@ SELECT segment, max(members) AS members,
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_so')::numeric, 3) AS "LiMAML-2",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_bil')::numeric, 3) AS "LiMAML-1 bilinear",
+       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_id')::numeric, 3) AS "LiMAML-1 item ids",
        round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional",
+       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_conv_id')::numeric, 3) AS "conventional item ids",
        round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1 per member",
-       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional per member"
+       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_id')::numeric, 3) AS "LiMAML-1 item ids per member",
+       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional per member",
+       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv_id')::numeric, 3) AS "conventional item ids per member"
   FROM results WHERE loss = 'bce'
  GROUP BY segment ORDER BY min(CASE segment WHEN 'all' THEN 2 ELSE 1 END), min(substring(segment from '^\d+')::int);
 
@@ -65,7 +74,9 @@ SELECT segment, max(members) AS members,
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_fo')::numeric, 3) AS "LiMAML-1",
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_so')::numeric, 3) AS "LiMAML-2",
        round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_bil')::numeric, 3) AS "LiMAML-1 bilinear",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv')::numeric, 3) AS "conventional"
+       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_id')::numeric, 3) AS "LiMAML-1 item ids",
+       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv')::numeric, 3) AS "conventional",
+       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv_id')::numeric, 3) AS "conventional item ids"
   FROM results WHERE loss = 'mse'
  GROUP BY segment ORDER BY min(CASE segment WHEN 'all' THEN 2 ELSE 1 END), min(substring(segment from '^\d+')::int);
 
