@@ -431,14 +431,20 @@ COMMENT ON PROCEDURE limaml_refresh(text, int)
 CREATE FUNCTION limaml_score(embedding bytea, item_features real[]) RETURNS real
 AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_score(bytea, real[])
-	IS 'scores an item for a member with the global block of the model version that produced the embedding: a probability (bce) or a value (mse)';
+	IS 'scores an item for a member with the global block of the model version that produced the embedding: a probability (bce) or a value (mse); a model with item_buckets scores it as the unknown item';
+
+CREATE FUNCTION limaml_score(embedding bytea, item_features real[], item_id bigint) RETURNS real
+AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
+	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id';
 
 -- serving (issue 5)
 
-CREATE FUNCTION limaml_item_encode(model text, item_features real[], version int DEFAULT NULL) RETURNS bytea
+CREATE FUNCTION limaml_item_encode(model text, item_features real[], version int DEFAULT NULL,
+	item_id bigint DEFAULT NULL) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_item_encode' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_item_encode(text, real[], int)
-	IS 'item code: the item side of the first global layer for a model version (default: the active one), for limaml_score(embedding, item_code)';
+COMMENT ON FUNCTION limaml_item_encode(text, real[], int, bigint)
+	IS 'item code: the item side of the first global layer for a model version (default: the active one), for limaml_score(embedding, item_code); with item_buckets the code includes the item_id''s embedding row (NULL: the unknown item), pass it as item_id => id; models without item_buckets ignore item_id';
 
 CREATE FUNCTION limaml_score(embedding bytea, item_code bytea) RETURNS real
 AS 'MODULE_PATHNAME', 'limaml_score_code' LANGUAGE C STABLE PARALLEL SAFE;
@@ -455,7 +461,7 @@ CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, membe
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_top_k' LANGUAGE C STABLE;
 COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[])
-	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score DESC, item_id would rank them; for batch jobs';
+	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them (item_id picks the item embedding of models with item_buckets); for batch jobs';
 
 CREATE FUNCTION limaml_serving_isa() RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;

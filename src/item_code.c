@@ -3,6 +3,8 @@
  * first layer, W0[:, d:] · v, precomputed by limaml_item_encode for one
  * model version.  A versioned, checksummed header (LmItemCodeHeader), then
  * float32[len], little-endian; limaml_score(embedding, code) consumes it.
+ * For a model with item-ID embeddings the code encodes the item input
+ * [features ; E[bucket of item_id]] (a NULL item_id: the unknown item).
  */
 #include "serving.h"
 
@@ -95,6 +97,8 @@ typedef struct EncodeState
 	LmModel    *model;			/* pinned until the query ends */
 	LmServePlan *plan;
 	uint64		stamp;			/* the snapshot that resolved it */
+	float	   *item_x;			/* [item_x_cap]: the item input (item-ID models) */
+	int			item_x_cap;
 	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } EncodeState;
 
@@ -107,6 +111,7 @@ same_name(text *a, text *b)
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
+/* limaml_item_encode(model, item_features, version, item_id) */
 Datum
 limaml_item_encode(PG_FUNCTION_ARGS)
 {
@@ -114,6 +119,7 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 	text	   *name = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	int32		requested = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
+	bool		has_id = PG_NARGS() > 3 && !PG_ARGISNULL(3);
 	const float *v;
 
 	if (PG_ARGISNULL(1))
@@ -138,6 +144,11 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 			version = requested;
 		model = lm_model_acquire(model_id, version, mcxt);
 		state->plan = lm_serving_plan(model);
+		if (state->plan->p > state->item_x_cap)
+		{
+			state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * state->plan->p);
+			state->item_x_cap = state->plan->p;
+		}
 		state->name = name ? (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name)) : NULL;
 		if (name)
 			memcpy(state->name, name, VARSIZE_ANY(name));
@@ -145,7 +156,10 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 		state->model = model;
 		state->stamp = lm_snapshot_stamp();
 	}
-	v = lm_item_features(PG_GETARG_DATUM(1), state->plan->p, state->plan->k, state->array_buf, true);
+	v = lm_item_features(PG_GETARG_DATUM(1), state->plan->arch->item_feature_dim, state->plan->k,
+						 state->array_buf, true);
+	v = lm_item_serving_input(state->plan, v, has_id, has_id ? PG_GETARG_INT64(3) : 0,
+							  state->item_x);
 	PG_RETURN_BYTEA_P(lm_item_code_encode(state->model, state->plan, v));
 }
 

@@ -10,6 +10,10 @@
  *
  * Members are read in passes sized by work_mem (member part and top-k heap
  * of each); every pass scans the items once, in batches.
+ *
+ * For a model with item-ID embeddings each item's input is [features ;
+ * E[bucket of its item_id]] of the member's model version, built as
+ * limaml_score(e, features, item_id) builds it (lm_item_serving_input).
  */
 #include "serving.h"
 
@@ -32,6 +36,7 @@ typedef struct RankVersion
 	LmModel    *model;
 	LmServePlan *plan;
 	float	   *item_parts;		/* [ITEM_BATCH][code_len], when used in this pass */
+	float	   *item_x;			/* [ITEM_BATCH][p] item inputs (item-ID models), or NULL */
 	bool		in_pass;
 } RankVersion;
 
@@ -137,6 +142,8 @@ find_version(RankVersion **versions, int *n_versions, int *cap,
 	v->model = lm_embedding_model(header, query_cxt);
 	v->plan = lm_serving_plan(v->model);
 	v->item_parts = MemoryContextAlloc(query_cxt, sizeof(float) * ITEM_BATCH * v->plan->code_len);
+	if (v->model->arch.item_buckets > 0)
+		v->item_x = MemoryContextAlloc(query_cxt, sizeof(float) * ITEM_BATCH * v->plan->p);
 	return (*n_versions)++;
 }
 
@@ -172,6 +179,13 @@ emit(ReturnSetInfo *rsinfo, RankMember *m)
 	}
 }
 
+/* item r's input for version v: its features, or the batch's item inputs */
+static inline const float *
+item_input(const RankVersion *v, float *const *features, int r)
+{
+	return v->item_x ? v->item_x + (size_t) r * v->plan->p : features[r];
+}
+
 /* scores a batch of items for every member of the pass */
 static void
 score_batch(RankMember *members, int n_members, RankVersion *versions, int n_versions,
@@ -184,7 +198,13 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 		if (!v->in_pass)
 			continue;
 		for (int r = 0; r < n_items; r++)
-			lm_serve_plan_encode(v->plan, features[r], v->item_parts + (size_t) r * v->plan->code_len);
+		{
+			if (v->item_x)
+				lm_item_serving_input(v->plan, features[r], true, item_ids[r],
+									  v->item_x + (size_t) r * v->plan->p);
+			lm_serve_plan_encode(v->plan, item_input(v, features, r),
+								 v->item_parts + (size_t) r * v->plan->code_len);
+		}
 	}
 	/* tiles of members and items that stay in L1 together */
 	for (int r0 = 0; r0 < n_items; r0 += ITEM_TILE)
@@ -206,7 +226,7 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 				{
 					lm_real		pred = lm_serve_plan_code_item(v->plan, m->member_part,
 															   v->item_parts + (size_t) r * len,
-															   features[r]);
+															   item_input(v, features, r));
 
 					/*
 					 * The score is monotone in pred: a pred clearly below the
@@ -267,7 +287,7 @@ rank_pass(const char *items_sql, RankMember *members, int n_members,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("item_features must not be NULL")));
 			features[r] = lm_array_floats(DatumGetArrayTypeP(d), "item_features",
-										  versions[0].plan->p, &dim);
+										  versions[0].model->arch.item_feature_dim, &dim);
 		}
 		MemoryContextSwitchTo(old);
 		score_batch(members, n_members, versions, n_versions, item_ids, features, n, k);
@@ -367,7 +387,7 @@ limaml_top_k(PG_FUNCTION_ARGS)
 										&header);
 			m->version = find_version(&versions, &n_versions, &versions_cap, &header, query_cxt);
 			v = &versions[m->version];
-			if (v->plan->p != versions[0].plan->p)
+			if (v->model->arch.item_feature_dim != versions[0].model->arch.item_feature_dim)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("the members' embeddings come from model versions with different item dimensions")));

@@ -13,8 +13,15 @@
  *
  * Each cached version carries a serving plan (serve.h): its global block
  * laid out for the SIMD kernels, built once per backend.
+ *
+ * For a model with hashed item-ID embeddings the plan's item input is
+ * [features ; E[bucket]]: limaml_score(e, features, item_id) copies the
+ * features and the item's E row into a buffer of the state
+ * (lm_item_serving_input); without an item id it is the unknown item's row.
  */
 #include "serving.h"
+
+#include "core/items.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -109,6 +116,26 @@ lm_item_features(Datum datum, int item_dim, const LmServeKernels *k, void *buf,
 	return lm_array_floats(array, "item_features", item_dim, &dim);
 }
 
+/* ------------------------------------------------------------ items */
+
+const float *
+lm_item_serving_input(const LmServePlan *plan, const float *v, bool has_id, int64 item_id,
+					  float *X)
+{
+	const LmArch *arch = plan->arch;
+	int32_t		bucket;
+	LmRows		rows;
+
+	if (arch->item_buckets == 0)
+		return v;
+	bucket = has_id ? lm_item_bucket(arch, item_id) : arch->item_buckets;
+	rows.n = 1;
+	rows.item = v;
+	rows.label = NULL;
+	rows.bucket = &bucket;
+	return lm_item_gather(arch, plan->global, &rows, 1, X);
+}
+
 /* ------------------------------------------------------------ state */
 
 #define SCORE_MAX_VERSIONS 8
@@ -130,6 +157,8 @@ typedef struct ScoreState
 	size_t		embedding_cap;
 	float	   *member_part;	/* [member_len] for the last embedding */
 	int			member_cap;
+	float	   *item_x;			/* [p]: a candidate's item input (item-ID models) */
+	int			item_x_cap;
 	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } ScoreState;
 
@@ -184,6 +213,11 @@ switch_embedding(ScoreState *state, bytea *raw, MemoryContext mcxt)
 		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->member_len);
 		state->member_cap = v->plan->member_len;
 	}
+	if (v->plan->p > state->item_x_cap)
+	{
+		state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->p);
+		state->item_x_cap = v->plan->p;
+	}
 	e = palloc(sizeof(float) * header.dim);
 	memcpy(e, payload, sizeof(float) * header.dim);
 	lm_serve_plan_member(v->plan, e, state->member_part);
@@ -231,33 +265,43 @@ score_datum(const ScoreState *state, lm_real pred)
 	return Float4GetDatum(lm_score_value(state->cur->model->arch.loss, pred));
 }
 
-/* the array path, features in a real[] datum */
+/* the array path, features in a real[] datum (has_id false: the unknown item) */
 static Datum
-score_array(FunctionCallInfo fcinfo, ScoreState *state, Datum features)
+score_array(FunctionCallInfo fcinfo, ScoreState *state, Datum features, bool has_id,
+			int64 item_id)
 {
 	const LmServePlan *plan = state->cur->plan;
+	int			n_features = plan->arch->item_feature_dim;
 	const float *v;
 	lm_real		pred = 0;
 	int			dim;
 
-	v = lm_item_features(features, plan->p, plan->k, state->array_buf, false);
+	v = lm_item_features(features, n_features, plan->k, state->array_buf, false);
+	v = lm_item_serving_input(plan, v, has_id, item_id, state->item_x);
 	if (!lm_serve_plan_item_checked(plan, state->member_part, v, &pred))
 	{
 		/* raises "must not contain NaN or infinity" */
-		lm_array_floats(DatumGetArrayTypeP(features), "item_features", plan->p, &dim);
+		lm_array_floats(DatumGetArrayTypeP(features), "item_features", n_features, &dim);
 		elog(ERROR, "non-finite item_features were not reported");
 	}
 	return score_datum(state, pred);
 }
 
+/*
+ * limaml_score(embedding, item_features [, item_id]): a NULL or absent
+ * item_id is the unknown item; models without item-ID embeddings ignore it
+ */
 Datum
 limaml_score(PG_FUNCTION_ARGS)
 {
+	bool		has_id = PG_NARGS() > 2 && !PG_ARGISNULL(2);
+
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("item_features must not be NULL")));
-	return score_array(fcinfo, score_state(fcinfo), PG_GETARG_DATUM(1));
+	return score_array(fcinfo, score_state(fcinfo), PG_GETARG_DATUM(1), has_id,
+					   has_id ? PG_GETARG_INT64(2) : 0);
 }
 
 Datum
@@ -286,7 +330,8 @@ limaml_score_code(PG_FUNCTION_ARGS)
 	if (VARSIZE_ANY_EXHDR(raw) > 0 && VARDATA_ANY(raw)[0] == '{')
 		return score_array(fcinfo, state,
 						   OidInputFunctionCall(F_ARRAY_IN, text_to_cstring((text *) raw),
-												FLOAT4OID, -1));
+												FLOAT4OID, -1),
+						   false, 0);
 
 	code = lm_item_code_read(raw, &header);
 	if (header.model_id != state->cur->model->model_id ||

@@ -19,8 +19,9 @@
 LmServePlan *lm_serving_plan(LmModel *model);
 
 /*
- * The elements of a real[] argument of item_dim values (finite ones when
- * check_finite; else the caller checks); raises the same errors as
+ * The elements of a real[] argument of item_dim values (the features the
+ * caller gives: an arch's item_feature_dim), finite ones when check_finite
+ * (else the caller checks); raises the same errors as
  * lm_array_floats otherwise.  The array is read in place unless it is
  * toasted or has a 1-byte header (then copied into buf, which holds
  * LM_SHORT_ARRAY_BUF bytes, or detoasted).
@@ -28,6 +29,19 @@ LmServePlan *lm_serving_plan(LmModel *model);
 #define LM_SHORT_ARRAY_BUF 136
 const float *lm_item_features(Datum array, int item_dim, const LmServeKernels *k, void *buf,
 							  bool check_finite);
+
+/*
+ * The item input X[plan->p] of one candidate: its features
+ * v[item_feature_dim], then, for a model with item-ID embeddings, the E row
+ * of item_id's bucket (has_id false: the unknown item's row; a never-trained
+ * row reads the unknown row, as at adaptation and evaluation).  Without an
+ * item-ID embedding the item id is ignored and v itself is returned;
+ * otherwise X (plan->p floats) is filled and returned.  Every serving path
+ * (arrays, item codes, limaml_top_k) builds its input here, so they agree
+ * bit for bit.
+ */
+const float *lm_item_serving_input(const LmServePlan *plan, const float *v, bool has_id,
+								   int64 item_id, float *X);
 
 /* what a prediction means to a user: σ(logit) for bce (in float), the value for mse */
 static inline float
