@@ -243,6 +243,58 @@ CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_featu
 COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz)
 	IS 'meta embedding of one member from its rows, newest support_size by ts (ties by label, item_features): parallel-capable, the same bytea whatever the row order or split';
 
+-- the item_id forms, for models with item-ID embeddings (item_buckets > 0):
+-- each row adapts with its item's bucket, a NULL item_id is the unknown
+-- item; the forms without item_id treat every row as the unknown item
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows with their item ids';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg final: adapts with the rows'' item-ID buckets and encodes the meta embedding';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	SSPACE = 8192,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, bigint)
+	IS 'meta embedding of one member from its rows and their item ids (use ORDER BY ts inside the call), for models with item_buckets: the bytea limaml_adapt would return';
+
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features, item_id) with their item ids';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg final: adapts on the kept rows in time order with their item-ID buckets and encodes the meta embedding';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  ts timestamptz, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz, bigint)
+	IS 'meta embedding of one member from its rows and their item ids, newest support_size by ts (ties by label, item_features, item_id with NULL least), for models with item_buckets: parallel-capable, the same bytea whatever the row order or split';
+
 -- what the embedding was adapted on, so limaml_refresh can tell new rows
 ALTER TABLE limaml_meta_embedding ADD COLUMN source_ts timestamptz, ADD COLUMN source_rows bigint;
 COMMENT ON COLUMN limaml_meta_embedding.source_ts IS 'newest ts of the member''s source rows when adapted (NULL: none, or not recorded)';

@@ -208,7 +208,7 @@ RESET max_parallel_workers_per_gather;
 
 -- ------------------------------------------------------------ bad input
 
-SELECT pg_temp.err($$ SELECT limaml_adapt_agg('pa', member_features, item_features, label, NULL) FROM pa_src WHERE member_id = 1 $$);
+SELECT pg_temp.err($$ SELECT limaml_adapt_agg('pa', member_features, item_features, label, NULL::timestamptz) FROM pa_src WHERE member_id = 1 $$);
 SELECT pg_temp.err($$ SELECT limaml_adapt_agg('pa', member_features, NULL, label, ts) FROM pa_src WHERE member_id = 1 $$);
 SELECT pg_temp.err($$ SELECT limaml_adapt_agg('pa', member_features, item_features, 2, ts) FROM pa_src WHERE member_id = 1 $$);
 SELECT limaml_adapt_agg('pa', member_features, item_features, label, ts) IS NULL AS no_rows FROM pa_src WHERE false;

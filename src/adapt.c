@@ -7,6 +7,7 @@
 #include "limaml.h"
 
 #include "catalog/pg_type.h"
+#include "core/items.h"
 #include "core/maml.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,15 +51,16 @@ scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
 
 /*
  * The meta embedding from a member's features (NULL: none) and n rows in
- * time order (n <= the scratch's max_rows), allocated in the current memory
- * context.
+ * time order (n <= the scratch's max_rows) with their item-ID buckets (NULL:
+ * all the unknown item, or a model without item-ID embeddings), allocated
+ * in the current memory context.
  */
 static bytea *
 adapt_rows(AdaptScratch *scratch, const float *member, int n,
-		   const float *items, const float *labels)
+		   const float *items, const float *labels, const int32 *buckets)
 {
 	LmModel    *model = scratch->model;
-	LmRows		rows = {n, items, labels};
+	LmRows		rows = {n, items, labels, model->arch.item_buckets > 0 ? buckets : NULL};
 
 	lm_adapt_embedding(&model->arch, model->params, member ? member : scratch->zeros, &rows,
 					   model->config.adapt_steps, model->config.adapt_lr, scratch->emb,
@@ -114,6 +116,7 @@ members_relation_features(LmModel *model, Datum member_id)
 typedef struct AdaptPlans
 {
 	Oid			source;
+	bool		item_ids;		/* the rows statement selects item_id */
 	SPIPlanPtr	rows;			/* newest rows, and the member's row count */
 	SPIPlanPtr	upsert;			/* into limaml_meta_embedding */
 	MemoryContextCallback cb;
@@ -150,7 +153,8 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 	Oid			row_types[2] = {INT8OID, INT4OID};
 	const char *source;
 
-	if (plans && plans->source == model->source)
+	if (plans && plans->source == model->source &&
+		plans->item_ids == (model->arch.item_buckets > 0))
 		return plans;
 	if (!plans)
 	{
@@ -165,16 +169,22 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 
 	/*
 	 * The newest rows in limaml_adapt_agg's order (ties in ts broken by
-	 * label, then item features), and the member's row count: with the
-	 * newest ts, the fingerprint limaml_refresh compares.
+	 * label, then item features, then - with item-ID embeddings - item id,
+	 * NULL least), and the member's row count: with the newest ts, the
+	 * fingerprint limaml_refresh compares.
 	 */
+	if (model->arch.item_buckets > 0)
+		lm_check_item_id(model->source);
 	source = lm_relation_sql(model->source);
 	plans->rows = keep_plan(psprintf("SELECT member_features, item_features, label, ts, "
-									 "(SELECT count(*) FROM %s WHERE member_id = $1) FROM %s "
+									 "(SELECT count(*) FROM %s WHERE member_id = $1)%s FROM %s "
 									 "WHERE member_id = $1 "
-									 "ORDER BY ts DESC, label DESC, item_features DESC, "
+									 "ORDER BY ts DESC, label DESC, item_features DESC, %s"
 									 "member_features DESC NULLS LAST LIMIT $2",
-									 source, source),
+									 source,
+									 model->arch.item_buckets > 0 ? ", item_id" : "",
+									 source,
+									 model->arch.item_buckets > 0 ? "item_id DESC NULLS LAST, " : ""),
 							2, row_types);
 	plans->upsert = keep_plan(psprintf("INSERT INTO %s.limaml_meta_embedding "
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "
@@ -187,6 +197,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   lm_schema_quoted()),
 							  7, upsert_types);
 	plans->source = model->source;
+	plans->item_ids = model->arch.item_buckets > 0;
 	return plans;
 }
 
@@ -199,6 +210,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	Datum		member_id;
 	float	   *items,
 			   *labels;
+	int32	   *buckets = NULL;
 	const float *member = NULL;
 	int			n;
 	bytea	   *embedding;
@@ -225,6 +237,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 				 errhint("Use limaml_adapt_agg over your own rows.")));
 	items = palloc(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1));
 	labels = palloc(sizeof(float) * model->config.support_size);
+	if (arch->item_buckets > 0)
+		buckets = palloc(sizeof(int32) * (model->config.support_size + 1));
 
 	SPI_connect();
 	plans = adapt_plans(fcinfo, model, argtypes);
@@ -273,6 +287,12 @@ limaml_adapt(PG_FUNCTION_ARGS)
 					 errmsg("label must not be NULL")));
 		labels[slot] = DatumGetFloat4(d);
 		lm_check_label(labels[slot], arch->loss);
+		if (buckets)
+		{
+			/* a NULL item id is the unknown item */
+			d = SPI_getbinval(tuple, desc, 6, &isnull);
+			buckets[slot] = isnull ? arch->item_buckets : lm_item_bucket(arch, DatumGetInt64(d));
+		}
 	}
 	if (n == 0)
 	{
@@ -290,7 +310,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(caller_cxt);
 
-		embedding = adapt_rows(scratch_create(model, n, CurrentMemoryContext), member, n, items, labels);
+		embedding = adapt_rows(scratch_create(model, n, CurrentMemoryContext), member, n, items,
+							   labels, buckets);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -315,25 +336,36 @@ limaml_adapt(PG_FUNCTION_ARGS)
  * replaces the oldest kept row or is dropped, so memory stays bounded by
  * support_size rows per group.
  *
- * The 4-argument form's key is the arrival number, so ORDER BY ts inside
- * the call gives time order.  The
- * 5-argument form's key is (ts, label, item_features), the floats compared
- * by value and then by bits: a total order, so the rows kept are the same
- * whatever order they arrive in.  Combining two states inserts one's rows
- * into the other, which gives exactly the newest support_size rows of the
- * union however the rows were split between workers.  Member features come
- * from the row with the greatest key, ties broken by the features.
+ * The ORDER BY forms' (4 and 5 arguments, without ts) key is the arrival
+ * number, so ORDER BY ts inside the call gives time order.  The parallel
+ * forms' (with ts) key is (ts, label, item_features[, item_id]), the floats
+ * compared by value and then by bits and a NULL item id least: a total
+ * order, so the rows kept are the same whatever order they arrive in.
+ * Combining two states inserts one's rows into the other, which gives
+ * exactly the newest support_size rows of the union however the rows were
+ * split between workers.  Member features come from the row with the
+ * greatest key, ties broken by the features.
+ *
+ * Item ids: the forms with a trailing item_id bigint argument keep each
+ * row's item id (NULL: the unknown item) and adapt with its bucket, for
+ * models with item-ID embeddings; they refuse a model without them.  The
+ * forms without item_id also work for a model with item-ID embeddings:
+ * every row then counts as the unknown item (bucket item_buckets), the same
+ * as passing NULL item ids.
  */
 typedef struct AdaptAggState
 {
 	LmModel    *model;
-	bool		keyed;			/* 5-argument form: keys are ts */
+	bool		keyed;			/* parallel form: keys are ts */
+	bool		item_ids;		/* an item_id form: rows carry item ids */
 	int			capacity;		/* slots allocated, grows to support_size */
 	int			n;				/* rows kept, in slots [0, n) */
 	int64		count;			/* rows seen */
 	int64	   *ts;				/* [capacity] order key of each slot */
 	float	   *labels;			/* [capacity] */
-	float	   *items;			/* [capacity][item_dim] */
+	float	   *items;			/* [capacity][item_feature_dim] */
+	int64	   *item_id;		/* [capacity] with item_ids, else NULL */
+	bool	   *item_known;		/* [capacity] false: NULL item id */
 	int		   *heap;			/* [n] slots, a min-heap by key once heap_valid */
 	bool		heap_valid;		/* made a heap when the state first overflows */
 	/* the newest row's member features, and that row's key */
@@ -341,9 +373,21 @@ typedef struct AdaptAggState
 	bool		has_member;		/* the newest row had member features */
 	int64		newest_ts;
 	float		newest_label;
-	float	   *newest_item;	/* [item_dim] */
+	float	   *newest_item;	/* [item_feature_dim] */
+	int64		newest_item_id;
+	bool		newest_item_known;
 	float	   *member;			/* [member_dim] */
 } AdaptAggState;
+
+/* one row's order key */
+typedef struct RowKey
+{
+	int64		ts;
+	float		label;
+	const float *item;			/* [item_feature_dim] */
+	int64		item_id;		/* 0 when unknown */
+	bool		item_known;
+} RowKey;
 
 /* the model of this aggregate call site, resolved once per query */
 typedef struct AggModelCache
@@ -401,28 +445,48 @@ floats_cmp(const float *a, const float *b, int n)
 
 /* order of two rows by key; equal keys mean identical support rows */
 static inline int
-row_cmp(const AdaptAggState *state, int64 ts_a, float label_a, const float *item_a,
-		int64 ts_b, float label_b, const float *item_b)
+row_cmp(const AdaptAggState *state, const RowKey *a, const RowKey *b)
 {
 	int			c;
 
-	if (ts_a != ts_b)
-		return ts_a < ts_b ? -1 : 1;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
 	if (!state->keyed)
 		return 0;
-	c = float_cmp(label_a, label_b);
+	c = float_cmp(a->label, b->label);
 	if (c != 0)
 		return c;
-	return floats_cmp(item_a, item_b, state->model->arch.item_feature_dim);
+	c = floats_cmp(a->item, b->item, state->model->arch.item_feature_dim);
+	if (c != 0 || !state->item_ids)
+		return c;
+	/* a NULL item id is the least, as in limaml_adapt's DESC NULLS LAST */
+	if (a->item_known != b->item_known)
+		return a->item_known ? 1 : -1;
+	if (a->item_id != b->item_id)
+		return a->item_id < b->item_id ? -1 : 1;
+	return 0;
+}
+
+static inline RowKey
+slot_key(const AdaptAggState *state, int slot)
+{
+	RowKey		key;
+
+	key.ts = state->ts[slot];
+	key.label = state->labels[slot];
+	key.item = state->items + (size_t) slot * state->model->arch.item_feature_dim;
+	key.item_id = state->item_ids ? state->item_id[slot] : 0;
+	key.item_known = state->item_ids ? state->item_known[slot] : false;
+	return key;
 }
 
 static inline int
 slot_cmp(const AdaptAggState *state, int a, int b)
 {
-	int			item_dim = state->model->arch.item_feature_dim;
+	RowKey		ka = slot_key(state, a);
+	RowKey		kb = slot_key(state, b);
 
-	return row_cmp(state, state->ts[a], state->labels[a], state->items + (size_t) a * item_dim,
-				   state->ts[b], state->labels[b], state->items + (size_t) b * item_dim);
+	return row_cmp(state, &ka, &kb);
 }
 
 static void
@@ -452,13 +516,21 @@ heap_sift_down(AdaptAggState *state, int i)
 }
 
 static AdaptAggState *
-state_create(LmModel *model, bool keyed, MemoryContext agg_cxt)
+state_create(LmModel *model, bool keyed, bool item_ids, MemoryContext agg_cxt)
 {
-	MemoryContext old = MemoryContextSwitchTo(agg_cxt);
-	AdaptAggState *state = palloc0(sizeof(AdaptAggState));
+	MemoryContext old;
+	AdaptAggState *state;
 
+	if (item_ids && model->arch.item_buckets == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limaml model \"%s\" has no item-ID embeddings", model->name),
+				 errhint("Call limaml_adapt_agg without item_id, or create the model with item_buckets.")));
+	old = MemoryContextSwitchTo(agg_cxt);
+	state = palloc0(sizeof(AdaptAggState));
 	state->model = model;
 	state->keyed = keyed;
+	state->item_ids = item_ids;
 	state->newest_item = palloc0(sizeof(float) * (model->arch.item_feature_dim + 1));
 	state->member = palloc0(sizeof(float) * (model->arch.member_dim + 1));
 	MemoryContextSwitchTo(old);
@@ -488,6 +560,11 @@ grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 		state->labels = palloc(sizeof(float) * target);
 		state->items = palloc(sizeof(float) * Max((size_t) target * item_dim, 1));
 		state->heap = palloc(sizeof(int) * target);
+		if (state->item_ids)
+		{
+			state->item_id = palloc(sizeof(int64) * target);
+			state->item_known = palloc(sizeof(bool) * target);
+		}
 	}
 	else
 	{
@@ -495,6 +572,11 @@ grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 		state->labels = repalloc(state->labels, sizeof(float) * target);
 		state->items = repalloc(state->items, sizeof(float) * Max((size_t) target * item_dim, 1));
 		state->heap = repalloc(state->heap, sizeof(int) * target);
+		if (state->item_ids)
+		{
+			state->item_id = repalloc(state->item_id, sizeof(int64) * target);
+			state->item_known = repalloc(state->item_known, sizeof(bool) * target);
+		}
 	}
 	state->capacity = target;
 	MemoryContextSwitchTo(old);
@@ -502,8 +584,7 @@ grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 
 /* keeps the row if it is among the newest support_size */
 static void
-state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
-			  MemoryContext agg_cxt)
+state_add_row(AdaptAggState *state, const RowKey *row, MemoryContext agg_cxt)
 {
 	int			item_dim = state->model->arch.item_feature_dim;
 	bool		full = state->n >= state->model->config.support_size;
@@ -511,6 +592,8 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 
 	if (full)
 	{
+		RowKey		oldest;
+
 		/*
 		 * Rows are only appended until the state is full (most members never
 		 * get there): the heap is built on the first overflow.
@@ -522,9 +605,9 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 			state->heap_valid = true;
 		}
 		slot = state->heap[0];
+		oldest = slot_key(state, slot);
 		/* not newer than the oldest kept row: dropped */
-		if (row_cmp(state, ts, label, item, state->ts[slot], state->labels[slot],
-					state->items + (size_t) slot * item_dim) <= 0)
+		if (row_cmp(state, row, &oldest) <= 0)
 			return;
 	}
 	else
@@ -533,9 +616,14 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 			grow_state(state, agg_cxt);
 		slot = state->n;
 	}
-	state->ts[slot] = ts;
-	state->labels[slot] = label;
-	memcpy(state->items + (size_t) slot * item_dim, item, sizeof(float) * item_dim);
+	state->ts[slot] = row->ts;
+	state->labels[slot] = row->label;
+	memcpy(state->items + (size_t) slot * item_dim, row->item, sizeof(float) * item_dim);
+	if (state->item_ids)
+	{
+		state->item_id[slot] = row->item_known ? row->item_id : 0;
+		state->item_known[slot] = row->item_known;
+	}
 	if (full)
 		heap_sift_down(state, 0);	/* the new row replaced the oldest */
 	else
@@ -544,16 +632,21 @@ state_add_row(AdaptAggState *state, int64 ts, float label, const float *item,
 
 /* the newest row's member features (NULL: none) win */
 static void
-state_offer_member(AdaptAggState *state, int64 ts, float label, const float *item,
-				   const float *member)
+state_offer_member(AdaptAggState *state, const RowKey *row, const float *member)
 {
 	const LmArch *arch = &state->model->arch;
 
 	if (state->has_newest)
 	{
-		int			c = row_cmp(state, ts, label, item, state->newest_ts,
-								state->newest_label, state->newest_item);
+		RowKey		newest;
+		int			c;
 
+		newest.ts = state->newest_ts;
+		newest.label = state->newest_label;
+		newest.item = state->newest_item;
+		newest.item_id = state->newest_item_id;
+		newest.item_known = state->newest_item_known;
+		c = row_cmp(state, row, &newest);
 		if (c < 0)
 			return;
 		if (c == 0)
@@ -566,12 +659,40 @@ state_offer_member(AdaptAggState *state, int64 ts, float label, const float *ite
 		}
 	}
 	state->has_newest = true;
-	state->newest_ts = ts;
-	state->newest_label = label;
-	memcpy(state->newest_item, item, sizeof(float) * arch->item_feature_dim);
+	state->newest_ts = row->ts;
+	state->newest_label = row->label;
+	memcpy(state->newest_item, row->item, sizeof(float) * arch->item_feature_dim);
+	state->newest_item_id = row->item_known ? row->item_id : 0;
+	state->newest_item_known = row->item_known;
 	state->has_member = member != NULL;
 	if (member)
 		memcpy(state->member, member, sizeof(float) * arch->member_dim);
+}
+
+/*
+ * One transition function for the four forms, told apart by the arguments
+ * after label (PG_NARGS counts the state too):
+ *   5: ORDER BY form                     6 timestamptz: parallel form
+ *   6 bigint: ORDER BY form with item_id 7: parallel form with item_id
+ */
+static void
+agg_form(FunctionCallInfo fcinfo, bool *keyed, bool *item_ids)
+{
+	*keyed = false;
+	*item_ids = false;
+	if (PG_NARGS() >= 7)
+		*keyed = *item_ids = true;
+	else if (PG_NARGS() == 6)
+	{
+		Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 5);
+
+		if (type == TIMESTAMPTZOID)
+			*keyed = true;
+		else if (type == INT8OID)
+			*item_ids = true;
+		else
+			elog(ERROR, "limaml_adapt_agg_transfn: could not determine the argument types");
+	}
 }
 
 Datum
@@ -581,18 +702,25 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 	AdaptAggState *state;
 	const LmArch *arch;
 	const float *member;
-	const float *item;
 	int			dim;
-	float		label;
-	bool		keyed = PG_NARGS() > 5;
-	int64		ts;
+	RowKey		row;
+	bool		keyed,
+				item_ids;
+	int			ts_arg = 5;
+	int			item_arg;
 
 	if (!AggCheckCallContext(fcinfo, &agg_cxt))
 		elog(ERROR, "limaml_adapt_agg_transfn called in non-aggregate context");
 
 	state = PG_ARGISNULL(0) ? NULL : (AdaptAggState *) PG_GETARG_POINTER(0);
 	if (state == NULL)
-		state = state_create(agg_model(fcinfo), keyed, agg_cxt);
+	{
+		agg_form(fcinfo, &keyed, &item_ids);
+		state = state_create(agg_model(fcinfo), keyed, item_ids, agg_cxt);
+	}
+	keyed = state->keyed;
+	item_ids = state->item_ids;
+	item_arg = keyed ? 6 : 5;
 	arch = &state->model->arch;
 
 	if (PG_ARGISNULL(3))
@@ -603,18 +731,21 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("label must not be NULL")));
-	if (keyed && PG_ARGISNULL(5))
+	if (keyed && PG_ARGISNULL(ts_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("ts must not be NULL")));
 	member = row_member_features(state->model, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2));
-	item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(3), "item_features", arch->item_feature_dim, &dim);
-	label = PG_GETARG_FLOAT4(4);
-	lm_check_label(label, arch->loss);
-	ts = keyed ? PG_GETARG_TIMESTAMPTZ(5) : state->count;
+	row.item = lm_array_floats(PG_GETARG_ARRAYTYPE_P(3), "item_features", arch->item_feature_dim, &dim);
+	row.label = PG_GETARG_FLOAT4(4);
+	lm_check_label(row.label, arch->loss);
+	row.ts = keyed ? PG_GETARG_TIMESTAMPTZ(ts_arg) : state->count;
+	/* a NULL item id is the unknown item */
+	row.item_known = item_ids && !PG_ARGISNULL(item_arg);
+	row.item_id = row.item_known ? PG_GETARG_INT64(item_arg) : 0;
 
-	state_add_row(state, ts, label, item, agg_cxt);
-	state_offer_member(state, ts, label, item, member);
+	state_add_row(state, &row, agg_cxt);
+	state_offer_member(state, &row, member);
 	state->count++;
 	PG_RETURN_POINTER(state);
 }
@@ -625,7 +756,6 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
 	MemoryContext agg_cxt;
 	AdaptAggState *s1,
 			   *s2;
-	int			item_dim;
 
 	if (!AggCheckCallContext(fcinfo, &agg_cxt))
 		elog(ERROR, "limaml_adapt_agg_combinefn called in non-aggregate context");
@@ -638,24 +768,37 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(s1);
 	}
 	if (s1 == NULL)
-		s1 = state_create(s2->model, s2->keyed, agg_cxt);
+		s1 = state_create(s2->model, s2->keyed, s2->item_ids, agg_cxt);
 	if (s1->model->model_id != s2->model->model_id || s1->model->version != s2->model->version ||
-		!s1->keyed || !s2->keyed)
+		!s1->keyed || !s2->keyed || s1->item_ids != s2->item_ids)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("limaml_adapt_agg cannot combine rows of different models in one group")));
-	item_dim = s1->model->arch.item_feature_dim;
 	for (int slot = 0; slot < s2->n; slot++)
-		state_add_row(s1, s2->ts[slot], s2->labels[slot],
-					  s2->items + (size_t) slot * item_dim, agg_cxt);
+	{
+		RowKey		row = slot_key(s2, slot);
+
+		state_add_row(s1, &row, agg_cxt);
+	}
 	if (s2->has_newest)
-		state_offer_member(s1, s2->newest_ts, s2->newest_label, s2->newest_item,
-						   s2->has_member ? s2->member : NULL);
+	{
+		RowKey		newest;
+
+		newest.ts = s2->newest_ts;
+		newest.label = s2->newest_label;
+		newest.item = s2->newest_item;
+		newest.item_id = s2->newest_item_id;
+		newest.item_known = s2->newest_item_known;
+		state_offer_member(s1, &newest, s2->has_member ? s2->member : NULL);
+	}
 	s1->count += s2->count;
 	PG_RETURN_POINTER(s1);
 }
 
-/* serialized state: this header, then the newest row, then the kept rows */
+/*
+ * serialized state: this header, then the newest row, then the kept rows,
+ * then with item ids each kept row's item id and whether it is known
+ */
 typedef struct AdaptAggWire
 {
 	int32		model_id;
@@ -664,21 +807,34 @@ typedef struct AdaptAggWire
 	uint8		keyed;
 	uint8		has_newest;
 	uint8		has_member;
-	uint8		pad;
+	uint8		item_ids;
 	int64		count;
 	int64		newest_ts;
 	float		newest_label;
-	/* then newest_item[item_dim], member[member_dim], ts[n] (int64), labels[n], items[n][item_dim] */
+	uint8		newest_item_known;
+	int64		newest_item_id;
+	/*
+	 * then newest_item[item_feature_dim], member[member_dim], ts[n] (int64),
+	 * labels[n], items[n][item_feature_dim], and with item_ids item_id[n]
+	 * (int64), item_known[n] (uint8)
+	 */
 } AdaptAggWire;
+
+static size_t
+wire_size(const LmArch *arch, int n, bool item_ids)
+{
+	return sizeof(AdaptAggWire)
+		+ sizeof(float) * (arch->item_feature_dim + arch->member_dim)
+		+ (size_t) n * (sizeof(int64) + sizeof(float) * (1 + arch->item_feature_dim))
+		+ (item_ids ? (size_t) n * (sizeof(int64) + sizeof(uint8)) : 0);
+}
 
 Datum
 limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 {
 	AdaptAggState *state = (AdaptAggState *) PG_GETARG_POINTER(0);
 	const LmArch *arch = &state->model->arch;
-	size_t		size = sizeof(AdaptAggWire)
-		+ sizeof(float) * (arch->item_feature_dim + arch->member_dim)
-		+ (size_t) state->n * (sizeof(int64) + sizeof(float) * (1 + arch->item_feature_dim));
+	size_t		size = wire_size(arch, state->n, state->item_ids);
 	bytea	   *raw = palloc(VARHDRSZ + size);
 	char	   *p = VARDATA(raw);
 	AdaptAggWire wire;
@@ -690,9 +846,12 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	wire.keyed = state->keyed;
 	wire.has_newest = state->has_newest;
 	wire.has_member = state->has_member;
+	wire.item_ids = state->item_ids;
 	wire.count = state->count;
 	wire.newest_ts = state->newest_ts;
 	wire.newest_label = state->newest_label;
+	wire.newest_item_known = state->newest_item_known;
+	wire.newest_item_id = state->newest_item_id;
 	SET_VARSIZE(raw, VARHDRSZ + size);
 	memcpy(p, &wire, sizeof(wire));
 	p += sizeof(wire);
@@ -707,6 +866,14 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 		memcpy(p, state->labels, sizeof(float) * state->n);
 		p += sizeof(float) * state->n;
 		memcpy(p, state->items, sizeof(float) * state->n * (size_t) arch->item_feature_dim);
+		p += sizeof(float) * state->n * (size_t) arch->item_feature_dim;
+		if (state->item_ids)
+		{
+			memcpy(p, state->item_id, sizeof(int64) * state->n);
+			p += sizeof(int64) * state->n;
+			for (int r = 0; r < state->n; r++)
+				*p++ = state->item_known[r] ? 1 : 0;
+		}
 	}
 	PG_RETURN_BYTEA_P(raw);
 }
@@ -730,7 +897,6 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	AdaptAggWire wire;
 	AdaptAggState *state;
 	const LmArch *arch;
-	size_t		rows_off;
 
 	if (!AggCheckCallContext(fcinfo, &agg_cxt))
 		elog(ERROR, "limaml_adapt_agg_deserializefn called in non-aggregate context");
@@ -746,11 +912,10 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 		cache->version = wire.version;
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	state = state_create(cache->model, wire.keyed, agg_cxt);
+	state = state_create(cache->model, wire.keyed, wire.item_ids, agg_cxt);
 	arch = &state->model->arch;
-	rows_off = sizeof(wire) + sizeof(float) * (arch->item_feature_dim + arch->member_dim);
 	if (wire.n < 0 || wire.n > state->model->config.support_size ||
-		size != rows_off + (size_t) wire.n * (sizeof(int64) + sizeof(float) * (1 + arch->item_feature_dim)))
+		size != wire_size(arch, wire.n, wire.item_ids))
 		elog(ERROR, "invalid limaml_adapt_agg state");
 	p += sizeof(wire);
 	state->count = wire.count;
@@ -758,6 +923,8 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	state->has_member = wire.has_member;
 	state->newest_ts = wire.newest_ts;
 	state->newest_label = wire.newest_label;
+	state->newest_item_known = wire.newest_item_known;
+	state->newest_item_id = wire.newest_item_id;
 	memcpy(state->newest_item, p, sizeof(float) * arch->item_feature_dim);
 	p += sizeof(float) * arch->item_feature_dim;
 	memcpy(state->member, p, sizeof(float) * arch->member_dim);
@@ -767,18 +934,27 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 		const char *ts = p;
 		const char *labels = ts + sizeof(int64) * wire.n;
 		const char *items = labels + sizeof(float) * wire.n;
+		const char *item_ids = items + sizeof(float) * (size_t) wire.n * arch->item_feature_dim;
+		const char *item_known = item_ids + sizeof(int64) * wire.n;
 		float	   *item = palloc(sizeof(float) * (arch->item_feature_dim + 1));
 
 		for (int r = 0; r < wire.n; r++)
 		{
-			int64		t;
-			float		label;
+			RowKey		row;
 
-			memcpy(&t, ts + sizeof(int64) * r, sizeof(int64));
-			memcpy(&label, labels + sizeof(float) * r, sizeof(float));
+			memcpy(&row.ts, ts + sizeof(int64) * r, sizeof(int64));
+			memcpy(&row.label, labels + sizeof(float) * r, sizeof(float));
 			memcpy(item, items + sizeof(float) * (size_t) r * arch->item_feature_dim,
 				   sizeof(float) * arch->item_feature_dim);
-			state_add_row(state, t, label, item, agg_cxt);
+			row.item = item;
+			row.item_id = 0;
+			row.item_known = false;
+			if (wire.item_ids)
+			{
+				memcpy(&row.item_id, item_ids + sizeof(int64) * r, sizeof(int64));
+				row.item_known = item_known[r] != 0;
+			}
+			state_add_row(state, &row, agg_cxt);
 		}
 		pfree(item);
 	}
@@ -803,6 +979,7 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 	int		   *order;
 	float	   *items,
 			   *labels;
+	int32	   *buckets = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -818,11 +995,17 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 	qsort(order, n, sizeof(int), slot_qsort_cmp);
 	items = palloc(sizeof(float) * ((size_t) n * arch->item_feature_dim + 1));
 	labels = palloc(sizeof(float) * (n + 1));
+	/* without item ids (the forms without item_id) every row is the unknown item */
+	if (state->item_ids)
+		buckets = palloc(sizeof(int32) * (n + 1));
 	for (int r = 0; r < n; r++)
 	{
 		memcpy(items + (size_t) r * arch->item_feature_dim,
 			   state->items + (size_t) order[r] * arch->item_feature_dim, sizeof(float) * arch->item_feature_dim);
 		labels[r] = state->labels[order[r]];
+		if (buckets)
+			buckets[r] = state->item_known[order[r]] ?
+				lm_item_bucket(arch, state->item_id[order[r]]) : arch->item_buckets;
 	}
 	scratch = fcinfo->flinfo->fn_extra;
 	if (scratch == NULL || scratch->model != state->model)
@@ -832,5 +1015,5 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = scratch;
 	}
 	PG_RETURN_BYTEA_P(adapt_rows(scratch, state->has_member ? state->member : NULL,
-								 n, items, labels));
+								 n, items, labels, buckets));
 }
