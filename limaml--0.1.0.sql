@@ -364,7 +364,8 @@ BEGIN
 		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
 			USING ERRCODE = '22023';
 	END IF;
-	SELECT mo.model_id, mo.active_version, mo.source INTO m
+	SELECT mo.model_id, mo.active_version, mo.source,
+		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids INTO m
 	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
@@ -422,7 +423,7 @@ BEGIN
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
-															   label, ts) AS e,
+															   label, ts%s) AS e,
 					   max(ts) AS ts, count(*) AS n
 				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
 			ins AS (
@@ -437,7 +438,8 @@ BEGIN
 					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
 					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
 				RETURNING t.member_id)
-			SELECT coalesce(array_agg(member_id), '{}') FROM ins$q$, m.source::regclass)
+			SELECT coalesce(array_agg(member_id), '{}') FROM ins$q$,
+			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
 		INTO done_ids USING model, b.ids;
 		-- members left without rows get the cold-start embedding
 		SELECT array_agg(id) INTO missing FROM unnest(b.ids) id WHERE id <> ALL (done_ids);

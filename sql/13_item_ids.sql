@@ -264,6 +264,13 @@ SELECT pg_temp.err($$ SELECT limaml_adapt_agg('it', member_features, item_featur
 SELECT limaml_adapt_agg('it', member_features, item_features, label, ts, item_id) IS NULL AS no_rows FROM it_src WHERE false;
 SELECT limaml_adapt_agg('it', member_features, item_features, label, item_id) IS NULL AS no_rows FROM it_src WHERE false;
 
+-- limaml_refresh adapts an item-ID model with its item ids: the same bytea as limaml_adapt
+DELETE FROM limaml_meta_embedding WHERE model = 'it';
+CALL limaml_refresh('it', batch_size => 50);
+SELECT count(*) AS refreshed,
+       count(*) FILTER (WHERE m.embedding = limaml_adapt(m.member_id, 'it')) AS same_as_adapt
+  FROM limaml_meta_embedding m WHERE m.model = 'it';
+
 SELECT limaml_drop_model(name) FROM limaml_model ORDER BY name;
 DROP TABLE it_src, it_unknown, it_small;
 DROP VIEW it_view;
