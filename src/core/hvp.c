@@ -31,6 +31,12 @@ struct LmHvpWork
 	lm_real    *rdelta;			/* R{δ} */
 	lm_real    *pre;			/* [max_rows][h0] item part of the first layer */
 	lm_real    *bil;			/* [max_rows][d] P v per row (bilinear term) */
+	const lm_real *given_pre;	/* the caller's item part, rows of pre_width (lm_hvp_reuse) */
+	lm_real    *defer;			/* accumulates R{δ0} for the first layer's item columns */
+	const lm_real *pre_rows;	/* the item part and P v this call reads, and their strides */
+	int			pre_stride;
+	const lm_real *bil_rows;
+	int			bil_stride;
 	const lm_real *x;			/* the rows' item input (features, item-ID part) */
 	lm_real    *xbuf;			/* [max_rows][item_dim] when there is an item-ID part */
 	lm_real    *dx;				/* [max_rows][item_dim] its gradient, and q = Pᵀe, Pᵀ R{e} */
@@ -70,6 +76,8 @@ lm_hvp_work_create(const LmArch *arch, int max_rows)
 	hw->q = lm_alloc_reals(arch->item_dim);
 	hw->rq = lm_alloc_reals(arch->item_dim);
 	hw->s = lm_alloc_reals(arch->item_dim);
+	hw->given_pre = NULL;
+	hw->defer = NULL;
 	hw->rs = lm_alloc_reals(arch->item_dim);
 	hw->e = lm_alloc_reals(arch->embedding_dim);
 	hw->re = lm_alloc_reals(arch->embedding_dim);
@@ -170,8 +178,26 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 	lm_real    *z0 = hw->act;
 	lm_real    *rz0 = hw->ract;
 
-	dense_forward(hw->pre, hw->x, global + l0->w_off + arch->embedding_dim, l0->in_dim,
-				  global + l0->b_off, n, arch->item_dim, h0);
+	if (hw->given_pre)
+	{
+		hw->pre_rows = hw->given_pre;
+		hw->pre_stride = arch->pre_width;
+		hw->bil_rows = hw->given_pre + h0;
+		hw->bil_stride = arch->pre_width;
+	}
+	else
+	{
+		dense_forward(hw->pre, hw->x, global + l0->w_off + arch->embedding_dim, l0->in_dim,
+					  global + l0->b_off, n, arch->item_dim, h0);
+		if (arch->bilinear)
+			lm_gemm_nt(n, arch->embedding_dim, arch->item_dim, hw->x, arch->item_dim,
+					   global + arch->bilinear_off, arch->item_dim, 0, hw->bil,
+					   arch->embedding_dim);
+		hw->pre_rows = hw->pre;
+		hw->pre_stride = h0;
+		hw->bil_rows = hw->bil;
+		hw->bil_stride = arch->embedding_dim;
+	}
 	for (int o = 0; o < h0; o++)
 	{
 		const lm_real *wrow = global + l0->w_off + (size_t) o * l0->in_dim;
@@ -182,7 +208,7 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 	for (int r = 0; r < n; r++)
 		for (int o = 0; o < h0; o++)
 		{
-			z0[(size_t) r * h0 + o] = hw->pre[(size_t) r * h0 + o] + hw->sum[o];
+			z0[(size_t) r * h0 + o] = hw->pre_rows[(size_t) r * hw->pre_stride + o] + hw->sum[o];
 			rz0[(size_t) r * h0 + o] = hw->rsum[o];
 		}
 	for (int l = 0; l < arch->n_global; l++)
@@ -213,11 +239,9 @@ global_forward_r(const LmArch *arch, const lm_real *global, const LmRows *rows, 
 		lm_real    *pred = hw->act + global_off(arch, hw, arch->n_global - 1);
 		lm_real    *rpred = hw->ract + global_off(arch, hw, arch->n_global - 1);
 
-		lm_gemm_nt(n, arch->embedding_dim, arch->item_dim, hw->x, arch->item_dim,
-				   global + arch->bilinear_off, arch->item_dim, 0, hw->bil, arch->embedding_dim);
 		for (int r = 0; r < n; r++)
 		{
-			const lm_real *pv = hw->bil + (size_t) r * arch->embedding_dim;
+			const lm_real *pv = hw->bil_rows + (size_t) r * hw->bil_stride;
 
 			pred[r] += lm_dot(hw->e, pv, arch->embedding_dim);
 			rpred[r] += lm_dot(hw->re, pv, arch->embedding_dim);
@@ -273,8 +297,8 @@ bilinear_backward_r(const LmArch *arch, const LmRows *rows, LmHvpWork *hw,
 	memset(hw->rs, 0, sizeof(lm_real) * p);
 	for (int r = 0; r < rows->n; r++)
 	{
-		lm_axpy(hw->de, delta[r], hw->bil + (size_t) r * d, d);
-		lm_axpy(hw->rde, rdelta[r], hw->bil + (size_t) r * d, d);
+		lm_axpy(hw->de, delta[r], hw->bil_rows + (size_t) r * hw->bil_stride, d);
+		lm_axpy(hw->rde, rdelta[r], hw->bil_rows + (size_t) r * hw->bil_stride, d);
 		lm_axpy(hw->s, delta[r], hw->x + (size_t) r * p, p);
 		lm_axpy(hw->rs, rdelta[r], hw->x + (size_t) r * p, p);
 	}
@@ -415,8 +439,11 @@ global_backward_r(const LmArch *arch, const lm_real *global, const LmRows *rows,
 			lm_axpy(grow, hw->rsum[o], hw->e, d);
 			lm_axpy(grow, hw->sum[o], hw->re, d);
 		}
-		lm_gemm_tn_acc(h0, arch->item_dim, n, hw->rdelta, h0, hw->x, arch->item_dim,
-					   hv_global + l0->w_off + d, l0->in_dim);
+		if (hw->defer)			/* the caller multiplies by the rows once, later */
+			lm_axpy(hw->defer, 1, hw->rdelta, n * h0);
+		else
+			lm_gemm_tn_acc(h0, arch->item_dim, n, hw->rdelta, h0, hw->x, arch->item_dim,
+						   hv_global + l0->w_off + d, l0->in_dim);
 		lm_axpy(hv_global + l0->b_off, 1, hw->rsum, h0);
 	}
 }
@@ -459,6 +486,13 @@ meta_backward_r(const LmArch *arch, const lm_real *meta, const lm_real *x, const
 			mask_by(rdelta_in, a_in, layer->in_dim);
 		}
 	}
+}
+
+void
+lm_hvp_reuse(LmHvpWork *hw, const lm_real *pre, lm_real *defer)
+{
+	hw->given_pre = pre;
+	hw->defer = defer;
 }
 
 double

@@ -21,6 +21,15 @@ typedef struct LmHvpWork LmHvpWork;
 LmHvpWork  *lm_hvp_work_create(const LmArch *arch, int max_rows);
 void		lm_hvp_work_free(LmHvpWork *hw);
 
+/*
+ * For several products on the same rows and θ_global (the reverse pass of
+ * second-order MAML): pre, when not NULL, is the rows' work->pre from
+ * lm_global_item_part (item part, then P v), so it is not recomputed; defer,
+ * when not NULL, [n][h0], accumulates R{δ0} instead of adding R{δ0}ᵀ X to
+ * hv_global's first-layer item columns, so the caller adds deferᵀ X once.
+ */
+void		lm_hvp_reuse(LmHvpWork *hw, const lm_real *pre, lm_real *defer);
+
 /* returns the loss; scale multiplies every output (and not the loss) */
 double		lm_hvp(const LmArch *arch, const lm_real *meta, const lm_real *global,
 				   const lm_real *member, const LmRows *rows, const lm_real *w, double scale,

@@ -19,6 +19,9 @@ struct LmMetaWork
 	lm_real    *direction;		/* [n_meta_params] −α ⊙ ḡ */
 	lm_real    *hv;				/* [n_meta_params] */
 	lm_real    *scratch;		/* [n_meta_params] */
+	lm_real    *support_pre;	/* [max_rows][pre_width] the support rows' item part */
+	lm_real    *support_x;		/* [max_rows][item_dim] their item input (item-ID models) */
+	lm_real    *defer;			/* [max_rows][h0] Σ_k R{δ0} of the reverse pass */
 };
 
 LmMetaWork *
@@ -36,6 +39,9 @@ lm_meta_work_create(const LmArch *arch, int max_rows, int max_steps)
 	mw->direction = lm_alloc_reals(n);
 	mw->hv = lm_alloc_reals(n);
 	mw->scratch = lm_alloc_reals(n);
+	mw->support_pre = lm_alloc_reals((size_t) (max_rows > 0 ? max_rows : 1) * arch->pre_width);
+	mw->support_x = lm_alloc_reals(arch->item_buckets ? (size_t) max_rows * arch->item_dim : 0);
+	mw->defer = lm_alloc_reals((size_t) (max_rows > 0 ? max_rows : 1) * arch->global[0].out_dim);
 	return mw;
 }
 
@@ -50,6 +56,9 @@ lm_meta_work_free(LmMetaWork *mw)
 	lm_free(mw->direction);
 	lm_free(mw->hv);
 	lm_free(mw->scratch);
+	lm_free(mw->support_pre);
+	lm_free(mw->support_x);
+	lm_free(mw->defer);
 	lm_free(mw);
 }
 
@@ -79,6 +88,7 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	const LmRows *query = &task->query;
 	lm_real    *phi_last;
 	const lm_real *x = NULL;
+	const lm_real *support_x = NULL;
 	double		loss;
 
 	if (support->n == 0)
@@ -90,6 +100,17 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	{
 		x = lm_item_input(arch, global, support, work);
 		lm_global_item_part(arch, global, x, support->n, work);
+		if (order >= 2)
+		{
+			/* the reverse pass reuses the support rows' item part and input */
+			memcpy(mw->support_pre, work->pre, sizeof(lm_real) * support->n * arch->pre_width);
+			if (x != support->item)
+			{
+				memcpy(mw->support_x, x, sizeof(lm_real) * support->n * arch->item_dim);
+				x = mw->support_x;
+			}
+			support_x = x;
+		}
 	}
 	for (int k = 0; k < steps; k++)
 	{
@@ -115,6 +136,11 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	memset(mw->gbar, 0, sizeof(lm_real) * n);
 	lm_meta_backward(arch, phi_last, task->member, work->demb, work, mw->gbar);
 
+	if (order >= 2 && steps > 0)
+	{
+		memset(mw->defer, 0, sizeof(lm_real) * support->n * arch->global[0].out_dim);
+		lm_hvp_reuse(mw->hvp, mw->support_pre, mw->defer);
+	}
 	for (int k = steps - 1; k >= 0; k--)
 	{
 		const lm_real *g = mw->inner_grads + (size_t) k * n;
@@ -130,6 +156,16 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 		lm_hvp(arch, mw->trajectory + (size_t) k * n, global, task->member, support,
 			   mw->direction, 1.0, mw->hvp, mw->scratch, NULL, mw->hv, grad + n);
 		lm_axpy(mw->gbar, 1, mw->hv, (int) n);
+	}
+	if (order >= 2 && steps > 0)
+	{
+		const LmDense *l0 = &arch->global[0];
+
+		/* the first layer's item columns: (Σ_k R{δ0})ᵀ X once, not once per step */
+		lm_hvp_reuse(mw->hvp, NULL, NULL);
+		lm_gemm_tn_acc(l0->out_dim, arch->item_dim, support->n, mw->defer, l0->out_dim,
+					   support_x, arch->item_dim, grad + n + l0->w_off + arch->embedding_dim,
+					   l0->in_dim);
 	}
 	lm_axpy(grad, 1, mw->gbar, (int) n);
 	return loss;
