@@ -33,6 +33,7 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->meta_grad = lm_alloc_reals(arch->n_meta_params);
 	work->item_x = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->item_dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
+	work->bil_q = lm_alloc_reals(arch->bilinear ? arch->item_dim : 0);
 	work->item_bucket = NULL;
 	work->item_fallback = 0;
 	return work;
@@ -59,7 +60,15 @@ lm_work_free(LmWork *work)
 	lm_free(work->meta_grad);
 	lm_free(work->item_x);
 	lm_free(work->item_dx);
+	lm_free(work->bil_q);
 	lm_free(work);
+}
+
+void
+lm_bilinear_q(const LmArch *arch, const lm_real *global, const lm_real *e, lm_real *q)
+{
+	lm_gemm_nn(1, arch->item_dim, arch->embedding_dim, e, arch->embedding_dim,
+			   global + arch->bilinear_off, arch->item_dim, 0, q, arch->item_dim);
 }
 
 /* ---------------------------------------------------------------- meta */
@@ -261,12 +270,14 @@ first_layer:
 		/* ∂/∂e of Σ_r dpred[r] e · (P v[r]) = Σ_r dpred[r] P v[r] */
 		for (int r = 0; r < n; r++)
 			lm_axpy(de, dpred[r], work->pre + (size_t) r * arch->pre_width + h0, d);
-		/* ∂/∂P = e ⊗ Σ_r dpred[r] v[r] */
+		/* ∂/∂P = e ⊗ Σ_r dpred[r] v[r]: the row sum first, then one outer product */
 		if (dglobal)
-			for (int r = 0; r < n; r++)
-				for (int i = 0; i < d; i++)
-					lm_axpy(dglobal + arch->bilinear_off + (size_t) i * arch->item_dim,
-							dpred[r] * e[i], item + (size_t) r * arch->item_dim, arch->item_dim);
+		{
+			lm_gemm_nn(1, arch->item_dim, n, dpred, n, item, arch->item_dim, 0,
+					   work->bil_q, arch->item_dim);
+			lm_gemm_tn_acc(d, arch->item_dim, 1, e, d, work->bil_q, arch->item_dim,
+						   dglobal + arch->bilinear_off, arch->item_dim);
+		}
 	}
 	if (!dglobal)
 		return;
@@ -280,11 +291,13 @@ first_layer:
 		lm_gemm_nn(n, arch->item_dim, h0, dout, h0, global + l0->w_off + d, l0->in_dim, 0,
 				   work->item_dx, arch->item_dim);
 		if (arch->bilinear)
+		{
+			/* Pᵀe once, not per row */
+			lm_bilinear_q(arch, global, e, work->bil_q);
 			for (int r = 0; r < n; r++)
-				for (int i = 0; i < d; i++)
-					lm_axpy(work->item_dx + (size_t) r * arch->item_dim, dpred[r] * e[i],
-							global + arch->bilinear_off + (size_t) i * arch->item_dim,
-							arch->item_dim);
+				lm_axpy(work->item_dx + (size_t) r * arch->item_dim, dpred[r], work->bil_q,
+						arch->item_dim);
+		}
 		lm_item_table_backward(arch, work->item_dx, work->item_bucket, n, dglobal);
 	}
 }

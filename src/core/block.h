@@ -37,12 +37,16 @@ typedef struct LmWork
 	lm_real    *meta_grad;		/* [n_meta_params] */
 	lm_real    *item_x;			/* [max_rows][item_dim] item input with the item-ID part */
 	lm_real    *item_dx;		/* [max_rows][item_dim] its gradient */
+	lm_real    *bil_q;			/* [item_dim] Pᵀe, then Σ_r dpred[r] x[r] (bilinear) */
 	const int32_t *item_bucket; /* buckets of the rows in item_x (items.h) */
 	int			item_fallback;	/* never-trained item rows read the unknown row */
 } LmWork;
 
 LmWork	   *lm_work_create(const LmArch *arch, int max_rows);
 void		lm_work_free(LmWork *work);
+
+/* q[item_dim] = Pᵀ e: the bilinear term e · (P x) is q · x for every row x */
+void		lm_bilinear_q(const LmArch *arch, const lm_real *global, const lm_real *e, lm_real *q);
 
 /* e[d] = meta block (θ_meta) on x[member_dim]; keeps activations in work */
 void		lm_meta_forward(const LmArch *arch, const lm_real *meta, const lm_real *x,

@@ -332,13 +332,8 @@ item_table_backward_r(const LmArch *arch, const lm_real *global, const LmRows *r
 
 	if (arch->bilinear)
 	{
-		memset(hw->q, 0, sizeof(lm_real) * p);
-		memset(hw->rq, 0, sizeof(lm_real) * p);
-		for (int i = 0; i < d; i++)
-		{
-			lm_axpy(hw->q, hw->e[i], global + arch->bilinear_off + (size_t) i * p, p);
-			lm_axpy(hw->rq, hw->re[i], global + arch->bilinear_off + (size_t) i * p, p);
-		}
+		lm_bilinear_q(arch, global, hw->e, hw->q);
+		lm_bilinear_q(arch, global, hw->re, hw->rq);
 	}
 	for (int pass = 0; pass < 2; pass++)
 	{

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "block.h"
 #include "kernels.h"
 
 int
@@ -31,9 +32,7 @@ lm_serve_member_part(const LmArch *arch, const lm_real *global,
 		/* q = Pᵀ e once per embedding, so a candidate's term is one dot */
 		lm_real    *q = member_part + l0->out_dim;
 
-		memset(q, 0, sizeof(lm_real) * p);
-		for (int i = 0; i < d; i++)
-			lm_axpy(q, e[i], global + arch->bilinear_off + (size_t) i * p, p);
+		lm_bilinear_q(arch, global, e, q);
 		memcpy(q + p, e, sizeof(lm_real) * d);
 	}
 }
