@@ -25,6 +25,15 @@ sigmoid(double x)
 	}
 }
 
+/* scale · ∂loss/∂pred of one row of n, the mean's 1/n included */
+static lm_real
+row_gradient(LmLoss loss, double z, double y, int n, double scale)
+{
+	if (loss == LM_LOSS_BCE)
+		return (lm_real) (scale * (sigmoid(z) - y) / n);
+	return (lm_real) (scale * 2 * (z - y) / n);
+}
+
 double
 loss_forward_backward(LmLoss loss, const lm_real *pred, const lm_real *label,
 					  int n, lm_real *dpred, double scale)
@@ -38,23 +47,20 @@ loss_forward_backward(LmLoss loss, const lm_real *pred, const lm_real *label,
 		double		z = pred[r];
 		double		y = label[r];
 
-		if (loss == LM_LOSS_BCE)
-		{
-			/* -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z */
-			total += softplus(z) - y * z;
-			if (dpred)
-				dpred[r] = (lm_real) (scale * (sigmoid(z) - y) / n);
-		}
-		else
-		{
-			double		diff = z - y;
-
-			total += diff * diff;
-			if (dpred)
-				dpred[r] = (lm_real) (scale * 2 * diff / n);
-		}
+		/* bce: -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z */
+		total += loss == LM_LOSS_BCE ? softplus(z) - y * z : (z - y) * (z - y);
+		if (dpred)
+			dpred[r] = row_gradient(loss, z, y, n, scale);
 	}
 	return total / n;
+}
+
+void
+loss_gradient(LmLoss loss, const lm_real *pred, const lm_real *label, int n,
+			  lm_real *dpred, double scale)
+{
+	for (int r = 0; r < n; r++)
+		dpred[r] = row_gradient(loss, pred[r], label[r], n, scale);
 }
 
 double

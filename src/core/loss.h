@@ -20,6 +20,10 @@ typedef enum LmLoss
 double		loss_forward_backward(LmLoss loss, const lm_real *pred, const lm_real *label,
 								  int n, lm_real *dpred, double scale);
 
+/* loss_forward_backward's dpred without the loss (no log per row) */
+void		loss_gradient(LmLoss loss, const lm_real *pred, const lm_real *label, int n,
+						  lm_real *dpred, double scale);
+
 /* what a prediction means to a user: σ(logit) for bce, the value for mse */
 double		loss_output(LmLoss loss, double pred);
 

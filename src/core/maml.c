@@ -3,44 +3,10 @@
  */
 #include "maml.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "items.h"
 #include "kernels.h"
-
-/*
- * dpred of loss_forward_backward (scale 1) without the loss: the inner loop
- * needs the loss of its first step only, and for bce the loss costs a
- * log1p per row on top of the gradient's exp.  Same formulas as loss.c, so
- * the same bits.
- */
-static void
-loss_gradient(LmLoss loss, const lm_real *pred, const lm_real *label, int n, lm_real *dpred)
-{
-	for (int r = 0; r < n; r++)
-	{
-		double		z = pred[r];
-		double		y = label[r];
-
-		if (loss == LM_LOSS_BCE)
-		{
-			double		s;
-
-			if (z >= 0)
-				s = 1.0 / (1.0 + exp(-z));
-			else
-			{
-				double		e = exp(z);
-
-				s = e / (1.0 + e);
-			}
-			dpred[r] = (lm_real) (1.0 * (s - y) / n);
-		}
-		else
-			dpred[r] = (lm_real) (1.0 * 2 * (z - y) / n);
-	}
-}
 
 double
 lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
@@ -75,7 +41,7 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 			first_loss = loss_forward_backward(arch->loss, work->pred, support->label,
 											   support->n, work->dpred, 1.0);
 		else
-			loss_gradient(arch->loss, work->pred, support->label, support->n, work->dpred);
+			loss_gradient(arch->loss, work->pred, support->label, support->n, work->dpred, 1.0);
 		lm_global_backward(arch, global, work->emb, item, support->n, work->dpred,
 						   work, work->demb, NULL);
 		memset(work->meta_grad, 0, sizeof(lm_real) * arch->n_meta_params);
