@@ -425,15 +425,6 @@ lm_check_source(Oid source, Oid members)
 		check_columns(members, "members", member_columns, lengthof(member_columns));
 }
 
-static void
-check_range(const char *what, double value, double lo, double hi)
-{
-	if (!(value >= lo && value <= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
-}
-
 /* NULL, or what is wrong with the hyperparameters (create and import share it) */
 const char *
 lm_config_problem(const LmConfig *cfg)
@@ -469,7 +460,7 @@ int_array_arg(ArrayType *array, const char *what, int *n)
 				 errmsg("%s has %d layers; at most %d are allowed", what, *n, LM_MAX_HIDDEN)));
 	values = (int *) ARR_DATA_PTR(array);
 	for (int i = 0; i < *n; i++)
-		check_range(what, values[i], 1, LM_MAX_WIDTH);
+		lm_check_range(what, values[i], 1, LM_MAX_WIDTH);
 	return values;
 }
 
@@ -578,7 +569,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	members = PG_ARGISNULL(11) ? InvalidOid : PG_GETARG_OID(11);
 	lm_check_source(source, members);
 
-	check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
+	lm_check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
 	meta_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(3), "meta_hidden", &n_meta_hidden);
 	global_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(4), "global_hidden", &n_global_hidden);
 	loss_name = text_to_cstring(PG_GETARG_TEXT_PP(5));
@@ -609,13 +600,13 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	member_dim = PG_ARGISNULL(12) ? -1 : PG_GETARG_INT32(12);
 	item_dim = PG_ARGISNULL(13) ? -1 : PG_GETARG_INT32(13);
 	if (!PG_ARGISNULL(12))
-		check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
+		lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	if (!PG_ARGISNULL(13))
-		check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
+		lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
 	if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
 		infer_dims(source, &member_dim, &item_dim);
-	check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
-	check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
+	lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
+	lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
 
 	err = lm_arch_init(&arch, member_dim, item_dim, PG_GETARG_INT32(2),
 					   meta_hidden, n_meta_hidden, global_hidden, n_global_hidden, loss);
@@ -628,8 +619,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		int			buckets = PG_GETARG_INT32(18);
 		int			dim = PG_ARGISNULL(19) ? 16 : PG_GETARG_INT32(19);
 
-		check_range("item_buckets", buckets, 0, LM_MAX_ITEM_BUCKETS);
-		check_range("item_embedding_dim", dim, 1, 1024);
+		lm_check_range("item_buckets", buckets, 0, LM_MAX_ITEM_BUCKETS);
+		lm_check_range("item_embedding_dim", dim, 1, 1024);
 		lm_check_item_id(source);
 		if ((err = lm_arch_enable_item_embedding(&arch, buckets, dim)))
 			ereport(ERROR,

@@ -86,6 +86,16 @@ lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim)
 	return values;
 }
 
+/* a hyperparameter within [lo, hi] (NaN is not) */
+void
+lm_check_range(const char *what, double value, double lo, double hi)
+{
+	if (!(value >= lo && value <= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
+}
+
 void
 lm_check_label(float label, LmLoss loss)
 {

@@ -54,6 +54,7 @@ extern char *limaml_default_model;
 
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);
+void		lm_check_range(const char *what, double value, double lo, double hi);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 const char *lm_relation_sql(Oid relid);

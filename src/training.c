@@ -70,15 +70,6 @@ typedef struct Trainer
 	pg_prng_state rng;
 } Trainer;
 
-static void
-check_range(const char *what, double value, double lo, double hi)
-{
-	if (!(value >= lo && value <= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be between %g and %g, not %g", what, lo, hi, value)));
-}
-
 /* the model row, locked against concurrent training */
 static void
 lock_model(text *name, int32 *model_id, int32 *version)
@@ -158,16 +149,16 @@ train_options(FunctionCallInfo fcinfo)
 	opt.patience = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
 	opt.order = PG_ARGISNULL(7) ? 1 : PG_GETARG_INT32(7);
 	opt.episodes = PG_ARGISNULL(8) ? 1 : PG_GETARG_INT32(8);
-	check_range("epochs", opt.epochs, 1, 100000);
-	check_range("meta_batch", opt.meta_batch, 1, 1000000);
-	check_range("outer_lr", opt.outer_lr, 1e-9, 1);
-	check_range("validation_fraction", opt.val_fraction, 0, 0.9);
-	check_range("order", opt.order, 1, 2);
-	check_range("episodes", opt.episodes, 1, 1000);
+	lm_check_range("epochs", opt.epochs, 1, 100000);
+	lm_check_range("meta_batch", opt.meta_batch, 1, 1000000);
+	lm_check_range("outer_lr", opt.outer_lr, 1e-9, 1);
+	lm_check_range("validation_fraction", opt.val_fraction, 0, 0.9);
+	lm_check_range("order", opt.order, 1, 2);
+	lm_check_range("episodes", opt.episodes, 1, 1000);
 	if (!PG_ARGISNULL(5))
-		check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
+		lm_check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
 	if (!PG_ARGISNULL(6))
-		check_range("patience", opt.patience, 1, 100000);
+		lm_check_range("patience", opt.patience, 1, 100000);
 	return opt;
 }
 
