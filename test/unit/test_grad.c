@@ -821,8 +821,8 @@ test_task(const ArchSpec *s, const LmArch *arch)
 			   *s_label = make_labels(arch->loss, n_support),
 			   *q_item = random_vec((size_t) n_query * arch->item_dim, -1, 1),
 			   *q_label = make_labels(arch->loss, n_query);
-	LmTask		task = {member, {n_support, s_item, s_label}, {n_query, q_item, q_label}};
-	LmTask		no_support = {member, {0, NULL, NULL}, {n_query, q_item, q_label}};
+	LmTask		task = {member, {n_support, s_item, s_label, NULL}, {n_query, q_item, q_label, NULL}};
+	LmTask		no_support = {member, {0, NULL, NULL, NULL}, {n_query, q_item, q_label, NULL}};
 	LmWork	   *work = lm_work_create(arch, MAX_ROWS);
 	double	   *adapted = malloc(np * sizeof(double)),
 			   *prev = malloc(nm * sizeof(double)),

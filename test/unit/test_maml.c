@@ -54,8 +54,8 @@ test_inner_mse(void)
 				s_label[2] = {0, 1};
 	double		q_item[1] = {2},
 				q_label[1] = {0.5};
-	LmRows		support = {2, s_item, s_label},
-				empty = {0, NULL, NULL};
+	LmRows		support = {2, s_item, s_label, NULL},
+				empty = {0, NULL, NULL, NULL};
 	const double lr = 0.1;
 	double		meta[1],
 				e_k,
@@ -119,7 +119,7 @@ test_inner_mse(void)
 	 *   g = (∂/∂e, ∂/∂w_e, ∂/∂w_v, ∂/∂b) = -0.1·(w_e, e², v, 1) = (-0.2, -0.11, -0.2, -0.1).
 	 */
 	{
-		LmTask		task = {NULL, support, {1, q_item, q_label}};
+		LmTask		task = {NULL, support, {1, q_item, q_label, NULL}};
 		double		grad[4] = {1, 2, 3, 4};
 		double		want[4] = {-0.2, -0.11, -0.2, -0.1};
 		double		pred[1];
@@ -145,7 +145,7 @@ test_inner_bce(void)
 	double		params[4] = {0.5, 2, -1, 0};	/* z = 2·0.5 - 1·1 + 0 = 0 at v = 1 */
 	double		item[1] = {1},
 				label[1] = {1};
-	LmRows		support = {1, item, label};
+	LmRows		support = {1, item, label, NULL};
 	const double lr = 0.1;
 	double		meta[1],
 				loss;
@@ -196,7 +196,7 @@ test_adapt_embedding(void)
 				emb[3],
 				want[3],
 			   *meta;
-	LmRows		support = {6, item, label};
+	LmRows		support = {6, item, label, NULL};
 	LmWork	   *work;
 
 	CHECK(err == NULL, "adapt arch accepted");
@@ -378,7 +378,7 @@ test_determinism(void)
 				l1,
 				l2,
 				l3;
-	LmTask		task = {member, {8, s_item, s_label}, {6, q_item, q_label}};
+	LmTask		task = {member, {8, s_item, s_label, NULL}, {6, q_item, q_label, NULL}};
 	LmWork	   *work,
 			   *fresh;
 

@@ -370,7 +370,7 @@ test_hand_case(void)
 	double		grad[4] = {0},
 				grad_lr[1] = {0},
 				grad_fo[4] = {0};
-	LmTask		task = {NULL, {1, items, labels}, {1, items + 1, labels + 1}};
+	LmTask		task = {NULL, {1, items, labels, NULL}, {1, items + 1, labels + 1, NULL}};
 	LmMetaWork *mw;
 
 	lm_arch_init(&arch, 0, 1, 1, NULL, 0, NULL, 0, LM_LOSS_MSE);
