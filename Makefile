@@ -1,8 +1,8 @@
 EXTENSION = limaml
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = limaml
-DATA = limaml--$(EXTVERSION).sql
+DATA = $(wildcard limaml--*.sql)
 PGFILEDESC = "limaml - LiMAML meta-learned personalization in PostgreSQL"
 
 CORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/core/*.c))

@@ -1,0 +1,101 @@
+# ALTER EXTENSION limaml UPDATE from every earlier version, with data: a
+# database made by the old version keeps its models, versions and meta
+# embeddings, scores them as before, and ends with exactly the objects of a
+# fresh install of the newest version.
+
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LimamlTest;
+
+my $node = new_limaml_node('upgrade', no_extension => 1);
+
+my $newest = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'limaml'});
+
+# every object of the extension, with what a user relies on: signatures,
+# results, volatility, security, pinned settings, columns and comments
+my $describe_sql = q{
+	WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'limaml'),
+	objs AS (
+		SELECT pg_describe_object(d.classid, d.objid, 0) AS what, d.classid, d.objid
+		  FROM pg_depend d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e')
+	SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+		SELECT what || coalesce(' -- ' || obj_description(objid, classid::regclass::text), '') AS line FROM objs
+		UNION ALL
+		SELECT p.oid::regprocedure::text || ' -> ' || pg_get_function_result(p.oid)
+		       || ' ' || p.provolatile::text || p.proparallel::text || p.prosecdef::text || p.proisstrict::text
+		       || ' ' || coalesce(p.proconfig::text, '')
+		  FROM objs JOIN pg_proc p ON objs.classid = 'pg_proc'::regclass AND p.oid = objs.objid
+		UNION ALL
+		SELECT c.oid::regclass::text || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+		       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+		       || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+		       || coalesce(' -- ' || col_description(c.oid, a.attnum), '')
+		  FROM objs JOIN pg_class c ON objs.classid = 'pg_class'::regclass AND c.oid = objs.objid
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		  LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+		UNION ALL
+		SELECT pg_get_constraintdef(con.oid) || ' on ' || con.conrelid::regclass::text
+		  FROM objs JOIN pg_constraint con ON objs.classid = 'pg_class'::regclass AND con.conrelid = objs.objid
+		UNION ALL
+		SELECT pg_get_triggerdef(t.oid)
+		  FROM objs JOIN pg_trigger t ON objs.classid = 'pg_class'::regclass AND t.tgrelid = objs.objid
+		 WHERE NOT t.tgisinternal) lines};
+
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION limaml');
+my $fresh = $node->safe_psql('fresh', $describe_sql);
+
+my @versions = grep { $_ ne $newest } split /\n/, $node->safe_psql('postgres',
+	q{SELECT version FROM pg_available_extension_versions WHERE name = 'limaml' ORDER BY version});
+ok(@versions >= 1, 'earlier versions are installable: ' . join(', ', @versions));
+
+for my $old (@versions)
+{
+	my $db = "from_$old";
+	$db =~ s/\./_/g;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION limaml VERSION '$old'");
+	planted_data($node, db => $db, n_members => 60, per_member => 30);
+
+	# a trained model, its embeddings stored as a batch job would, and scores
+	$node->safe_psql($db, q{
+		SELECT limaml_create_model('m', 'planted_interactions', embedding_dim => 4, seed => 3);
+		SELECT limaml_train('m', epochs => 2);
+		CALL limaml_refresh('m');
+		CREATE TABLE scores_before AS
+		SELECT e.member_id, i.item_id, limaml_score(e.embedding, i.features) AS score
+		  FROM limaml_meta_embedding e, planted_items i WHERE e.model = 'm'});
+
+	$node->safe_psql($db, 'ALTER EXTENSION limaml UPDATE');
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'limaml'}),
+		$newest, "$old: updated to $newest");
+
+	is($node->safe_psql($db, q{
+		SELECT count(*) FILTER (WHERE abs(b.score - limaml_score(e.embedding, i.features)) > 1e-6)
+		       || '/' || count(*)
+		  FROM scores_before b JOIN limaml_meta_embedding e ON e.model = 'm' AND e.member_id = b.member_id
+		  JOIN planted_items i ON i.item_id = b.item_id}),
+		'0/' . (60 * 64), "$old: stored embeddings score as before the update");
+
+	# the updated database keeps working: train, adapt, refresh
+	is($node->safe_psql($db, q{
+		SELECT limaml_train('m', epochs => 1) IS NOT NULL;
+		CALL limaml_refresh('m');
+		SELECT count(*) FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model
+		 WHERE e.model = 'm' AND e.model_version = m.active_version}),
+		"t\n60", "$old: training and refresh work after the update");
+
+	my $updated = $node->safe_psql($db, $describe_sql);
+	is($updated, $fresh, "$old: the updated objects equal a fresh install of $newest");
+}
+
+$node->stop;
+done_testing();
