@@ -83,6 +83,10 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->item_buckets = 0;
 	arch->item_embedding_dim = 0;
 	arch->item_table_off = 0;
+	arch->wide = 0;
+	arch->wide_rank = 0;
+	arch->ridge_lambda = 0;
+	arch->wide_off = 0;
 	measure(arch);
 	return NULL;
 }
@@ -139,6 +143,26 @@ lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim)
 	return NULL;
 }
 
+const char *
+lm_arch_enable_wide(LmArch *arch, int rank, double lambda)
+{
+	if (!arch->item_buckets)
+		return "the wide head needs item ids";
+	if (arch->wide || arch->bilinear || arch->n_lr_params)
+		return "the wide head must be enabled before the bilinear term and Meta-SGD";
+	if (rank < 0 || rank > LM_MAX_WIDE_RANK)
+		return "wide rank out of range";
+	if (!(lambda > 0 && lambda <= 1e6))
+		return "ridge lambda out of range";
+	arch->wide = 1;
+	arch->wide_rank = rank;
+	arch->ridge_lambda = lambda;
+	arch->wide_off = arch->n_global_params;
+	arch->n_global_params += (size_t) (arch->item_buckets + 1) * (1 + rank);
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	return NULL;
+}
+
 static void
 init_block(const LmDense *layers, int n_layers, lm_real *block,
 		   double (*uniform) (void *), void *state)
@@ -180,6 +204,19 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 
 		for (size_t k = 0; k < (size_t) (arch->item_buckets + 1) * arch->item_embedding_dim; k++)
 			E[k] = 0;
+	}
+	if (arch->wide)
+	{
+		/* zero biases; small random factors (at zero the ridge's gradient vanishes) */
+		lm_real    *W = params + arch->n_meta_params + arch->wide_off;
+		int			m = 1 + arch->wide_rank;
+
+		for (size_t b = 0; b <= (size_t) arch->item_buckets; b++)
+		{
+			W[b * m] = 0;
+			for (int j = 1; j < m; j++)
+				W[b * m + j] = (lm_real) ((2 * uniform(state) - 1) * 0.1);
+		}
 	}
 	if (arch->bilinear)
 	{
@@ -226,6 +263,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
+		a->wide == b->wide && a->wide_rank == b->wide_rank && a->ridge_lambda == b->ridge_lambda &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&
 		layers_equal(a->global, b->global, a->n_global);
 }

@@ -5,11 +5,15 @@
  *               With member_dim 0 it is one bias-only layer: a learned vector.
  * Global block: [e ; v[item_dim]] -> ReLU MLP -> one prediction (logit or value),
  *               plus, optionally, a bilinear member-item term e · (P v)
+ * Wide head (wide.h, needs item ids): + b[item] + w₀ + w · f[item], where
+ *               the member's (w₀, w[r]) is a ridge solve on the support rows
+ *               after the inner loop, and b, f[r] are learned per item.
  *
  * All parameters live in one flat vector, meta block first:
  *   params[0 .. n_meta_params)            θ_meta, adapted in the inner loop
  *   then n_global_params                  θ_global, frozen in the inner loop:
- *                                         the MLP's layers, then P[d][item_dim]
+ *                                         the MLP's layers, the item table E,
+ *                                         the wide table, then P[d][item_dim]
  *   then n_lr_params                      Meta-SGD: one inner rate per θ_meta entry
  * Each layer stores W[out][in] row-major (torch.nn.Linear's layout), then b[out].
  * Layer offsets are relative to the start of their block.
@@ -23,6 +27,7 @@
 #define LM_MAX_HIDDEN 8			/* hidden layers per block */
 #define LM_MAX_WIDTH 4096		/* any layer's width, and feature dimensions */
 #define LM_MAX_ITEM_BUCKETS 10000000	/* rows of the item-ID embedding table */
+#define LM_MAX_WIDE_RANK 256		/* factors of the wide head */
 
 typedef struct LmDense
 {
@@ -52,6 +57,11 @@ typedef struct LmArch
 	size_t		n_global_params;
 	size_t		n_lr_params;	/* n_meta_params with Meta-SGD, else 0 */
 	size_t		n_params;
+	int			wide;			/* the wide head (wide.h) */
+	int			wide_rank;		/* r: item factors of the wide head (0: biases only) */
+	double		ridge_lambda;	/* λ of the wide head's ridge solve */
+	size_t		wide_off;		/* [item_buckets + 1][1 + r] (bias, factors) in the
+								 * global block; the last row is the unknown item's */
 	int			bilinear;		/* adds e · (P v) to the prediction */
 	size_t		bilinear_off;	/* P[d][item_dim] inside the global block */
 	int			pre_width;		/* per-row precompute: h0, plus d with the bilinear term */
@@ -74,6 +84,19 @@ const char *lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embeddi
  * after lm_arch_init; returns NULL or a message.
  */
 const char *lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim);
+
+/*
+ * Adds the wide head (needs the item-ID embedding, before the bilinear term
+ * and Meta-SGD); returns NULL or a message.
+ */
+const char *lm_arch_enable_wide(LmArch *arch, int rank, double lambda);
+
+/* floats in a meta embedding: e[d], then (w₀, w[r]) with the wide head */
+static inline int
+lm_embedding_len(const LmArch *arch)
+{
+	return arch->embedding_dim + (arch->wide ? 1 + arch->wide_rank : 0);
+}
 
 /* adds the bilinear term's P to the global block (before enabling Meta-SGD) */
 void		lm_arch_enable_bilinear(LmArch *arch);

@@ -34,6 +34,24 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->item_x = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->item_dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->bil_q = lm_alloc_reals(arch->bilinear ? arch->item_dim : 0);
+	work->demb_query = lm_alloc_reals(arch->embedding_dim);
+	{
+		size_t		m = arch->wide ? 1 + arch->wide_rank : 0;
+		size_t		wr = arch->wide ? rows : 0;
+
+		work->wide_fs = lm_alloc_reals(wr * m);
+		work->wide_bs = lm_alloc_reals(wr);
+		work->wide_fq = lm_alloc_reals(wr * m);
+		work->wide_bq = lm_alloc_reals(wr);
+		work->wide_resid = lm_alloc_reals(wr);
+		work->wide_slope = lm_alloc_reals(wr);
+		work->wide_dz = lm_alloc_reals(wr);
+		work->wide_dfs = lm_alloc_reals(wr * m);
+		work->wide_chol = lm_alloc_reals(m * m);
+		work->wide_w = lm_alloc_reals(m);
+		work->wide_u = lm_alloc_reals(m);
+		work->wide_gw = lm_alloc_reals(m);
+	}
 	work->item_bucket = NULL;
 	work->item_fallback = 0;
 	return work;
@@ -61,6 +79,19 @@ lm_work_free(LmWork *work)
 	lm_free(work->item_x);
 	lm_free(work->item_dx);
 	lm_free(work->bil_q);
+	lm_free(work->demb_query);
+	lm_free(work->wide_fs);
+	lm_free(work->wide_bs);
+	lm_free(work->wide_fq);
+	lm_free(work->wide_bq);
+	lm_free(work->wide_resid);
+	lm_free(work->wide_slope);
+	lm_free(work->wide_dz);
+	lm_free(work->wide_dfs);
+	lm_free(work->wide_chol);
+	lm_free(work->wide_w);
+	lm_free(work->wide_u);
+	lm_free(work->wide_gw);
 	lm_free(work);
 }
 

@@ -38,6 +38,20 @@ typedef struct LmWork
 	lm_real    *item_x;			/* [max_rows][item_dim] item input with the item-ID part */
 	lm_real    *item_dx;		/* [max_rows][item_dim] its gradient */
 	lm_real    *bil_q;			/* [item_dim] Pᵀe, then Σ_r dpred[r] x[r] (bilinear) */
+	lm_real    *demb_query;		/* [embedding_dim] the query rows' share of ∂L/∂e */
+	/* the wide head (wide.h), m = 1 + r; empty without it */
+	lm_real    *wide_fs;		/* [max_rows][m] the support rows' F̃ */
+	lm_real    *wide_bs;		/* [max_rows] their item biases, then base predictions */
+	lm_real    *wide_fq;		/* [max_rows][m] the query rows' F̃ */
+	lm_real    *wide_bq;		/* [max_rows] their item biases */
+	lm_real    *wide_resid;		/* [max_rows] support y − ŷ */
+	lm_real    *wide_slope;		/* [max_rows] ∂ŷ/∂z */
+	lm_real    *wide_dz;		/* [max_rows] ∂L/∂z of the support rows */
+	lm_real    *wide_dfs;		/* [max_rows][m] ∂L/∂F̃ of the support rows */
+	lm_real    *wide_chol;		/* [m][m] */
+	lm_real    *wide_w;			/* [m] the member's (w₀, w) */
+	lm_real    *wide_u;			/* [m] */
+	lm_real    *wide_gw;		/* [m] ∂L/∂w */
 	const int32_t *item_bucket; /* buckets of the rows in item_x (items.h) */
 	int			item_fallback;	/* never-trained item rows read the unknown row */
 } LmWork;

@@ -27,6 +27,16 @@ row_trained(const lm_real *row, int dim)
 	return 0;
 }
 
+int32_t
+lm_item_row(const LmArch *arch, const lm_real *global, int32_t b, int fallback)
+{
+	int			k = arch->item_embedding_dim;
+
+	if (fallback && !row_trained(global + arch->item_table_off + (size_t) b * k, k))
+		return arch->item_buckets;
+	return b;
+}
+
 const lm_real *
 lm_item_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 			   int fallback, lm_real *X)
@@ -40,11 +50,10 @@ lm_item_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 	for (int r = 0; r < rows->n; r++)
 	{
 		lm_real    *x = X + (size_t) r * arch->item_dim;
-		int32_t		b = rows->bucket ? rows->bucket[r] : arch->item_buckets;
+		int32_t		b = lm_item_row(arch, global, rows->bucket ? rows->bucket[r] : arch->item_buckets,
+									fallback);
 		const lm_real *row = E + (size_t) b * k;
 
-		if (fallback && !row_trained(row, k))
-			row = E + (size_t) arch->item_buckets * k;
 		memcpy(x, rows->item + (size_t) r * p, sizeof(lm_real) * p);
 		memcpy(x + p, row, sizeof(lm_real) * k);
 	}

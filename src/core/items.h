@@ -19,6 +19,9 @@
 /* the bucket of an item id (splitmix64, so any language can reproduce it) */
 int32_t		lm_item_bucket(const LmArch *arch, int64_t item_id);
 
+/* the item table row bucket b reads: the unknown row for a never-trained b with fallback */
+int32_t		lm_item_row(const LmArch *arch, const lm_real *global, int32_t b, int fallback);
+
 /*
  * X[n][item_dim] = [v[r] ; E[bucket[r]]] for rows; a NULL bucket array means
  * the unknown item.  With fallback, never-trained rows read the unknown row.

@@ -7,6 +7,7 @@
 
 #include "items.h"
 #include "kernels.h"
+#include "wide.h"
 
 double
 lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
@@ -55,29 +56,106 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 	return first_loss;
 }
 
+/* the deep part's predictions work->pred[n] at embedding e for rows; x returned */
+static const lm_real *
+deep_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
+			 const LmRows *rows, LmWork *work)
+{
+	const lm_real *x = lm_item_input(arch, global, rows, work);
+
+	lm_global_item_part(arch, global, x, rows->n, work);
+	lm_global_forward(arch, global, e, rows->n, work, work->pred);
+	return x;
+}
+
+/* the wide head's w for e on the support rows (zero when nothing adapts); support F̃ kept in work */
+static void
+wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
+		 const LmRows *support, int adapts, LmWork *work)
+{
+	memset(work->wide_w, 0, sizeof(lm_real) * (1 + arch->wide_rank));
+	if (!adapts || support->n == 0)
+		return;
+	deep_forward(arch, global, e, support, work);
+	lm_wide_gather(arch, global, support, work->item_fallback, work->wide_fs, work->wide_bs);
+	for (int s = 0; s < support->n; s++)
+		work->wide_bs[s] += work->pred[s];
+	lm_wide_solve(arch, work->wide_fs, work->wide_bs, support->label, support->n,
+				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope);
+}
+
+double
+lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
+			  const LmTask *task, int adapts, double scale, lm_real *dglobal,
+			  lm_real *dphi, LmWork *work)
+{
+	const LmRows *support = &task->support;
+	const LmRows *query = &task->query;
+	int			ridge = arch->wide && adapts && support->n > 0;
+	int			m = 1 + arch->wide_rank;
+	const lm_real *x;
+	double		loss;
+
+	lm_meta_forward(arch, phi, task->member, work, work->emb);
+	if (arch->wide)
+		wide_fit(arch, global, work->emb, support, adapts, work);
+
+	x = deep_forward(arch, global, work->emb, query, work);
+	if (arch->wide)
+	{
+		lm_wide_gather(arch, global, query, work->item_fallback, work->wide_fq, work->wide_bq);
+		lm_wide_add(arch, work->wide_fq, work->wide_bq, work->wide_w, query->n, work->pred);
+	}
+	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
+								 work->dpred, scale);
+	lm_global_backward(arch, global, work->emb, x, query->n, work->dpred,
+					   work, work->demb, dglobal);
+	if (arch->wide)
+	{
+		/* query rows: ∂/∂bias = δ, ∂/∂f = δ w[1..]; ∂L/∂w = Σ δ F̃ */
+		memset(work->wide_gw, 0, sizeof(lm_real) * m);
+		for (int q = 0; q < query->n; q++)
+		{
+			lm_real    *df = work->wide_dfs + (size_t) q * m;
+
+			for (int i = 0; i < m; i++)
+				df[i] = work->dpred[q] * work->wide_w[i];
+			lm_axpy(work->wide_gw, work->dpred[q], work->wide_fq + (size_t) q * m, m);
+		}
+		if (dglobal)
+			lm_wide_table_backward(arch, query->bucket, query->n, work->dpred,
+								   work->wide_dfs, dglobal);
+	}
+	if (ridge)
+	{
+		/* through the solve into the support rows' base predictions and items */
+		memcpy(work->demb_query, work->demb, sizeof(lm_real) * arch->embedding_dim);
+		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_w,
+							   work->wide_resid, work->wide_slope, work->wide_gw,
+							   support->n, work->wide_u, work->wide_dz, work->wide_dfs);
+		if (dglobal)
+			lm_wide_table_backward(arch, support->bucket, support->n, work->wide_dz,
+								   work->wide_dfs, dglobal);
+		x = deep_forward(arch, global, work->emb, support, work);
+		lm_global_backward(arch, global, work->emb, x, support->n, work->wide_dz,
+						   work, work->demb, dglobal);
+		lm_axpy(work->demb, 1, work->demb_query, arch->embedding_dim);
+	}
+	lm_meta_backward(arch, phi, task->member, work->demb, work, dphi);
+	return loss;
+}
+
 double
 lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask *task,
 				int steps, double lr, double scale, lm_real *grad, LmWork *work)
 {
 	const lm_real *global = params + arch->n_meta_params;
-	const LmRows *query = &task->query;
-	const lm_real *item;
-	double		loss;
 
 	lm_inner_loop(arch, params, global, task->member, &task->support,
 				  steps, lr, work->meta_adapted, work);
-
-	lm_meta_forward(arch, work->meta_adapted, task->member, work, work->emb);
-	item = lm_item_input(arch, global, query, work);
-	lm_global_item_part(arch, global, item, query->n, work);
-	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
-	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
-								 work->dpred, scale);
-	lm_global_backward(arch, global, work->emb, item, query->n, work->dpred,
-					   work, work->demb, grad + arch->n_meta_params);
 	/* first order: the gradient at θ_meta^K stands in for the one at θ_meta⁰ */
-	lm_meta_backward(arch, work->meta_adapted, task->member, work->demb, work, grad);
-	return loss;
+	return lm_query_grad(arch, work->meta_adapted, global, task, steps > 0, scale,
+						 grad + arch->n_meta_params, grad, work);
 }
 
 void
@@ -86,11 +164,18 @@ lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 				   int steps, double lr, lm_real *emb, LmWork *work)
 {
 	/* adaptation serves: items never trained read the unknown item's row */
+	const lm_real *global = params + arch->n_meta_params;
+
 	work->item_fallback = 1;
-	lm_inner_loop_rates(arch, params, params + arch->n_meta_params, member, support,
+	lm_inner_loop_rates(arch, params, global, member, support,
 						steps, lr, lm_inner_rates(arch, params), work->meta_adapted, work);
-	work->item_fallback = 0;
 	lm_meta_forward(arch, work->meta_adapted, member, work, emb);
+	if (arch->wide)
+	{
+		wide_fit(arch, global, emb, support, steps > 0, work);
+		memcpy(emb + arch->embedding_dim, work->wide_w, sizeof(lm_real) * (1 + arch->wide_rank));
+	}
+	work->item_fallback = 0;
 }
 
 void
@@ -102,9 +187,14 @@ lm_predict_rows(const LmArch *arch, const lm_real *params, const lm_real *e,
 
 	work->item_fallback = 1;
 	item = lm_item_input(arch, global, rows, work);
-	work->item_fallback = 0;
 	lm_global_item_part(arch, global, item, rows->n, work);
 	lm_global_forward(arch, global, e, rows->n, work, pred);
+	if (arch->wide)
+	{
+		lm_wide_gather(arch, global, rows, 1, work->wide_fq, work->wide_bq);
+		lm_wide_add(arch, work->wide_fq, work->wide_bq, e + arch->embedding_dim, rows->n, pred);
+	}
+	work->item_fallback = 0;
 }
 
 void

@@ -53,12 +53,24 @@ double		lm_task_grad_fo(const LmArch *arch, const lm_real *params, const LmTask 
 							int steps, double lr, double scale,
 							lm_real *grad, LmWork *work);
 
-/* The meta embedding: the adapted meta block's output, emb[d] (Meta-SGD rates from params). */
+/*
+ * The query loss at the adapted φ, with the wide head fitted on the support
+ * rows when adapts (else w = 0), and its gradient: ∂/∂θ_global added to
+ * dglobal unless NULL, ∂/∂φ added to dphi; scale as in loss_forward_backward.
+ */
+double		lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
+						  const LmTask *task, int adapts, double scale, lm_real *dglobal,
+						  lm_real *dphi, LmWork *work);
+
+/*
+ * The meta embedding emb[lm_embedding_len]: the adapted meta block's output
+ * e[d], then the wide head's (w₀, w) (Meta-SGD rates from params).
+ */
 void		lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 							   const lm_real *member, const LmRows *support,
 							   int steps, double lr, lm_real *emb, LmWork *work);
 
-/* pred[rows->n] from an embedding e[d] for rows with their item-ID buckets */
+/* pred[rows->n] from an embedding e[lm_embedding_len] for rows with their item-ID buckets */
 void		lm_predict_rows(const LmArch *arch, const lm_real *params, const lm_real *e,
 							const LmRows *rows, LmWork *work, lm_real *pred);
 

@@ -85,7 +85,6 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	const lm_real *global = params + n;
 	LmWork	   *work = mw->work;
 	const LmRows *support = &task->support;
-	const LmRows *query = &task->query;
 	lm_real    *phi_last;
 	const lm_real *x = NULL;
 	const lm_real *support_x = NULL;
@@ -125,16 +124,8 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	phi_last = mw->trajectory + (size_t) steps * n;
 
 	/* query loss at φᴷ: ∂/∂θ_global directly, ḡ for the meta block */
-	lm_meta_forward(arch, phi_last, task->member, work, work->emb);
-	x = lm_item_input(arch, global, query, work);
-	lm_global_item_part(arch, global, x, query->n, work);
-	lm_global_forward(arch, global, work->emb, query->n, work, work->pred);
-	loss = loss_forward_backward(arch->loss, work->pred, query->label, query->n,
-								 work->dpred, scale);
-	lm_global_backward(arch, global, work->emb, x, query->n, work->dpred,
-					   work, work->demb, grad + n);
 	memset(mw->gbar, 0, sizeof(lm_real) * n);
-	lm_meta_backward(arch, phi_last, task->member, work->demb, work, mw->gbar);
+	loss = lm_query_grad(arch, phi_last, global, task, steps > 0, scale, grad + n, mw->gbar, work);
 
 	if (order >= 2 && steps > 0)
 	{

@@ -18,6 +18,7 @@
 #include "maml.h"
 #include "items.h"
 #include "meta_grad.h"
+#include "wide.h"
 #include "check.h"
 
 #ifndef LIMAML_DOUBLE
@@ -45,22 +46,27 @@ typedef struct Spec
 	int			bilinear;
 	int			item_buckets;	/* 0: no item-ID embedding */
 	int			item_embedding_dim;
+	int			wide;			/* the wide head (needs item buckets) */
+	int			wide_rank;
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0},
-	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0},
-	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0},
-	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0},
-	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2},
-	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3},
-	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0},
+	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0},
+	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0},
+	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0},
+	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2},
+	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0},
+	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3},
 };
 
 typedef struct Case
@@ -98,6 +104,9 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->item_buckets)
 		CHECK(lm_arch_enable_item_embedding(&c->arch, s->item_buckets, s->item_embedding_dim) == NULL,
 			  "%s: item embedding accepted", s->name);
+	if (s->wide)
+		CHECK(lm_arch_enable_wide(&c->arch, s->wide_rank, 0.7) == NULL,
+			  "%s: wide head accepted", s->name);
 	if (s->bilinear)
 		lm_arch_enable_bilinear(&c->arch);
 	c->params = lm_alloc_reals(c->arch.n_params);
@@ -453,6 +462,52 @@ test_item_table(void)
 	lm_free(params);
 }
 
+/* the ridge solve by hand: biases only, then one factor */
+static void
+test_wide_hand(void)
+{
+	LmArch		arch;
+	double		Ft[3][2] = {{1, 1}, {1, -1}, {1, 2}};
+	double		z[3] = {0.5, 0, 1};
+	double		y[3] = {1.5, -1, 2};
+	double		chol[4],
+				w[2],
+				resid[3],
+				slope[3];
+	double		Ft0[3] = {1, 1, 1};
+
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	CHECK(lm_arch_enable_wide(&arch, 0, 2.0) == NULL, "wide: rank 0 accepted");
+	/* resid = (1, -1, 1): w0 = Σ resid / (n + λ) = 1 / 5 */
+	lm_wide_solve(&arch, Ft0, z, y, 3, chol, w, resid, slope);
+	CHECK_CLOSE(w[0], 0.2, 1e-12, 1e-14, "wide: the member bias is the shrunk mean residual (mse)");
+
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 1, 1.0);
+	/* A = F̃ᵀF̃ + I = [[4, 2], [2, 7]], c = F̃ᵀ resid = (1, 4): w = (−1/24, 7/12) */
+	lm_wide_solve(&arch, &Ft[0][0], z, y, 3, chol, w, resid, slope);
+	CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide: ridge by hand, w0");
+	CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide: ridge by hand, w1");
+
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 0, 0.25);
+	/* z = 0 everywhere, labels (1, 0, 1): resid (½, −½, ½); (¼·3 + ¼) w0 = ½ */
+	{
+		double		z0[3] = {0, 0, 0},
+					y01[3] = {1, 0, 1};
+
+		lm_wide_solve(&arch, Ft0, z0, y01, 3, chol, w, resid, slope);
+		CHECK_CLOSE(w[0], 0.5, 1e-12, 1e-14, "wide: one Newton step with curvature ¼ (bce)");
+		CHECK_CLOSE(slope[0], 0.25, 1e-12, 1e-14, "wide: σ'(0) = ¼");
+	}
+	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: enabled only once");
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
+	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: needs item ids");
+}
+
 int
 main(void)
 {
@@ -461,6 +516,7 @@ main(void)
 	test_hand_case();
 	test_bilinear_forward();
 	test_item_table();
+	test_wide_hand();
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		for (int l = 0; l < 2; l++)
 		{

@@ -1,0 +1,187 @@
+/*
+ * wide.c - the wide head (see wide.h).
+ */
+#include "wide.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "items.h"
+#include "kernels.h"
+
+static double
+curvature(const LmArch *arch)
+{
+	return arch->loss == LM_LOSS_BCE ? 0.25 : 1.0;
+}
+
+void
+lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
+			   int fallback, lm_real *Ft, lm_real *bias)
+{
+	int			m = lm_wide_len(arch);
+	const lm_real *W = global + arch->wide_off;
+
+	for (int r = 0; r < rows->n; r++)
+	{
+		int32_t		b = lm_item_row(arch, global, rows->bucket ? rows->bucket[r] : arch->item_buckets,
+									fallback);
+		const lm_real *row = W + (size_t) b * m;
+
+		bias[r] = row[0];
+		Ft[(size_t) r * m] = 1;
+		memcpy(Ft + (size_t) r * m + 1, row + 1, sizeof(lm_real) * (m - 1));
+	}
+}
+
+/* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
+static void
+cholesky(lm_real *A, int m)
+{
+	for (int j = 0; j < m; j++)
+	{
+		double		d = A[j * m + j];
+
+		for (int k = 0; k < j; k++)
+			d -= (double) A[j * m + k] * A[j * m + k];
+		/* λ > 0 keeps d ≥ λ in exact arithmetic; guard the rounding */
+		d = sqrt(d > 1e-30 ? d : 1e-30);
+		A[j * m + j] = (lm_real) d;
+		for (int i = j + 1; i < m; i++)
+		{
+			double		s = A[i * m + j];
+
+			for (int k = 0; k < j; k++)
+				s -= (double) A[i * m + k] * A[j * m + k];
+			A[i * m + j] = (lm_real) (s / d);
+		}
+	}
+}
+
+/* x := A⁻¹ x from the factor L */
+static void
+cholesky_solve(const lm_real *L, int m, lm_real *x)
+{
+	for (int i = 0; i < m; i++)
+	{
+		double		s = x[i];
+
+		for (int k = 0; k < i; k++)
+			s -= (double) L[i * m + k] * x[k];
+		x[i] = (lm_real) (s / L[i * m + i]);
+	}
+	for (int i = m - 1; i >= 0; i--)
+	{
+		double		s = x[i];
+
+		for (int k = i + 1; k < m; k++)
+			s -= (double) L[k * m + i] * x[k];
+		x[i] = (lm_real) (s / L[i * m + i]);
+	}
+}
+
+void
+lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
+			  const lm_real *label, int n, lm_real *chol, lm_real *w,
+			  lm_real *resid, lm_real *slope)
+{
+	int			m = lm_wide_len(arch);
+	double		kappa = curvature(arch);
+
+	for (int s = 0; s < n; s++)
+	{
+		double		yhat = arch->loss == LM_LOSS_BCE ? 1 / (1 + exp(-(double) z[s])) : z[s];
+
+		resid[s] = (lm_real) (label[s] - yhat);
+		slope[s] = (lm_real) (arch->loss == LM_LOSS_BCE ? yhat * (1 - yhat) : 1);
+	}
+	/* A = κ F̃ᵀF̃ + λI (lower triangle), c = F̃ᵀ resid */
+	memset(chol, 0, sizeof(lm_real) * m * m);
+	memset(w, 0, sizeof(lm_real) * m);
+	for (int s = 0; s < n; s++)
+	{
+		const lm_real *f = Ft + (size_t) s * m;
+
+		for (int i = 0; i < m; i++)
+		{
+			lm_axpy(chol + (size_t) i * m, (lm_real) (kappa * f[i]), f, i + 1);
+			w[i] += resid[s] * f[i];
+		}
+	}
+	for (int i = 0; i < m; i++)
+		chol[i * m + i] += (lm_real) arch->ridge_lambda;
+	cholesky(chol, m);
+	cholesky_solve(chol, m, w);
+}
+
+void
+lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,
+			const lm_real *w, int n, lm_real *pred)
+{
+	int			m = lm_wide_len(arch);
+
+	for (int r = 0; r < n; r++)
+		pred[r] += bias[r] + lm_dot(Ft + (size_t) r * m, w, m);
+}
+
+void
+lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *chol,
+					   const lm_real *w, const lm_real *resid, const lm_real *slope,
+					   const lm_real *gw, int n, lm_real *u, lm_real *dz, lm_real *dFt)
+{
+	int			m = lm_wide_len(arch);
+	lm_real		kappa = (lm_real) curvature(arch);
+
+	/* w = A⁻¹c: ∂L/∂c = u, ∂L/∂A = −u wᵀ */
+	memcpy(u, gw, sizeof(lm_real) * m);
+	cholesky_solve(chol, m, u);
+	for (int s = 0; s < n; s++)
+	{
+		const lm_real *f = Ft + (size_t) s * m;
+		lm_real    *df = dFt + (size_t) s * m;
+		lm_real		fu = lm_dot(f, u, m);
+		lm_real		fw = lm_dot(f, w, m);
+
+		dz[s] = -fu * slope[s];
+		for (int i = 0; i < m; i++)
+			df[i] = resid[s] * u[i] - kappa * (fw * u[i] + fu * w[i]);
+	}
+}
+
+void
+lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,
+					   const lm_real *dbias, const lm_real *dFt, lm_real *dglobal)
+{
+	int			m = lm_wide_len(arch);
+	lm_real    *dW = dglobal + arch->wide_off;
+
+	for (int r = 0; r < n; r++)
+	{
+		lm_real    *row = dW + (size_t) (bucket ? bucket[r] : arch->item_buckets) * m;
+
+		row[0] += dbias[r];
+		/* F̃'s leading 1 is a constant */
+		lm_axpy(row + 1, 1, dFt + (size_t) r * m + 1, m - 1);
+	}
+}
+
+void
+lm_wide_table_finish(const LmArch *arch, lm_real *global)
+{
+	int			m = lm_wide_len(arch);
+	lm_real    *W = global + arch->wide_off;
+	lm_real    *unknown = W + (size_t) arch->item_buckets * m;
+	long		trained = 0;
+
+	if (!arch->wide)
+		return;
+	memset(unknown, 0, sizeof(lm_real) * m);
+	for (int b = 0; b < arch->item_buckets; b++)
+		if (lm_item_row(arch, global, b, 1) == b)
+		{
+			lm_axpy(unknown, 1, W + (size_t) b * m, m);
+			trained++;
+		}
+	for (int j = 0; j < m && trained > 0; j++)
+		unknown[j] /= trained;
+}

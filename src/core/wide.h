@@ -1,0 +1,74 @@
+/*
+ * wide.h - the wide head: an item bias, and a member vector fitted in
+ * closed form against learned item factors (R2-D2-style ridge, Bertinetto
+ * et al. 2019), beside the deep MLP.
+ *
+ * Each item (bucket b, the unknown row for unseen items) has a row
+ * W[b] = (bias_b, f_b[r]).  For a member with support rows s, after the
+ * inner loop has adapted θ_meta to φ:
+ *   z_s   = deep(φ; x_s) + bias_s                 base prediction
+ *   F̃_s   = (1, f_s)                              [m = 1 + r]
+ *   (κ F̃ᵀF̃ + λ I) w = F̃ᵀ (y − ŷ(z))              ŷ = σ(z), κ = 1/4 (bce);
+ *                                                 ŷ = z,    κ = 1   (mse)
+ * For mse this is the exact ridge fit of the residuals; for bce one Newton
+ * step from z with the curvature fixed at its maximum.  A row's prediction is
+ *   pred = deep(φ; x) + bias + F̃ · w,
+ * so w₀ is the member's adapted bias and w[1..r] its vector against f.
+ * The head runs after the inner loop (which sees the deep part only), so
+ * the second-order reverse pass through the inner steps is unchanged; the
+ * solve itself is differentiated exactly (A⁻¹ once per task).
+ */
+#ifndef LM_WIDE_H
+#define LM_WIDE_H
+
+#include <stdint.h>
+
+#include "maml.h"
+
+/* m = 1 + r: the solve's size */
+static inline int
+lm_wide_len(const LmArch *arch)
+{
+	return 1 + arch->wide_rank;
+}
+
+/*
+ * Ft[n][m] = (1, f[b]) and bias[n] = bias[b] for the rows' buckets (the
+ * unknown row for a NULL bucket array); with fallback, never-trained items
+ * (items.h) read the unknown row.
+ */
+void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
+						   int fallback, lm_real *Ft, lm_real *bias);
+
+/*
+ * w[m] from the support rows' Ft[n][m], base predictions z[n] and labels;
+ * keeps what the backward pass needs: chol[m][m] (the Cholesky factor of
+ * A), resid[n] = y − ŷ and slope[n] = ∂ŷ/∂z.
+ */
+void		lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
+						  const lm_real *label, int n, lm_real *chol, lm_real *w,
+						  lm_real *resid, lm_real *slope);
+
+/* pred[n] += bias[r] + Ft[r] · w */
+void		lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,
+						const lm_real *w, int n, lm_real *pred);
+
+/*
+ * Backward through the solve given gw[m] = ∂L/∂w: with u = A⁻¹ gw (u[m]
+ * scratch, overwritten),
+ *   dz[s]  = −(F̃_s · u) slope_s                     (overwritten)
+ *   dFt[s] = resid_s u − κ ((F̃_s · w) u + (F̃_s · u) w)   (overwritten)
+ */
+void		lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *chol,
+								   const lm_real *w, const lm_real *resid, const lm_real *slope,
+								   const lm_real *gw, int n, lm_real *u, lm_real *dz,
+								   lm_real *dFt);
+
+/* dglobal's wide rows += (dbias[r], dFt[r][1..]) for the rows' buckets */
+void		lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,
+								   const lm_real *dbias, const lm_real *dFt, lm_real *dglobal);
+
+/* the unknown row := the mean of the trained items' rows (after lm_item_table_finish's rule) */
+void		lm_wide_table_finish(const LmArch *arch, lm_real *global);
+
+#endif
