@@ -13,6 +13,8 @@ lm_adam_init(LmAdam *adam, size_t n, double lr)
 	adam->beta2 = 0.999;
 	adam->eps = 1e-8;
 	adam->t = 0;
+	adam->weight_decay = 0;
+	adam->n_decay = 0;
 	adam->n = n;
 	adam->m = lm_alloc_reals(n);
 	adam->v = lm_alloc_reals(n);
@@ -43,6 +45,8 @@ lm_adam_step(LmAdam *adam, lm_real *params, const lm_real *grad)
 
 		adam->m[i] = (lm_real) m;
 		adam->v[i] = (lm_real) v;
+		if (i < adam->n_decay)
+			params[i] -= (lm_real) (adam->lr * adam->weight_decay * params[i]);
 		params[i] -= (lm_real) (adam->lr * (m / c1) / (sqrt(v / c2) + adam->eps));
 	}
 }

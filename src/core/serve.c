@@ -8,12 +8,51 @@
 #include <string.h>
 
 #include "block.h"
+#include "items.h"
 #include "kernels.h"
+#include "wide.h"
+
+/* where the member vector's wide section starts: after h0 and the bilinear q, e */
+static int
+wide_at(const LmArch *arch)
+{
+	return arch->global[0].out_dim + (arch->bilinear ? arch->item_dim + arch->embedding_dim : 0);
+}
 
 int
 lm_serve_member_len(const LmArch *arch)
 {
-	return arch->global[0].out_dim + (arch->bilinear ? arch->item_dim + arch->embedding_dim : 0);
+	return wide_at(arch) + (arch->wide ? 2 + arch->wide_rank : 0);
+}
+
+int
+lm_serve_input_len(const LmArch *arch)
+{
+	return arch->item_dim + (arch->wide ? 1 + arch->wide_rank : 0);
+}
+
+void
+lm_serve_input(const LmArch *arch, const lm_real *global, const lm_real *features,
+			   int32_t bucket, lm_real *v)
+{
+	LmRows		row = {1, features, NULL, &bucket};
+
+	if (arch->item_buckets == 0)
+	{
+		memcpy(v, features, sizeof(lm_real) * arch->item_dim);
+		return;
+	}
+	lm_item_gather(arch, global, &row, 1, v);
+	if (arch->wide)
+	{
+		lm_real		f[1 + LM_MAX_WIDE_RANK + 1];
+		lm_real		bias;
+
+		/* (bias, f) after the item input: F̃'s leading 1 is dropped */
+		lm_wide_gather(arch, global, &row, 1, f, &bias);
+		v[arch->item_dim] = bias;
+		memcpy(v + arch->item_dim + 1, f + 1, sizeof(lm_real) * arch->wide_rank);
+	}
 }
 
 void
@@ -34,6 +73,15 @@ lm_serve_member_part(const LmArch *arch, const lm_real *global,
 
 		lm_bilinear_q(arch, global, e, q);
 		memcpy(q + p, e, sizeof(lm_real) * d);
+	}
+	if (arch->wide)
+	{
+		/* (w₀, 1, w[r]): a candidate's wide term is w₀ + (1, w) · (bias, f) */
+		lm_real    *t = member_part + wide_at(arch);
+
+		t[0] = e[d];
+		t[1] = 1;
+		memcpy(t + 2, e + d + 1, sizeof(lm_real) * arch->wide_rank);
 	}
 }
 
@@ -66,6 +114,12 @@ lm_serve_item(const LmArch *arch, const lm_real *global,
 	}
 	if (arch->bilinear)
 		in[0] += lm_dot(member_part + l0->out_dim, v, arch->item_dim);
+	if (arch->wide)
+	{
+		const lm_real *t = member_part + wide_at(arch);
+
+		in[0] += t[0] + lm_dot(t + 1, v + arch->item_dim, 1 + arch->wide_rank);
+	}
 	return in[0];
 }
 
@@ -141,7 +195,9 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	plan->d = arch->embedding_dim;
 	plan->p = arch->item_dim;
 	plan->h0 = l0->out_dim;
-	plan->code_len = plan->h0 + (arch->bilinear ? plan->d : 0);
+	plan->wide_len = arch->wide ? 1 + arch->wide_rank : 0;
+	plan->wide_at = wide_at(arch);
+	plan->code_len = plan->h0 + (arch->bilinear ? plan->d : 0) + plan->wide_len;
 	plan->member_len = lm_serve_member_len(arch);
 	plan->P = arch->bilinear ? global + arch->bilinear_off : NULL;
 	plan->scratch_a = take(&next, width);
@@ -198,6 +254,15 @@ bilinear_term(const LmServePlan *plan, const lm_real *member_part, const lm_real
 	return plan->P ? plan->k->dot(member_part + plan->h0, v, plan->p, 0) : 0;
 }
 
+/* the wide term w₀ + (1, w) · (bias, f) for the item's wide section t[1 + r] */
+static lm_real
+wide_term(const LmServePlan *plan, const lm_real *member_part, const lm_real *t)
+{
+	const lm_real *m = member_part + plan->wide_at;
+
+	return plan->wide_len ? m[0] + plan->k->dot(m + 1, t, plan->wide_len, 0) : 0;
+}
+
 /* the first layer's item part, W0[:, d:] · v, into out[h0] (+ base when given) */
 static void
 first_layer(const LmServePlan *plan, const lm_real *v, const lm_real *base, lm_real *out)
@@ -241,13 +306,16 @@ lm_serve_plan_encode(const LmServePlan *plan, const lm_real *v, lm_real *code)
 	if (plan->P)				/* P v beside the item part */
 		for (int i = 0; i < plan->d; i++)
 			code[plan->h0 + i] = lm_dot(plan->P + (size_t) i * plan->p, v, plan->p);
+	/* the wide section last, as lm_serve_input leaves it */
+	memcpy(code + plan->code_len - plan->wide_len, v + plan->p, sizeof(lm_real) * plan->wide_len);
 }
 
 lm_real
 lm_serve_plan_item(const LmServePlan *plan, const lm_real *member_part, const lm_real *v)
 {
 	first_layer(plan, v, member_part, plan->scratch_a);
-	return finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v);
+	return finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v) +
+		wide_term(plan, member_part, v + plan->p);
 }
 
 int
@@ -260,7 +328,8 @@ lm_serve_plan_item_checked(const LmServePlan *plan, const lm_real *member_part,
 	h0 = plan->scratch_a[0];
 	if (!isfinite(h0) && !plan->k->all_finite(v, plan->p))
 		return 0;
-	*pred = finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v);
+	*pred = finish(plan, plan->scratch_a) + bilinear_term(plan, member_part, v) +
+		wide_term(plan, member_part, v + plan->p);
 	return 1;
 }
 
@@ -291,6 +360,12 @@ lm_serve_plan_code(const LmServePlan *plan, const lm_real *member_part, const vo
 			   plan->d * sizeof(lm_real));
 		pred += plan->k->dot(member_part + plan->h0 + plan->p, plan->scratch_b, plan->d, 0);
 	}
+	if (plan->wide_len)
+	{
+		memcpy(plan->scratch_b, (const char *) code +
+			   (plan->code_len - plan->wide_len) * sizeof(lm_real), plan->wide_len * sizeof(lm_real));
+		pred += wide_term(plan, member_part, plan->scratch_b);
+	}
 	return pred;
 }
 
@@ -298,5 +373,6 @@ lm_real
 lm_serve_plan_code_item(const LmServePlan *plan, const lm_real *member_part,
 						const lm_real *code, const lm_real *v)
 {
-	return code_layers(plan, member_part, code) + bilinear_term(plan, member_part, v);
+	return code_layers(plan, member_part, code) + bilinear_term(plan, member_part, v) +
+		wide_term(plan, member_part, v + plan->p);
 }

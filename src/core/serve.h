@@ -25,14 +25,32 @@
  * a candidate's term is q · v (or, from a code, e · (P v)).
  * Item code layout (code_len floats): the first layer's item part [h0], then
  * P v [d] with the bilinear term.
+ *
+ * With the wide head (wide.h) the item input v continues past item_dim with
+ * the item's (bias, f[r]) (lm_serve_input), the member vector with
+ * (w₀, 1, w[r]) and the item code with (bias, f[r]); a candidate's wide term
+ * is w₀ + (1, w) · (bias, f), added last.
  */
 #ifndef LM_SERVE_H
 #define LM_SERVE_H
 
+#include <stdint.h>
+
 #include "arch.h"
 #include "serve_simd.h"
 
-/* the member vector member_part[member_len] from e[d] */
+/* floats in a serving item input: item_dim, plus (bias, f[r]) with the wide head */
+int			lm_serve_input_len(const LmArch *arch);
+
+/*
+ * v[lm_serve_input_len] for an item's features[item_feature_dim] and bucket
+ * (item_buckets for the unknown item): the item-ID embedding and wide rows,
+ * never-trained items reading the unknown rows
+ */
+void		lm_serve_input(const LmArch *arch, const lm_real *global, const lm_real *features,
+						   int32_t bucket, lm_real *v);
+
+/* the member vector member_part[member_len] from the embedding e[lm_embedding_len] */
 void		lm_serve_member_part(const LmArch *arch, const lm_real *global,
 								 const lm_real *e, lm_real *member_part);
 
@@ -69,6 +87,8 @@ typedef struct LmServePlan
 	int			code_len;		/* floats in an item code */
 	int			member_len;		/* floats in the member vector */
 	const lm_real *P;			/* bilinear P[d][item_dim], or NULL */
+	int			wide_len;		/* 1 + r with the wide head, else 0 */
+	int			wide_at;		/* the member vector's wide section */
 	/* first layer, item columns: wt0[p][ld0] (ld0 is 1 when h0 is 1) */
 	size_t		ld0;
 	lm_real    *wt0;

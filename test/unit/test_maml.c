@@ -292,6 +292,21 @@ test_adam(void)
 		CHECK_CLOSE(q[1], 3 * 0.5 * 7 / (7 + 1e-8), 1e-12, 0, "adam constant negative g: 3 steps of lr");
 		lm_adam_free(&adam);
 	}
+
+	/* AdamW: p −= lr·wd·p before the Adam step, only below n_decay (torch.optim.AdamW) */
+	{
+		double		q[2] = {2, 2},
+					g[2] = {0.5, 0.5};
+
+		lm_adam_init(&adam, 2, 0.1);
+		adam.weight_decay = 0.3;
+		adam.n_decay = 1;
+		lm_adam_step(&adam, q, g);
+		CHECK_CLOSE(q[0], 2 * (1 - 0.1 * 0.3) - 0.1 * 0.5 / (0.5 + 1e-8), 1e-12, 0,
+					"adamw: decoupled decay, then the Adam step");
+		CHECK_CLOSE(q[1], 2 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-12, 0, "adamw: params past n_decay do not decay");
+		lm_adam_free(&adam);
+	}
 }
 
 /* ---------------------------------------------------------------- auc */

@@ -15,8 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
+#include "items.h"
+#include "maml.h"
 #include "serve.h"
 #include "serve_crc.h"
+#include "wide.h"
 #include "check.h"
 
 #ifdef LIMAML_DOUBLE
@@ -533,6 +537,88 @@ test_crc(void)
 	CHECK(ok, "crc32c fast = reference for lengths 0..1100 (first bad length %d)", first_bad);
 }
 
+/*
+ * The wide head: every serving path (plan, code, code + features, the
+ * scalar reference) scores an item as lm_predict_rows does, for trained,
+ * never-trained and unknown items, with and without the bilinear term.
+ */
+static void
+test_wide_serving(void)
+{
+	for (int bil = 0; bil < 2; bil++)
+	{
+		LmArch		arch;
+		int			hidden[1] = {8};
+		int			B = 6;
+		float	   *params;
+		float	   *global;
+		float	   *emb;
+		float		features[4];
+		float		v[64],
+					code[128],
+					mp[128];
+		float		scratch_a[64],
+					scratch_b[64];
+		int			ok = 1;
+		double		worst = 0;
+		LmWork	   *work;
+
+		lm_arch_init(&arch, 0, 4, 3, NULL, 0, hidden, 1, LM_LOSS_BCE);
+		lm_arch_enable_item_embedding(&arch, B, 2);
+		CHECK(lm_arch_enable_wide(&arch, 3, 1.0) == NULL, "wide serving: arch");
+		if (bil)
+			lm_arch_enable_bilinear(&arch);
+		params = malloc(arch.n_params * sizeof(float));
+		lm_arch_init_params(&arch, params, rng_uniform, &rng);
+		global = params + arch.n_meta_params;
+		/* buckets 0..3 trained (non-zero E rows), 4 and 5 never */
+		for (int b = 0; b < 4; b++)
+			for (int j = 0; j < 2; j++)
+				global[arch.item_table_off + b * 2 + j] = (float) rng_range(&rng, -1, 1);
+		for (size_t k = 0; k < (size_t) (B + 1) * 4; k++)
+			global[arch.wide_off + k] = (float) rng_range(&rng, -1, 1);
+		lm_wide_table_finish(&arch, global);
+		lm_item_table_finish(&arch, global);
+		emb = random_floats(lm_embedding_len(&arch));
+		work = lm_work_create(&arch, 1);
+		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 4, "wide serving: the input carries (bias, f)");
+		for (int si = 0; si < n_isas; si++)
+		{
+			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
+
+			lm_serve_plan_member(plan, emb, mp);
+			for (int32_t b = 0; b <= B; b++)
+			{
+				LmRows		row = {1, features, NULL, &b};
+				float		want,
+							got[4];
+
+				for (int j = 0; j < 4; j++)
+					features[j] = (float) rng_range(&rng, -1, 1);
+				lm_predict_rows(&arch, params, emb, &row, work, &want);
+				lm_serve_input(&arch, global, features, b, v);
+				got[0] = lm_serve_plan_item(plan, mp, v);
+				lm_serve_plan_encode(plan, v, code);
+				got[1] = lm_serve_plan_code(plan, mp, code);
+				got[2] = lm_serve_plan_code_item(plan, mp, code, v);
+				got[3] = lm_serve_item(&arch, global, mp, v, scratch_a, scratch_b);
+				for (int k = 0; k < 4; k++)
+				{
+					ok &= fabsf(got[k] - want) <= 1e-5f * (1 + fabsf(want));
+					worst = fmax(worst, fabs(got[k] - want));
+				}
+			}
+			lm_serve_plan_free(plan);
+		}
+		CHECK(ok, "wide serving%s: plan, code, code + features and the reference score as "
+			  "lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
+			  bil ? " with the bilinear term" : "", worst);
+		lm_work_free(work);
+		free(emb);
+		free(params);
+	}
+}
+
 int
 main(void)
 {
@@ -542,6 +628,7 @@ main(void)
 	test_add();
 	test_all_finite();
 	test_plans();
+	test_wide_serving();
 	test_unsupported_isa();
 	test_crc();
 	return check_done();
