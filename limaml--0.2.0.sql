@@ -106,10 +106,13 @@ CREATE FUNCTION limaml_create_model(
 	meta_sgd boolean DEFAULT false,
 	bilinear boolean DEFAULT false,
 	item_buckets int DEFAULT 0,
-	item_embedding_dim int DEFAULT 16)
+	item_embedding_dim int DEFAULT 16,
+	wide boolean DEFAULT NULL,
+	wide_rank int DEFAULT 16,
+	ridge_lambda real DEFAULT 1)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
@@ -126,6 +129,10 @@ CREATE FUNCTION limaml_train(
 	patience int DEFAULT NULL,
 	"order" int DEFAULT 1,
 	episodes int DEFAULT 1,
+	support_weight real DEFAULT NULL,
+	random_splits boolean DEFAULT NULL,
+	weight_decay real DEFAULT NULL,
+	lr_schedule text DEFAULT NULL,
 	OUT epoch int,
 	OUT train_loss real,
 	OUT val_loss_cold real,
@@ -134,7 +141,7 @@ CREATE FUNCTION limaml_train(
 	OUT val_auc_adapted real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
-COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int, int)
+COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int, int, real, boolean, real, text)
 	IS 'meta-trains a model with first- or second-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb

@@ -31,7 +31,7 @@ typedef struct AdaptScratch
 {
 	LmModel    *model;
 	LmWork	   *work;			/* for up to max_rows rows */
-	float	   *emb;			/* [embedding_dim] */
+	float	   *emb;			/* [lm_embedding_len] */
 	float	   *zeros;			/* [member_dim + 1] */
 } AdaptScratch;
 
@@ -43,7 +43,7 @@ scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
 
 	scratch->model = model;
 	scratch->work = lm_work_create(&model->arch, max_rows);
-	scratch->emb = palloc(sizeof(float) * model->arch.embedding_dim);
+	scratch->emb = palloc(sizeof(float) * lm_embedding_len(&model->arch));
 	scratch->zeros = palloc0(sizeof(float) * (model->arch.member_dim + 1));
 	MemoryContextSwitchTo(old);
 	return scratch;

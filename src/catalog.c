@@ -528,6 +528,9 @@ lm_insert_model(const char *name, Oid source, Oid members, const char *config_js
 	return model_id;
 }
 
+/* wide => NULL: the wide head whenever the model has item ids (measured, README) */
+#define WIDE_BY_DEFAULT false
+
 #define ARG_OR_NULL_ERROR(n, what) \
 	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be NULL", what))); } while (0)
@@ -623,6 +626,24 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_check_range("item_embedding_dim", dim, 1, 1024);
 		lm_check_item_id(source);
 		if ((err = lm_arch_enable_item_embedding(&arch, buckets, dim)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid model shape: %s", err)));
+	}
+	/* 0.1.0's limaml_create_model has twenty arguments; the wide head needs item ids */
+	if (PG_NARGS() > 22 && (PG_ARGISNULL(20) ? arch.item_buckets > 0 && WIDE_BY_DEFAULT :
+							PG_GETARG_BOOL(20)))
+	{
+		if (arch.item_buckets == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wide needs item ids"),
+					 errhint("Set item_buckets, with an item_id column in the source.")));
+		ARG_OR_NULL_ERROR(21, "wide_rank");
+		ARG_OR_NULL_ERROR(22, "ridge_lambda");
+		lm_check_range("wide_rank", PG_GETARG_INT32(21), 0, LM_MAX_WIDE_RANK);
+		lm_check_range("ridge_lambda", PG_GETARG_FLOAT4(22), 1e-6, 1e6);
+		if ((err = lm_arch_enable_wide(&arch, PG_GETARG_INT32(21), PG_GETARG_FLOAT4(22))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));

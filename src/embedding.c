@@ -32,7 +32,7 @@ embedding_checksum(const LmEmbeddingHeader *header, const char *payload)
 bytea *
 lm_embedding_encode(const LmModel *model, const float *emb, int n_support)
 {
-	int			dim = model->arch.embedding_dim;
+	int			dim = lm_embedding_len(&model->arch);
 	size_t		size = sizeof(LmEmbeddingHeader) + dim * sizeof(float);
 	bytea	   *raw = palloc(VARHDRSZ + size);
 	LmEmbeddingHeader header;
@@ -94,7 +94,7 @@ lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder)
 {
 	LmModel    *model = lm_model_acquire(header->model_id, header->model_version, holder);
 
-	if (model->arch.embedding_dim != header->dim)
+	if (lm_embedding_len(&model->arch) != header->dim)
 		bad_embedding("its dimension differs from its model's");
 	return model;
 }

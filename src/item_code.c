@@ -144,10 +144,10 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 			version = requested;
 		model = lm_model_acquire(model_id, version, mcxt);
 		state->plan = lm_serving_plan(model);
-		if (state->plan->p > state->item_x_cap)
+		if (state->plan->input_len > state->item_x_cap)
 		{
-			state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * state->plan->p);
-			state->item_x_cap = state->plan->p;
+			state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * state->plan->input_len);
+			state->item_x_cap = state->plan->input_len;
 		}
 		state->name = name ? (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name)) : NULL;
 		if (name)

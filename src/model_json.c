@@ -150,6 +150,7 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	JsonbValue *loss_v = json_get(c, "loss", true);
 	JsonbValue *meta_sgd;
 	JsonbValue *bilinear;
+	JsonbValue *wide;
 	const char *problem;
 	LmLoss		loss;
 	const char *err;
@@ -178,6 +179,16 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 		if (err)
 			json_error("config", err);
 	}
+	wide = json_get(c, "wide", false);
+	if (wide && wide->type == jbvBool && wide->val.boolean)
+	{
+		err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
+								  json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"));
+		if (err)
+			json_error("config", err);
+	}
+	else if (wide && wide->type != jbvBool)
+		json_error("wide", "must be true or false");
 	bilinear = json_get(c, "bilinear", false);
 	if (bilinear && bilinear->type == jbvBool && bilinear->val.boolean)
 		lm_arch_enable_bilinear(arch);
@@ -308,6 +319,15 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 					 cfg->seed, arch->bilinear ? "true" : "false",
 					 arch->n_lr_params ? "true" : "false", arch->item_buckets,
 					 arch->item_embedding_dim);
+	if (arch->wide)
+	{
+		/* inside the object: drop its closing brace, add the wide head's */
+		buf.data[--buf.len] = '\0';
+		appendStringInfo(&buf, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": ",
+						 arch->wide_rank);
+		append_float(&buf, (float) arch->ridge_lambda);
+		appendStringInfoChar(&buf, '}');
+	}
 	return buf.data;
 }
 
@@ -384,6 +404,12 @@ limaml_model_export(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, ", \"item_embeddings\": ");
 		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.item_table_off,
 					  model->arch.item_buckets + 1, model->arch.item_embedding_dim);
+	}
+	if (model->arch.wide)
+	{
+		appendStringInfoString(&buf, ", \"wide_table\": ");
+		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.wide_off,
+					  model->arch.item_buckets + 1, 1 + model->arch.wide_rank);
 	}
 	if (model->arch.bilinear)
 	{
@@ -471,6 +497,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	if (arch.item_buckets)
 		read_matrix(root, "item_embeddings", params + arch.n_meta_params + arch.item_table_off,
 					arch.item_buckets + 1, arch.item_embedding_dim);
+	if (arch.wide)
+		read_matrix(root, "wide_table", params + arch.n_meta_params + arch.wide_off,
+					arch.item_buckets + 1, 1 + arch.wide_rank);
 	if (arch.bilinear)
 		read_matrix(root, "bilinear", params + arch.n_meta_params + arch.bilinear_off,
 					arch.embedding_dim, arch.item_dim);

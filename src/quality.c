@@ -17,7 +17,7 @@ lm_quality_init(LmQuality *q, const LmArch *arch)
 	q->pred[0] = palloc(sizeof(double) * q->cap);
 	q->pred[1] = palloc(sizeof(double) * q->cap);
 	q->y = palloc(sizeof(double) * q->cap);
-	q->e = palloc(sizeof(float) * arch->embedding_dim);
+	q->e = palloc(sizeof(float) * lm_embedding_len(arch));
 }
 
 static void
@@ -51,11 +51,10 @@ lm_quality_add(LmQuality *q, const LmModel *model, const float *params, const Lm
 	reserve(q, n);
 	for (int k = 0; k < 2; k++)
 	{
-		if (k == 0)
-			lm_meta_forward(arch, params, task->member, q->work, q->e);
-		else
-			lm_adapt_embedding(arch, params, task->member, &task->support,
-							   model->config.adapt_steps, model->config.adapt_lr, q->e, q->work);
+		/* cold: no step, so the wide head's member part stays zero too */
+		lm_adapt_embedding(arch, params, task->member, &task->support,
+						   k == 0 ? 0 : model->config.adapt_steps, model->config.adapt_lr,
+						   q->e, q->work);
 		lm_predict_rows(arch, params, q->e, &task->query, q->work, q->work->pred);
 		q->loss[k] += n * loss_forward_backward(arch->loss, q->work->pred, task->query.label,
 												n, NULL, 1);

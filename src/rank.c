@@ -36,7 +36,7 @@ typedef struct RankVersion
 	LmModel    *model;
 	LmServePlan *plan;
 	float	   *item_parts;		/* [ITEM_BATCH][code_len], when used in this pass */
-	float	   *item_x;			/* [ITEM_BATCH][p] item inputs (item-ID models), or NULL */
+	float	   *item_x;			/* [ITEM_BATCH][input_len] item inputs (item-ID models), or NULL */
 	bool		in_pass;
 } RankVersion;
 
@@ -143,7 +143,7 @@ find_version(RankVersion **versions, int *n_versions, int *cap,
 	v->plan = lm_serving_plan(v->model);
 	v->item_parts = MemoryContextAlloc(query_cxt, sizeof(float) * ITEM_BATCH * v->plan->code_len);
 	if (v->model->arch.item_buckets > 0)
-		v->item_x = MemoryContextAlloc(query_cxt, sizeof(float) * ITEM_BATCH * v->plan->p);
+		v->item_x = MemoryContextAlloc(query_cxt, sizeof(float) * ITEM_BATCH * v->plan->input_len);
 	return (*n_versions)++;
 }
 
@@ -183,7 +183,7 @@ emit(ReturnSetInfo *rsinfo, RankMember *m)
 static inline const float *
 item_input(const RankVersion *v, float *const *features, int r)
 {
-	return v->item_x ? v->item_x + (size_t) r * v->plan->p : features[r];
+	return v->item_x ? v->item_x + (size_t) r * v->plan->input_len : features[r];
 }
 
 /* scores a batch of items for every member of the pass */
@@ -201,7 +201,7 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 		{
 			if (v->item_x)
 				lm_item_serving_input(v->plan, features[r], true, item_ids[r],
-									  v->item_x + (size_t) r * v->plan->p);
+									  v->item_x + (size_t) r * v->plan->input_len);
 			lm_serve_plan_encode(v->plan, item_input(v, features, r),
 								 v->item_parts + (size_t) r * v->plan->code_len);
 		}

@@ -123,17 +123,12 @@ lm_item_serving_input(const LmServePlan *plan, const float *v, bool has_id, int6
 					  float *X)
 {
 	const LmArch *arch = plan->arch;
-	int32_t		bucket;
-	LmRows		rows;
 
 	if (arch->item_buckets == 0)
 		return v;
-	bucket = has_id ? lm_item_bucket(arch, item_id) : arch->item_buckets;
-	rows.n = 1;
-	rows.item = v;
-	rows.label = NULL;
-	rows.bucket = &bucket;
-	return lm_item_gather(arch, plan->global, &rows, 1, X);
+	lm_serve_input(arch, plan->global, v,
+				   has_id ? lm_item_bucket(arch, item_id) : arch->item_buckets, X);
+	return X;
 }
 
 /* ------------------------------------------------------------ state */
@@ -157,7 +152,7 @@ typedef struct ScoreState
 	size_t		embedding_cap;
 	float	   *member_part;	/* [member_len] for the last embedding */
 	int			member_cap;
-	float	   *item_x;			/* [p]: a candidate's item input (item-ID models) */
+	float	   *item_x;			/* [input_len]: a candidate's item input (item-ID models) */
 	int			item_x_cap;
 	double		array_buf[LM_SHORT_ARRAY_BUF / sizeof(double)];
 } ScoreState;
@@ -213,10 +208,10 @@ switch_embedding(ScoreState *state, bytea *raw, MemoryContext mcxt)
 		state->member_part = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->member_len);
 		state->member_cap = v->plan->member_len;
 	}
-	if (v->plan->p > state->item_x_cap)
+	if (v->plan->input_len > state->item_x_cap)
 	{
-		state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->p);
-		state->item_x_cap = v->plan->p;
+		state->item_x = MemoryContextAlloc(mcxt, sizeof(float) * v->plan->input_len);
+		state->item_x_cap = v->plan->input_len;
 	}
 	e = palloc(sizeof(float) * header.dim);
 	memcpy(e, payload, sizeof(float) * header.dim);

@@ -22,6 +22,7 @@
 #include "core/adam.h"
 #include "core/items.h"
 #include "core/meta_grad.h"
+#include "core/wide.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -46,6 +47,10 @@ typedef struct TrainOptions
 	int			patience;		/* 0: no early stopping */
 	int			order;			/* 1: first-order MAML, 2: exact second order */
 	int			episodes;		/* (support, query) splits per member and epoch */
+	double		support_weight; /* α: α · cold support loss + (1 − α) · adapted query loss */
+	bool		random_splits;	/* every episode's query starts at a random row */
+	double		weight_decay;	/* AdamW's decoupled decay of both blocks */
+	bool		cosine;			/* outer rate: cosine decay over the epochs */
 } TrainOptions;
 
 /* everything one training run works with */
@@ -67,6 +72,7 @@ typedef struct Trainer
 	int64		n_episodes;
 	LmAdam		adam;
 	LmMetaWork *meta_work;
+	LmWork	   *cold_work;		/* the cold support loss (support_weight > 0) */
 	pg_prng_state rng;
 } Trainer;
 
@@ -159,6 +165,34 @@ train_options(FunctionCallInfo fcinfo)
 		lm_check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
 	if (!PG_ARGISNULL(6))
 		lm_check_range("patience", opt.patience, 1, 100000);
+	/* 0.1.0's limaml_train has nine arguments */
+	opt.support_weight = 0;
+	opt.random_splits = false;
+	opt.weight_decay = 0;
+	opt.cosine = false;
+	if (PG_NARGS() > 9)
+	{
+		if (!PG_ARGISNULL(9))
+			opt.support_weight = PG_GETARG_FLOAT4(9);
+		if (!PG_ARGISNULL(10))
+			opt.random_splits = PG_GETARG_BOOL(10);
+		if (!PG_ARGISNULL(11))
+			opt.weight_decay = PG_GETARG_FLOAT4(11);
+		if (!PG_ARGISNULL(12))
+		{
+			char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(12));
+
+			if (strcmp(schedule, "cosine") == 0)
+				opt.cosine = true;
+			else if (strcmp(schedule, "constant") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown lr_schedule \"%s\"", schedule),
+						 errhint("Use 'constant' or 'cosine'.")));
+		}
+		lm_check_range("support_weight", opt.support_weight, 0, 1);
+		lm_check_range("weight_decay", opt.weight_decay, 0, 10);
+	}
 	return opt;
 }
 
@@ -194,37 +228,63 @@ finish_batch(Trainer *tr)
 	tr->in_batch = 0;
 }
 
-/* one member's episodes: its newest split, then earlier ones at random */
+/* the query start of a member's episode e: the newest split first, or at random */
+static int
+episode_start(Trainer *tr, const LmMember *member, int e)
+{
+	int			newest = lm_query_start(member, &tr->split);
+
+	/* an earlier query start keeps at least one support row */
+	if (tr->opt.random_splits && newest > 1)
+		return (int) pg_prng_uint64_range(&tr->rng, 1, newest);
+	if (e == 0)
+		return newest;
+	return newest > 1 ? (int) pg_prng_uint64_range(&tr->rng, 1, newest - 1) : -1;
+}
+
+/* one member's episodes */
 static void
 train_member(Trainer *tr, const LmMember *member)
 {
 	const LmArch *arch = tr->arch;
-	int			newest = lm_query_start(member, &tr->split);
+	double		alpha = tr->opt.support_weight;
 
 	for (int e = 0; e < tr->opt.episodes; e++)
 	{
-		int			start = newest;
+		int			start = episode_start(tr, member, e);
 		LmTask		task;
 
-		if (e > 0)
-		{
-			/* an earlier query start with at least one support row */
-			if (newest <= 1)
-				break;
-			start = (int) pg_prng_uint64_range(&tr->rng, 1, newest - 1);
-		}
+		if (start < 0)
+			break;
 		task = lm_member_episode(arch, member, start, &tr->split);
 		tr->loss_sum += lm_task_meta_grad(arch, tr->params, &task, tr->model->config.inner_steps,
 										  tr->model->config.inner_lr,
-										  lm_inner_rates(arch, tr->params), tr->opt.order, 1.0,
-										  tr->grad,
+										  lm_inner_rates(arch, tr->params), tr->opt.order,
+										  1.0 - alpha, tr->grad,
 										  arch->n_lr_params ? tr->grad + arch->n_meta_params +
 										  arch->n_global_params : NULL, tr->meta_work);
+		if (alpha > 0 && task.support.n > 0)
+		{
+			/* the support rows train both blocks too, at the un-adapted θ_meta */
+			LmTask		cold = {task.member, {0, NULL, NULL, NULL}, task.support};
+
+			lm_query_grad(arch, tr->params, tr->params + arch->n_meta_params, &cold, 0,
+						  alpha, tr->grad + arch->n_meta_params, tr->grad, tr->cold_work);
+		}
 		tr->n_episodes++;
 		if (++tr->in_batch == tr->opt.meta_batch)
 			finish_batch(tr);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/* earlier splits need every row of a member; the newest split only the newest rows */
+static int
+keep_rows(const Trainer *tr)
+{
+	if (tr->opt.episodes > 1 || tr->opt.random_splits)
+		return INT_MAX;
+	return tr->split.support_size + tr->split.query_size;
 }
 
 static bool
@@ -262,8 +322,7 @@ train_epoch(Trainer *tr, int epoch)
 	{
 		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, true,
 												tr->model->config.seed + epoch,
-												tr->opt.episodes > 1 ? INT_MAX :
-												tr->split.support_size + tr->split.query_size);
+												keep_rows(tr));
 
 		while (lm_stream_next(stream, &member))
 			if (!is_validation(tr, member.member_id))
@@ -330,10 +389,7 @@ static void
 load_members(Trainer *tr)
 {
 	size_t		budget = (size_t) maintenance_work_mem * 1024;
-	int			keep = tr->opt.episodes > 1 ? INT_MAX :
-		tr->split.support_size + tr->split.query_size;
-
-	tr->members = lm_member_set_load(tr->model, tr->model->source, keep, budget);
+	tr->members = lm_member_set_load(tr->model, tr->model->source, keep_rows(tr), budget);
 	if (!tr->members)
 	{
 		ereport(NOTICE,
@@ -404,8 +460,11 @@ limaml_train(PG_FUNCTION_ARGS)
 	memcpy(best_params, tr.params, sizeof(float) * arch->n_params);
 	tr.grad = palloc0(sizeof(float) * arch->n_params);
 	lm_adam_init(&tr.adam, arch->n_params, tr.opt.outer_lr);
+	tr.adam.weight_decay = tr.opt.weight_decay;
+	tr.adam.n_decay = arch->n_meta_params + arch->n_global_params;
 	tr.meta_work = lm_meta_work_create(arch, tr.split.support_size + tr.split.query_size,
 									   model->config.inner_steps);
+	tr.cold_work = lm_work_create(arch, tr.split.support_size);
 	pg_prng_seed(&tr.rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
 
@@ -421,6 +480,8 @@ limaml_train(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(epoch_cxt);
 		MemoryContextSwitchTo(epoch_cxt);
+		if (tr.opt.cosine)
+			tr.adam.lr = tr.opt.outer_lr * 0.5 * (1 + cos(M_PI * (epoch - 1) / tr.opt.epochs));
 		train_loss = train_epoch(&tr, epoch);
 		validate(&tr, &val);
 		values[0] = Int32GetDatum(epoch);
@@ -454,17 +515,22 @@ limaml_train(PG_FUNCTION_ARGS)
 	appendStringInfo(&training, "{\"method\": \"%s\", \"order\": %d, \"from_version\": %d, "
 					 "\"epochs\": %d, \"epochs_run\": %d, \"meta_batch\": %d, \"outer_lr\": %.9g, "
 					 "\"validation_fraction\": %.9g, \"clip_norm\": %.9g, \"patience\": %d, "
-					 "\"episodes\": %d, \"streamed\": %s, \"kept_epoch\": %d, \"history\": [%s]}",
+					 "\"episodes\": %d, \"support_weight\": %.9g, \"random_splits\": %s, "
+					 "\"weight_decay\": %.9g, \"lr_schedule\": \"%s\", "
+					 "\"streamed\": %s, \"kept_epoch\": %d, \"history\": [%s]}",
 					 model->config.inner_steps == 0 ? "conventional" :
 					 arch->n_lr_params ? "meta-sgd" : "maml",
 					 tr.opt.order, from_version, tr.opt.epochs, Min(epoch, tr.opt.epochs),
 					 tr.opt.meta_batch, tr.opt.outer_lr, tr.opt.val_fraction, tr.opt.clip_norm,
-					 tr.opt.patience, tr.opt.episodes, tr.members ? "false" : "true",
+					 tr.opt.patience, tr.opt.episodes, tr.opt.support_weight,
+					 tr.opt.random_splits ? "true" : "false", tr.opt.weight_decay,
+					 tr.opt.cosine ? "cosine" : "constant", tr.members ? "false" : "true",
 					 tr.opt.patience > 0 ? best_epoch : Min(epoch, tr.opt.epochs), history.data);
 	{
 		float	   *kept = tr.opt.patience > 0 ? best_params : tr.params;
 
 		/* items never trained will read the mean trained item */
+		lm_wide_table_finish(arch, kept + arch->n_meta_params);
 		lm_item_table_finish(arch, kept + arch->n_meta_params);
 		lm_store_version(model_id, kept, arch->n_params, training.data, true);
 	}

@@ -195,6 +195,7 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	plan->d = arch->embedding_dim;
 	plan->p = arch->item_dim;
 	plan->h0 = l0->out_dim;
+	plan->input_len = lm_serve_input_len(arch);
 	plan->wide_len = arch->wide ? 1 + arch->wide_rank : 0;
 	plan->wide_at = wide_at(arch);
 	plan->code_len = plan->h0 + (arch->bilinear ? plan->d : 0) + plan->wide_len;

@@ -87,6 +87,7 @@ typedef struct LmServePlan
 	int			code_len;		/* floats in an item code */
 	int			member_len;		/* floats in the member vector */
 	const lm_real *P;			/* bilinear P[d][item_dim], or NULL */
+	int			input_len;		/* floats in an item input (lm_serve_input_len) */
 	int			wide_len;		/* 1 + r with the wide head, else 0 */
 	int			wide_at;		/* the member vector's wide section */
 	/* first layer, item columns: wt0[p][ld0] (ld0 is 1 when h0 is 1) */
