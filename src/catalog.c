@@ -425,25 +425,6 @@ lm_check_source(Oid source, Oid members)
 		check_columns(members, "members", member_columns, lengthof(member_columns));
 }
 
-/* NULL, or what is wrong with the hyperparameters (create and import share it) */
-const char *
-lm_config_problem(const LmConfig *cfg)
-{
-	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
-		return psprintf("inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
-	if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
-		return psprintf("inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
-	if (cfg->support_size < 1 || cfg->support_size > 100000)
-		return psprintf("support_size must be between 1 and 100000, not %d", cfg->support_size);
-	if (cfg->query_size < 1 || cfg->query_size > 100000)
-		return psprintf("query_size must be between 1 and 100000, not %d", cfg->query_size);
-	if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
-		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
-	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
-		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
-	return NULL;
-}
-
 static int *
 int_array_arg(ArrayType *array, const char *what, int *n)
 {
@@ -683,10 +664,4 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 						  1, argtypes, args, NULL, false, 0);
 	SPI_finish();
 	PG_RETURN_VOID();
-}
-
-const char *
-lm_loss_name(LmLoss loss)
-{
-	return loss == LM_LOSS_BCE ? "bce" : "mse";
 }

@@ -3,13 +3,23 @@
  *
  * The numeric core (src/core) knows nothing of PostgreSQL; these files turn
  * SQL values into its buffers and back, one file per capability:
- *   limaml.c     module init, GUCs, input checks
- *   catalog.c    models, versions, the per-backend model cache
- *   model_json.c export and import
- *   embedding.c  the meta-embedding bytea format
- *   training.c   limaml_train
- *   adapt.c      limaml_adapt and limaml_adapt_agg
- *   score.c      limaml_score
+ *   limaml.c        module init, GUCs, input checks
+ *   model_json.c    a model's configuration and parameters as jsonb
+ *   catalog.c       models, versions, the per-backend model cache
+ *   export_import.c limaml_model_export and limaml_model_import
+ *   embedding.c     the meta-embedding bytea format
+ *   tasks.c         a source's rows as MAML tasks (tasks.h)
+ *   quality.c       cold against adapted metrics (quality.h)
+ *   training.c      limaml_train
+ *   evaluate.c      limaml_evaluate
+ *   adapt_rows.c    the inner loop over one member's rows (adapt.h)
+ *   adapt.c         limaml_adapt
+ *   adapt_agg.c     limaml_adapt_agg
+ *   serving.c       serving plans and item inputs (serving.h)
+ *   item_code.c     the item-code bytea format, limaml_item_encode
+ *   score.c         limaml_score
+ *   rank.c          limaml_top_k
+ * A file calls only files above it in this list, so no two call each other.
  */
 #ifndef LIMAML_H
 #define LIMAML_H
@@ -67,15 +77,18 @@ bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
 void		lm_check_item_id(Oid source);
-const char *lm_config_problem(const LmConfig *cfg);
 int32		lm_insert_model(const char *name, Oid source, Oid members, const char *config_json);
 int32		lm_store_version(int32 model_id, const float *params, size_t n_params,
 							 const char *train_json, bool activate);
-const char *lm_loss_name(LmLoss loss);
 
-/* model_json.c */
+/* model_json.c: the jsonb forms, with no catalog access */
+const char *lm_config_problem(const LmConfig *cfg);
+const char *lm_loss_name(LmLoss loss);
 void		lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg);
 char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
+/* a whole version (format, config, parameters); the parameters are palloc'd */
+float	   *lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg);
+char	   *lm_model_to_json(const LmModel *model);
 
 /* embedding.c: the meta-embedding bytea is this header, then float32[dim] */
 typedef struct LmEmbeddingHeader

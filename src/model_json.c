@@ -1,6 +1,9 @@
 /*
  * model_json.c - a model version as jsonb: the configuration and every
- * parameter, in torch.nn.Linear's layout, for export and import.
+ * parameter, in torch.nn.Linear's layout, read and written without touching
+ * the catalog (catalog.c stores configurations this way; export_import.c
+ * moves whole versions in and out).  The checks of hyperparameters that
+ * limaml_create_model and import share live here too.
  *
  * {"format": "limaml-model", "format_version": 1, "name": ..., "version": ...,
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
@@ -20,15 +23,11 @@
 #include <float.h>
 #include <math.h>
 
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
-
-PG_FUNCTION_INFO_V1(limaml_model_export);
-PG_FUNCTION_INFO_V1(limaml_model_import);
 
 #define FORMAT_NAME "limaml-model"
 #define FORMAT_VERSION 1
@@ -137,6 +136,25 @@ json_int_array(JsonbContainer *obj, const char *key, int *out)
 		out[i] = (int) x;
 	}
 	return n;
+}
+
+/* NULL, or what is wrong with the hyperparameters (create and import share it) */
+const char *
+lm_config_problem(const LmConfig *cfg)
+{
+	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
+		return psprintf("inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
+	if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
+		return psprintf("inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
+	if (cfg->support_size < 1 || cfg->support_size > 100000)
+		return psprintf("support_size must be between 1 and 100000, not %d", cfg->support_size);
+	if (cfg->query_size < 1 || cfg->query_size > 100000)
+		return psprintf("query_size must be between 1 and 100000, not %d", cfg->query_size);
+	if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
+		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
+	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
+		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
+	return NULL;
 }
 
 /* the configuration object: shape into *arch, hyperparameters into *cfg */
@@ -276,7 +294,51 @@ read_matrix(JsonbContainer *obj, const char *key, float *m, int rows, int cols)
 	}
 }
 
+float *
+lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg)
+{
+	JsonbContainer *root = &json->root;
+	JsonbValue *format;
+	JsonbValue *config_v;
+	float	   *params;
+
+	format = json_get(root, "format", true);
+	if (format->type != jbvString || format->val.string.len != strlen(FORMAT_NAME) ||
+		strncmp(format->val.string.val, FORMAT_NAME, format->val.string.len) != 0)
+		json_error("format", "must be \"" FORMAT_NAME "\"");
+	if (json_int(root, "format_version") != FORMAT_VERSION)
+		json_error("format_version", "is not supported by this limaml version");
+	config_v = json_get(root, "config", true);
+	if (config_v->type != jbvBinary || !JsonContainerIsObject(config_v->val.binary.data))
+		json_error("config", "must be an object");
+	config_from_container(config_v->val.binary.data, arch, cfg);
+
+	params = palloc(arch->n_params * sizeof(float));
+	read_block(root, "meta", arch->meta, arch->n_meta, params);
+	read_block(root, "global", arch->global, arch->n_global, params + arch->n_meta_params);
+	if (arch->item_buckets)
+		read_matrix(root, "item_embeddings", params + arch->n_meta_params + arch->item_table_off,
+					arch->item_buckets + 1, arch->item_embedding_dim);
+	if (arch->wide)
+		read_matrix(root, "wide_table", params + arch->n_meta_params + arch->wide_off,
+					arch->item_buckets + 1, 1 + arch->wide_rank);
+	if (arch->bilinear)
+		read_matrix(root, "bilinear", params + arch->n_meta_params + arch->bilinear_off,
+					arch->embedding_dim, arch->item_dim);
+	if (arch->n_lr_params)
+		read_block(root, "inner_rates", arch->meta, arch->n_meta,
+				   params + arch->n_meta_params + arch->n_global_params);
+	return params;
+}
+
 /* ---------------------------------------------------------------- writing */
+
+const char *
+lm_loss_name(LmLoss loss)
+{
+	return loss == LM_LOSS_BCE ? "bce" : "mse";
+}
+
 
 static void
 append_float(StringInfo buf, float x)
@@ -372,22 +434,10 @@ append_block(StringInfo buf, const LmDense *layers, int n_layers, const float *b
 	appendStringInfoChar(buf, ']');
 }
 
-Datum
-limaml_model_export(PG_FUNCTION_ARGS)
+char *
+lm_model_to_json(const LmModel *model)
 {
-	int32		model_id,
-				version;
-	LmModel    *model;
 	StringInfoData buf;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be NULL")));
-	lm_model_resolve(PG_GETARG_TEXT_PP(0), &model_id, &version);
-	if (!PG_ARGISNULL(1))
-		version = PG_GETARG_INT32(1);
-	model = lm_model_acquire(model_id, version, CurrentMemoryContext);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"format\": \"%s\", \"format_version\": %d, \"name\": ",
@@ -424,106 +474,5 @@ limaml_model_export(PG_FUNCTION_ARGS)
 					 lm_inner_rates(&model->arch, model->params));
 	}
 	appendStringInfoChar(&buf, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-}
-
-/* model row of an existing model, locked; false when there is none */
-static bool
-lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
-{
-	const char *schema = lm_schema_quoted();
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	LmConfig	cfg;
-
-	SPI_connect();
-	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
-								   "WHERE name = $1 FOR UPDATE", schema),
-						  1, argtypes, args, NULL, false, 1);
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		return false;
-	}
-	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 2, &isnull)),
-						 arch, &cfg);
-	SPI_finish();
-	return true;
-}
-
-Datum
-limaml_model_import(PG_FUNCTION_ARGS)
-{
-	char	   *name;
-	Jsonb	   *json;
-	JsonbContainer *root;
-	JsonbValue *format;
-	JsonbValue *config_v;
-	LmArch		arch,
-				existing;
-	LmConfig	cfg;
-	float	   *params;
-	int32		model_id;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name and json must not be NULL")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model name must not be empty")));
-	json = PG_GETARG_JSONB_P(1);
-	root = &json->root;
-
-	format = json_get(root, "format", true);
-	if (format->type != jbvString || format->val.string.len != strlen(FORMAT_NAME) ||
-		strncmp(format->val.string.val, FORMAT_NAME, format->val.string.len) != 0)
-		json_error("format", "must be \"" FORMAT_NAME "\"");
-	if (json_int(root, "format_version") != FORMAT_VERSION)
-		json_error("format_version", "is not supported by this limaml version");
-	config_v = json_get(root, "config", true);
-	if (config_v->type != jbvBinary || !JsonContainerIsObject(config_v->val.binary.data))
-		json_error("config", "must be an object");
-	config_from_container(config_v->val.binary.data, &arch, &cfg);
-
-	params = palloc(arch.n_params * sizeof(float));
-	read_block(root, "meta", arch.meta, arch.n_meta, params);
-	read_block(root, "global", arch.global, arch.n_global, params + arch.n_meta_params);
-	if (arch.item_buckets)
-		read_matrix(root, "item_embeddings", params + arch.n_meta_params + arch.item_table_off,
-					arch.item_buckets + 1, arch.item_embedding_dim);
-	if (arch.wide)
-		read_matrix(root, "wide_table", params + arch.n_meta_params + arch.wide_off,
-					arch.item_buckets + 1, 1 + arch.wide_rank);
-	if (arch.bilinear)
-		read_matrix(root, "bilinear", params + arch.n_meta_params + arch.bilinear_off,
-					arch.embedding_dim, arch.item_dim);
-	if (arch.n_lr_params)
-		read_block(root, "inner_rates", arch.meta, arch.n_meta,
-				   params + arch.n_meta_params + arch.n_global_params);
-
-	if (lock_existing_model(name, &model_id, &existing))
-	{
-		if (!lm_arch_equal(&existing, &arch))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("model json does not match the shape of limaml model \"%s\"", name),
-					 errhint("Import it under a new name.")));
-	}
-	else
-	{
-		Oid			source = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
-		Oid			members = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
-
-		if (OidIsValid(source))
-			lm_check_source(source, members);
-		model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
-	}
-	PG_RETURN_INT32(lm_store_version(model_id, params, arch.n_params,
-									 "{\"method\": \"import\"}", true));
+	return buf.data;
 }

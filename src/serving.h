@@ -1,7 +1,8 @@
 /*
  * serving.h - declarations shared by the serving glue (score.c,
- * item_code.c): serving plans per cached model version, item features read
- * without copies, and the item-code bytea.
+ * item_code.c, rank.c): serving plans per cached model version, item
+ * features read without copies (serving.c), and the item-code bytea
+ * (item_code.c).
  */
 #ifndef LIMAML_SERVING_H
 #define LIMAML_SERVING_H

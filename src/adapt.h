@@ -1,0 +1,39 @@
+/*
+ * adapt.h - what limaml_adapt (adapt.c) and limaml_adapt_agg (adapt_agg.c)
+ * share (adapt_rows.c): the inner loop over one member's rows in time
+ * order, and the member features of a row.
+ */
+#ifndef LIMAML_ADAPT_H
+#define LIMAML_ADAPT_H
+
+#include "limaml.h"
+
+#include "core/maml.h"
+
+/*
+ * Scratch space for adapting members of one model, kept across the members
+ * of a query: allocating it per member costs more than the arithmetic.
+ */
+typedef struct LmAdaptScratch
+{
+	LmModel    *model;
+	LmWork	   *work;			/* for up to max_rows rows */
+	float	   *emb;			/* [lm_embedding_len] */
+	float	   *zeros;			/* [member_dim + 1] */
+} LmAdaptScratch;
+
+LmAdaptScratch *lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt);
+
+/*
+ * The meta embedding from a member's features (NULL: none) and n rows in
+ * time order (n <= the scratch's max_rows) with their item-ID buckets (NULL:
+ * all the unknown item, or a model without item-ID embeddings), allocated
+ * in the current memory context.
+ */
+bytea	   *lm_adapt_rows(LmAdaptScratch *scratch, const float *member, int n,
+						  const float *items, const float *labels, const int32 *buckets);
+
+/* member features of one row; NULL or empty mean none */
+const float *lm_row_member_features(const LmModel *model, ArrayType *array);
+
+#endif

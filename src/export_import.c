@@ -1,0 +1,102 @@
+/*
+ * export_import.c - limaml_model_export and limaml_model_import: a model
+ * version out of the catalog as jsonb, and back in as a new version (of a
+ * new model, or of an existing one of the same shape).  The jsonb layout is
+ * model_json.c's.
+ */
+#include "limaml.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(limaml_model_export);
+PG_FUNCTION_INFO_V1(limaml_model_import);
+
+Datum
+limaml_model_export(PG_FUNCTION_ARGS)
+{
+	int32		model_id,
+				version;
+	LmModel    *model;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL")));
+	lm_model_resolve(PG_GETARG_TEXT_PP(0), &model_id, &version);
+	if (!PG_ARGISNULL(1))
+		version = PG_GETARG_INT32(1);
+	model = lm_model_acquire(model_id, version, CurrentMemoryContext);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(lm_model_to_json(model))));
+}
+
+/* model row of an existing model, locked; false when there is none */
+static bool
+lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	LmConfig	cfg;
+
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
+								   "WHERE name = $1 FOR UPDATE", schema),
+						  1, argtypes, args, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull)),
+						 arch, &cfg);
+	SPI_finish();
+	return true;
+}
+
+Datum
+limaml_model_import(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	LmArch		arch,
+				existing;
+	LmConfig	cfg;
+	float	   *params;
+	int32		model_id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name and json must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), &arch, &cfg);
+	if (lock_existing_model(name, &model_id, &existing))
+	{
+		if (!lm_arch_equal(&existing, &arch))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("model json does not match the shape of limaml model \"%s\"", name),
+					 errhint("Import it under a new name.")));
+	}
+	else
+	{
+		Oid			source = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+		Oid			members = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+
+		if (OidIsValid(source))
+			lm_check_source(source, members);
+		model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
+	}
+	PG_RETURN_INT32(lm_store_version(model_id, params, arch.n_params,
+									 "{\"method\": \"import\"}", true));
+}
