@@ -93,23 +93,20 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 		free_plans(plans);
 
 	/*
-	 * The newest rows in limaml_adapt_agg's order (ties in ts broken by
-	 * label, then item features, then - with item-ID embeddings - item id,
-	 * NULL least), and the member's row count: with the newest ts, the
-	 * fingerprint limaml_refresh compares.
+	 * The newest rows in the shared row order (lm_row_order_sql, the order
+	 * of training and of limaml_adapt_agg), and the member's row count:
+	 * with the newest ts, the fingerprint limaml_refresh compares.
 	 */
 	if (model->arch.item_buckets > 0)
 		lm_check_item_id(model->source);
 	source = lm_relation_sql(model->source);
 	plans->rows = keep_plan(psprintf("SELECT member_features, item_features, label, ts, "
 									 "(SELECT count(*) FROM %s WHERE member_id = $1)%s FROM %s "
-									 "WHERE member_id = $1 "
-									 "ORDER BY ts DESC, label DESC, item_features DESC, %s"
-									 "member_features DESC NULLS LAST LIMIT $2",
+									 "WHERE member_id = $1 ORDER BY %s LIMIT $2",
 									 source,
 									 model->arch.item_buckets > 0 ? ", item_id" : "",
 									 source,
-									 model->arch.item_buckets > 0 ? "item_id DESC NULLS LAST, " : ""),
+									 lm_row_order_sql(model->arch.item_buckets > 0, true)),
 							2, row_types);
 	plans->upsert = keep_plan(psprintf("INSERT INTO %s.limaml_meta_embedding "
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "

@@ -27,9 +27,10 @@ PG_FUNCTION_INFO_V1(limaml_adapt_agg_deserializefn);
  *
  * The ORDER BY forms' (4 and 5 arguments, without ts) key is the arrival
  * number, so ORDER BY ts inside the call gives time order.  The parallel
- * forms' (with ts) key is (ts, label, item_features[, item_id]), the floats
- * compared by value and then by bits and a NULL item id least: a total
- * order, so the rows kept are the same whatever order they arrive in.
+ * forms' (with ts) key is the shared row order (lm_row_order_sql): (ts[,
+ * item_id], label, item_features), a NULL item id least and the floats
+ * compared by value (then, between equal values, by bits): a total order,
+ * so the rows kept are the same whatever order they arrive in.
  * Combining two states inserts one's rows into the other, which gives
  * exactly the newest support_size rows of the union however the rows were
  * split between workers.  Member features come from the row with the
@@ -103,36 +104,51 @@ agg_model(FunctionCallInfo fcinfo)
 	return cache->model;
 }
 
-/* a total order of finite floats: by value, then by bits (-0 against 0) */
-static inline int
-float_cmp(float a, float b)
-{
-	uint32		ua,
-				ub;
-
-	if (a < b)
-		return -1;
-	if (a > b)
-		return 1;
-	memcpy(&ua, &a, sizeof(ua));
-	memcpy(&ub, &b, sizeof(ub));
-	return ua < ub ? -1 : ua > ub ? 1 : 0;
-}
-
+/* finite floats element by element by value, as SQL compares real[] (-0 = 0) */
 static int
-floats_cmp(const float *a, const float *b, int n)
+values_cmp(const float *a, const float *b, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		int			c = float_cmp(a[i], b[i]);
-
-		if (c != 0)
-			return c;
+		if (a[i] < b[i])
+			return -1;
+		if (a[i] > b[i])
+			return 1;
 	}
 	return 0;
 }
 
-/* order of two rows by key; equal keys mean identical support rows */
+/* the last resort between floats equal by value: their bits (-0 against 0) */
+static int
+bits_cmp(const float *a, const float *b, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		uint32		ua,
+					ub;
+
+		memcpy(&ua, &a[i], sizeof(ua));
+		memcpy(&ub, &b[i], sizeof(ub));
+		if (ua != ub)
+			return ua < ub ? -1 : 1;
+	}
+	return 0;
+}
+
+/* a total order of finite float arrays: SQL's, then by bits */
+static int
+floats_cmp(const float *a, const float *b, int n)
+{
+	int			c = values_cmp(a, b, n);
+
+	return c != 0 ? c : bits_cmp(a, b, n);
+}
+
+/*
+ * order of two rows by key, lm_row_order_sql's order; the floats by value
+ * first, as SQL orders them, and by bits only between rows SQL finds equal,
+ * so equal keys mean identical support rows
+ */
 static inline int
 row_cmp(const AdaptAggState *state, const RowKey *a, const RowKey *b)
 {
@@ -142,18 +158,22 @@ row_cmp(const AdaptAggState *state, const RowKey *a, const RowKey *b)
 		return a->ts < b->ts ? -1 : 1;
 	if (!state->keyed)
 		return 0;
-	c = float_cmp(a->label, b->label);
-	if (c != 0)
-		return c;
-	c = floats_cmp(a->item, b->item, state->model->arch.item_feature_dim);
-	if (c != 0 || !state->item_ids)
-		return c;
-	/* a NULL item id is the least, as in limaml_adapt's DESC NULLS LAST */
-	if (a->item_known != b->item_known)
-		return a->item_known ? 1 : -1;
-	if (a->item_id != b->item_id)
-		return a->item_id < b->item_id ? -1 : 1;
-	return 0;
+	if (state->item_ids)
+	{
+		/* a NULL item id is the least (NULLS FIRST) */
+		if (a->item_known != b->item_known)
+			return a->item_known ? 1 : -1;
+		if (a->item_id != b->item_id)
+			return a->item_id < b->item_id ? -1 : 1;
+	}
+	c = values_cmp(&a->label, &b->label, 1);
+	if (c == 0)
+		c = values_cmp(a->item, b->item, state->model->arch.item_feature_dim);
+	if (c == 0)
+		c = bits_cmp(&a->label, &b->label, 1);
+	if (c == 0)
+		c = bits_cmp(a->item, b->item, state->model->arch.item_feature_dim);
+	return c;
 }
 
 static inline RowKey

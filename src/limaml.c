@@ -153,6 +153,31 @@ lm_schema_quoted(void)
 	return quote_identifier(get_namespace_name(extension_schema()));
 }
 
+/*
+ * The one order of a member's rows, oldest first, that training,
+ * evaluation and adaptation share, as an ORDER BY list (after member_id
+ * where the caller orders by it).  ts; then, when the rows carry item ids
+ * (models with item-ID embeddings), item_id with NULL (the unknown item)
+ * least; then label and item_features (arrays compare element-wise), so
+ * rows tied so far are identical support rows and no physical order shows
+ * through; member_features last, NULL least, for the newest row's features.
+ * limaml_adapt_agg's row_cmp (adapt_agg.c) is the same order in C.  The
+ * descending form lists the newest first; both lead with ts, so an index
+ * on (member_id, ts) serves them.
+ */
+const char *
+lm_row_order_sql(bool item_ids, bool descending)
+{
+	if (descending)
+		return item_ids ?
+			"ts DESC, item_id DESC NULLS LAST, label DESC, item_features DESC, "
+			"member_features DESC NULLS LAST" :
+			"ts DESC, label DESC, item_features DESC, member_features DESC NULLS LAST";
+	return item_ids ?
+		"ts, item_id NULLS FIRST, label, item_features, member_features NULLS FIRST" :
+		"ts, label, item_features, member_features NULLS FIRST";
+}
+
 /* a relation's qualified, quoted name for SQL text */
 const char *
 lm_relation_sql(Oid relid)

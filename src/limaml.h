@@ -68,6 +68,7 @@ void		lm_check_range(const char *what, double value, double lo, double hi);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 const char *lm_relation_sql(Oid relid);
+const char *lm_row_order_sql(bool item_ids, bool descending);
 
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);

@@ -202,6 +202,7 @@ lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed
 	LmMemberStream *stream = palloc0(sizeof(LmMemberStream));
 	const char *rel;
 	const char *item_col;
+	const char *order;
 	SPIPlanPtr	plan;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(order_seed)};
@@ -214,11 +215,13 @@ lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed
 	stream->model = model;
 	rows_init(&stream->rows, &model->arch, keep_rows);
 	rows_init(&stream->ready, &model->arch, keep_rows);
+	order = lm_row_order_sql(model->arch.item_buckets > 0, false);
 	plan = SPI_prepare(shuffled ?
 					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
-								"ORDER BY hashint8extended(member_id, $1), member_id, ts", item_col, rel) :
+								"ORDER BY hashint8extended(member_id, $1), member_id, %s",
+								item_col, rel, order) :
 					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
-								"ORDER BY member_id, ts", item_col, rel),
+								"ORDER BY member_id, %s", item_col, rel, order),
 					   shuffled ? 1 : 0, argtypes);
 	if (!plan)
 		elog(ERROR, "limaml: could not plan the source query");

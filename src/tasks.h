@@ -1,8 +1,9 @@
 /*
  * tasks.h - members' interactions as MAML tasks.
  *
- * A source relation is read in (member_id, ts) order, or in a seeded
- * pseudo-random member order for training, one member at a time.  Members
+ * A source relation is read by member_id, or in a seeded pseudo-random
+ * member order for training, one member at a time, each member's rows in
+ * the shared row order (lm_row_order_sql: ts, then tiebreaks).  Members
  * live either all in memory (LmMemberSet, when they fit the budget) or are
  * streamed anew on every pass (LmMemberStream).  A member's rows are then
  * split by time into a support set and a query set.

@@ -204,7 +204,8 @@ def python_pipeline(n):
     tm = [take(32, 8), take(32), take(32, 32), take(32)]
     tg = [take(64, 64), take(64), take(1, 64), take(1)]
     k.execute("""SELECT member_id, member_features, item_features, label FROM bench_src
-                 WHERE member_id <= %s ORDER BY member_id, ts""", (n,))
+                 WHERE member_id <= %s
+                 ORDER BY member_id, ts, label, item_features, member_features NULLS FIRST""", (n,))
     rows = k.fetchall()
     out = []
     i = 0
@@ -254,7 +255,7 @@ def bench_end_to_end():
     t_py = min(python_pipeline(n)[0] for _ in range(max(1, REPEATS - 1)))
     print("\n# end to end, %d members: read rows, adapt, write embeddings" % n)
     print("  CALL limaml_refresh('bench_e2e', 10000)   -- a fresh model: every member stale")
-    print("  Python: psycopg2 SELECT ... ORDER BY member_id, ts; PyTorch eager inner loop per member;"
+    print("  Python: psycopg2 SELECT ... ORDER BY member_id, ts, ...; PyTorch eager inner loop per member;"
           " execute_values upsert")
     say("limaml_refresh", done / t_db, "members/s", "%.3f s" % t_db)
     say("psycopg2 + PyTorch + write back", n / t_py, "members/s", "%.3f s" % t_py)

@@ -127,8 +127,10 @@ class Tasks:
 
     def __init__(self, conn, source, cfg, dtype=torch.float32):
         t0 = time.perf_counter()
+        # limaml's row order (README, "Row order"), so ties in ts split alike
         rows = query(conn, "SELECT member_id, member_features, item_features, label FROM %s "
-                           "ORDER BY member_id, ts" % source)
+                           "ORDER BY member_id, ts, label, item_features, "
+                           "member_features NULLS FIRST" % source)
         S, Q = cfg["support_size"], cfg["query_size"]
         m, p = cfg["member_dim"], cfg["item_dim"]
         members, start = [], 0
