@@ -10,6 +10,7 @@
 -- Appends one row per (method, evaluated customer) to shop_eval.
 
 \set ON_ERROR_STOP 1
+\if :{?timing} \timing on \endif
 \if :{?create_args} \else \set create_args '' \endif
 \if :{?train_args} \else \set train_args '' \endif
 \if :{?item_buckets} \else \set item_buckets 1024 \endif
@@ -155,45 +156,47 @@ SELECT 'rule: clicked categories', member_id, item_id, rank FROM (
  WHERE rank <= 10;
 
 -- rule "mixture": P(category | customer) · P(product | category), where
--- P(category | customer) ∝ clicks + 0.15 · views-only + 2 · the profile's prior
--- (its country and age band's click share), P(product | category) the product's
--- share of the category's clicks
+-- P(category | customer) ∝ clicks + 0.15 · views-only + 2 · prior; the prior is
+-- the click share of the category among customers of the same country and age
+-- band ("category mixture") or among everybody ("no profile");
+-- P(product | category) is the product's share of the category's clicks
 INSERT INTO ranked
-SELECT 'rule: category mixture', member_id, item_id, rank FROM (
-  SELECT c.member_id, c.item_id,
-         row_number() OVER (PARTITION BY c.member_id
-                            ORDER BY (coalesce(cc.pos, 0) + 0.15 * coalesce(cc.neg, 0) + 2 * gp.prior) * ps.share DESC,
+SELECT method, member_id, item_id, rank FROM (
+  SELECT v.method, c.member_id, c.item_id,
+         row_number() OVER (PARTITION BY v.method, c.member_id
+                            ORDER BY (coalesce(cc.pos, 0) + 0.15 * coalesce(cc.neg, 0)
+                                      + 2 * CASE WHEN v.profile THEN gp.prior ELSE gp.global_share END) * ps.share DESC,
                                      c.item_id)::int AS rank
     FROM candidates c JOIN product_share ps USING (item_id)
     JOIN cust_group cg ON cg.member_id = c.member_id
     JOIN group_prior gp ON gp.grp = cg.grp AND gp.category = ps.category
-    LEFT JOIN customer_cat cc ON cc.member_id = c.member_id AND cc.category = ps.category) r
+    LEFT JOIN customer_cat cc ON cc.member_id = c.member_id AND cc.category = ps.category
+   CROSS JOIN (VALUES ('rule: category mixture', true), ('rule: category mixture, no profile', false)) v(method, profile)) r
  WHERE rank <= 10;
 
--- the same without the profile (overall click shares as the prior)
+-- diagnostic: limaml's click probability given a view, times how often the
+-- product is viewed (its share of the known rows): expected clicks, not clicks per view
 INSERT INTO ranked
-SELECT 'rule: category mixture, no profile', member_id, item_id, rank FROM (
+SELECT 'limaml adapted × views', member_id, item_id, rank FROM (
   SELECT c.member_id, c.item_id,
          row_number() OVER (PARTITION BY c.member_id
-                            ORDER BY (coalesce(cc.pos, 0) + 0.15 * coalesce(cc.neg, 0) + 2 * gp.global_share) * ps.share DESC,
-                                     c.item_id)::int AS rank
-    FROM candidates c JOIN product_share ps USING (item_id)
-    JOIN cust_group cg ON cg.member_id = c.member_id
-    JOIN group_prior gp ON gp.grp = cg.grp AND gp.category = ps.category
-    LEFT JOIN customer_cat cc ON cc.member_id = c.member_id AND cc.category = ps.category) r
+                            ORDER BY limaml_score(a.embedding, k.code) * (pv.views + 1) DESC, c.item_id)::int AS rank
+    FROM candidates c JOIN emb_adapted a USING (member_id) JOIN codes k USING (item_id)
+    JOIN (SELECT p.product_id::bigint AS item_id, count(k.member_id) AS views
+            FROM shop_products p LEFT JOIN known k ON k.item_id = p.product_id GROUP BY p.product_id) pv USING (item_id)) r
  WHERE rank <= 10;
 
 -- ---- per-customer metrics
 INSERT INTO shop_eval
 SELECT :seed, m.method, e.member_id, e.n_before,
-       (SELECT count(*) FROM ranked r JOIN fav_product f USING (member_id, item_id)
-         WHERE r.method = m.method AND r.member_id = e.member_id) / 10.0,
-       (SELECT count(*) > 0 FROM ranked r JOIN relevant v USING (member_id, item_id)
-         WHERE r.method = m.method AND r.member_id = e.member_id)::int,
-       (SELECT count(*) FROM ranked r JOIN relevant v USING (member_id, item_id)
-         WHERE r.method = m.method AND r.member_id = e.member_id)::real
-       / (SELECT count(*) FROM relevant v WHERE v.member_id = e.member_id)
-  FROM evaluated e CROSS JOIN (SELECT DISTINCT method FROM ranked) m;
+       count(f.item_id) / 10.0, (count(v.item_id) > 0)::int, count(v.item_id)::real / n.relevant
+  FROM evaluated e
+ CROSS JOIN (SELECT DISTINCT method FROM ranked) m
+  JOIN (SELECT member_id, count(*) AS relevant FROM relevant GROUP BY member_id) n USING (member_id)
+  LEFT JOIN ranked r ON r.method = m.method AND r.member_id = e.member_id
+  LEFT JOIN fav_product f ON f.member_id = r.member_id AND f.item_id = r.item_id
+  LEFT JOIN relevant v ON v.member_id = r.member_id AND v.item_id = r.item_id
+ GROUP BY m.method, e.member_id, e.n_before, n.relevant;
 
 SELECT :seed AS seed, t.seconds AS train_seconds, t.epochs, round(t.val_auc_cold::numeric, 3) AS val_auc_cold,
        round(t.val_auc_adapted::numeric, 3) AS val_auc_adapted,
