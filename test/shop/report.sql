@@ -77,7 +77,7 @@ SELECT 'all', 9, round(sum(n)::numeric / count(DISTINCT seed), 0) FROM strata;
 CREATE FUNCTION pg_temp.cell(v float8, lo float8, hi float8) RETURNS text LANGUAGE sql AS
 $$ SELECT format('%s [%s, %s]', to_char(v, 'FM0.000'), to_char(lo, 'FM0.000'), to_char(hi, 'FM0.000')) $$;
 
-SELECT format(E'\n### %s\n\nSeeds: %s; customers per seed evaluated (held out, with a later click or purchase of a product new to them). Best SQL rule: %s.\n',
+SELECT format(E'\n### %s\n\nSeeds: %s (mean over seeds, 95 %% bootstrap interval over customers). Customers: held out, with a later click or purchase of a product new to them; number per seed. Best SQL rule (highest overall hit rate): %s.\n',
               t.title, (SELECT count(DISTINCT seed) FROM shop_eval), (SELECT method FROM best))
        || E'\n| events before the cut | customers | limaml adapted | limaml cold | popularity | best SQL rule |\n|---|---|---|---|---|---|\n'
        || string_agg(format('| %s | %s | %s | %s | %s | %s |', g.segment, g.customers,
