@@ -36,7 +36,7 @@ typedef struct LmMember
 								 * NULL unless opened by lm_stream_open_item_ids */
 } LmMember;
 
-/* a NULL item_id in LmMember.item_ids */
+/* a NULL item_id in LmMember.item_ids (an item_id of that value reads as NULL) */
 #define LM_NULL_ITEM_ID PG_INT64_MIN
 
 /* the split limaml_train uses for a model */
