@@ -1,5 +1,6 @@
 /*
- * quality.c - pooled cold and adapted predictions and their metrics.
+ * quality.c - pooled cold, adapted (and baseline) predictions and their
+ * metrics.
  */
 #include "quality.h"
 
@@ -8,16 +9,41 @@
 #include "core/metrics.h"
 #include "utils/memutils.h"
 
-void
-lm_quality_init(LmQuality *q, const LmArch *arch)
+static void
+quality_init(LmQuality *q, const LmArch *arch, int n_pred)
 {
 	memset(q, 0, sizeof(*q));
 	q->arch = arch;
+	q->n_pred = n_pred;
 	q->cap = 1024;
-	q->pred[0] = palloc(sizeof(double) * q->cap);
-	q->pred[1] = palloc(sizeof(double) * q->cap);
+	for (int k = 0; k < n_pred; k++)
+		q->pred[k] = palloc(sizeof(double) * q->cap);
 	q->y = palloc(sizeof(double) * q->cap);
 	q->e = palloc(sizeof(float) * lm_embedding_len(arch));
+}
+
+void
+lm_quality_init(LmQuality *q, const LmArch *arch)
+{
+	quality_init(q, arch, 2);
+}
+
+void
+lm_quality_init_baselines(LmQuality *q, const LmArch *arch)
+{
+	quality_init(q, arch, LM_N_PRED);
+}
+
+void
+lm_quality_reset(LmQuality *q)
+{
+	q->members = 0;
+	q->rows = 0;
+	memset(q->loss, 0, sizeof(q->loss));
+	memset(q->member_auc_sum, 0, sizeof(q->member_auc_sum));
+	memset(q->member_ndcg_sum, 0, sizeof(q->member_ndcg_sum));
+	q->member_auc_n = 0;
+	q->member_ndcg_n = 0;
 }
 
 static void
@@ -26,13 +52,42 @@ reserve(LmQuality *q, int64 rows)
 	if (q->rows + rows <= q->cap)
 		return;
 	q->cap = Max(q->cap * 2, q->rows + rows);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < q->n_pred; k++)
 		q->pred[k] = repalloc_huge(q->pred[k], sizeof(double) * q->cap);
 	q->y = repalloc_huge(q->y, sizeof(double) * q->cap);
 }
 
-void
-lm_quality_add(LmQuality *q, const LmModel *model, const float *params, const LmTask *task)
+/* the member's AUC and NDCG per predictor, from its rows just pooled */
+static void
+add_member_ranking(LmQuality *q, int n)
+{
+	bool		auc_defined = false,
+				ndcg_defined = false;
+
+	for (int k = 0; k < q->n_pred; k++)
+	{
+		double		auc = q->arch->loss == LM_LOSS_BCE ? lm_auc(q->pred[k] + q->rows, q->member_y, n) : -1;
+		double		ndcg = lm_ndcg(q->pred[k] + q->rows, q->member_y, n, LM_NDCG_K);
+
+		/* both depend on the labels only for being defined */
+		if (auc >= 0)
+		{
+			q->member_auc_sum[k] += auc;
+			auc_defined = true;
+		}
+		if (ndcg >= 0)
+		{
+			q->member_ndcg_sum[k] += ndcg;
+			ndcg_defined = true;
+		}
+	}
+	q->member_auc_n += auc_defined;
+	q->member_ndcg_n += ndcg_defined;
+}
+
+static void
+quality_add(LmQuality *q, const LmModel *model, const float *params, const LmTask *task,
+			const double *const baseline[2])
 {
 	const LmArch *arch = q->arch;
 	int			n = task->query.n;
@@ -61,38 +116,48 @@ lm_quality_add(LmQuality *q, const LmModel *model, const float *params, const Lm
 		for (int r = 0; r < n; r++)
 			q->pred[k][q->rows + r] = loss_output(arch->loss, q->work->pred[r]);
 	}
+	for (int k = 2; k < q->n_pred; k++)
+		memcpy(q->pred[k] + q->rows, baseline[k - 2], sizeof(double) * n);
 	for (int r = 0; r < n; r++)
 		q->y[q->rows + r] = q->member_y[r] = task->query.label[r];
-	if (arch->loss == LM_LOSS_BCE)
-	{
-		double		cold = lm_auc(q->pred[0] + q->rows, q->member_y, n);
-		double		adapted = lm_auc(q->pred[1] + q->rows, q->member_y, n);
-
-		if (cold >= 0)
-		{
-			q->member_auc_sum[0] += cold;
-			q->member_auc_sum[1] += adapted;
-			q->member_auc_n++;
-		}
-	}
+	add_member_ranking(q, n);
 	q->rows += n;
 	q->members++;
+}
+
+void
+lm_quality_add(LmQuality *q, const LmModel *model, const float *params, const LmTask *task)
+{
+	Assert(q->n_pred == 2);
+	quality_add(q, model, params, task, NULL);
+}
+
+void
+lm_quality_add_baselines(LmQuality *q, const LmModel *model, const float *params,
+						 const LmTask *task, const double *const baseline[2])
+{
+	Assert(q->n_pred == LM_N_PRED);
+	quality_add(q, model, params, task, baseline);
 }
 
 void
 lm_quality_merge(LmQuality *into, const LmQuality *from)
 {
 	reserve(into, from->rows);
-	for (int k = 0; k < 2; k++)
+	Assert(into->n_pred == from->n_pred);
+	for (int k = 0; k < into->n_pred; k++)
 	{
 		memcpy(into->pred[k] + into->rows, from->pred[k], sizeof(double) * from->rows);
-		into->loss[k] += from->loss[k];
 		into->member_auc_sum[k] += from->member_auc_sum[k];
+		into->member_ndcg_sum[k] += from->member_ndcg_sum[k];
 	}
+	for (int k = 0; k < 2; k++)
+		into->loss[k] += from->loss[k];
 	memcpy(into->y + into->rows, from->y, sizeof(double) * from->rows);
 	into->rows += from->rows;
 	into->members += from->members;
 	into->member_auc_n += from->member_auc_n;
+	into->member_ndcg_n += from->member_ndcg_n;
 }
 
 double
@@ -111,6 +176,12 @@ double
 lm_quality_member_auc(const LmQuality *q, int k)
 {
 	return q->member_auc_n ? q->member_auc_sum[k] / q->member_auc_n : -1;
+}
+
+double
+lm_quality_member_ndcg(const LmQuality *q, int k)
+{
+	return q->member_ndcg_n ? q->member_ndcg_sum[k] / q->member_ndcg_n : -1;
 }
 
 double

@@ -29,6 +29,7 @@ typedef struct MemberRows
 	float	   *items;
 	float	   *labels;
 	int32	   *buckets;		/* item-ID buckets; unused without item-ID embeddings */
+	int64	   *item_ids;		/* raw item ids; NULL unless the stream reads them */
 	float	   *member;
 } MemberRows;
 
@@ -109,7 +110,7 @@ lm_member_episode(const LmArch *arch, const LmMember *member, int query_start,
 /* ---------------------------------------------------------- reading rows */
 
 static void
-rows_init(MemberRows *rows, const LmArch *arch, int keep)
+rows_init(MemberRows *rows, const LmArch *arch, int keep, bool item_ids)
 {
 	rows->n = 0;
 	rows->n_total = 0;
@@ -118,11 +119,13 @@ rows_init(MemberRows *rows, const LmArch *arch, int keep)
 	rows->items = palloc(sizeof(float) * rows->cap * arch->item_feature_dim);
 	rows->labels = palloc(sizeof(float) * rows->cap);
 	rows->buckets = palloc(sizeof(int32) * rows->cap);
+	rows->item_ids = item_ids ? palloc(sizeof(int64) * rows->cap) : NULL;
 	rows->member = palloc0(sizeof(float) * (arch->member_dim + 1));
 }
 
 static void
-append_row(MemberRows *rows, const LmArch *arch, const float *item, float label, int32 bucket)
+append_row(MemberRows *rows, const LmArch *arch, const float *item, float label, int32 bucket,
+		   int64 item_id)
 {
 	size_t		p = arch->item_feature_dim;
 
@@ -134,6 +137,8 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label,
 		memmove(rows->items, rows->items + (size_t) drop * p, sizeof(float) * rows->keep * p);
 		memmove(rows->labels, rows->labels + drop, sizeof(float) * rows->keep);
 		memmove(rows->buckets, rows->buckets + drop, sizeof(int32) * rows->keep);
+		if (rows->item_ids)
+			memmove(rows->item_ids, rows->item_ids + drop, sizeof(int64) * rows->keep);
 		rows->n = rows->keep;
 	}
 	if (rows->n == rows->cap)
@@ -142,7 +147,11 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label,
 		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * p);
 		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
 		rows->buckets = repalloc_huge(rows->buckets, sizeof(int32) * rows->cap);
+		if (rows->item_ids)
+			rows->item_ids = repalloc_huge(rows->item_ids, sizeof(int64) * rows->cap);
 	}
+	if (rows->item_ids)
+		rows->item_ids[rows->n] = item_id;
 	memcpy(rows->items + (size_t) rows->n * p, item, sizeof(float) * p);
 	rows->buckets[rows->n] = bucket;
 	rows->labels[rows->n++] = label;
@@ -167,6 +176,7 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 	const float *v;
 	float		label;
 	int32		bucket = 0;
+	int64		item_id = LM_NULL_ITEM_ID;
 
 	d = SPI_getbinval(tuple, desc, 2, &isnull);
 	if (arch->member_dim > 0 && isnull)
@@ -185,19 +195,23 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 		null_error("label", rows->member_id);
 	label = DatumGetFloat4(d);
 	lm_check_label(label, arch->loss);
-	if (arch->item_buckets)
+	if (arch->item_buckets || rows->item_ids)
 	{
-		/* an unknown (NULL) item id reads the unknown item's row */
 		d = SPI_getbinval(tuple, desc, 5, &isnull);
-		bucket = isnull ? arch->item_buckets : lm_item_bucket(arch, DatumGetInt64(d));
+		if (!isnull)
+			item_id = DatumGetInt64(d);
 	}
-	append_row(rows, arch, v, label, bucket);
+	if (arch->item_buckets)
+		/* an unknown (NULL) item id reads the unknown item's row */
+		bucket = isnull ? arch->item_buckets : lm_item_bucket(arch, item_id);
+	append_row(rows, arch, v, label, bucket, item_id);
 }
 
 /* ------------------------------------------------------------- streaming */
 
-LmMemberStream *
-lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, int keep_rows)
+static LmMemberStream *
+stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, int keep_rows,
+			bool item_ids)
 {
 	LmMemberStream *stream = palloc0(sizeof(LmMemberStream));
 	const char *rel;
@@ -208,13 +222,14 @@ lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed
 	Datum		args[1] = {Int64GetDatum(order_seed)};
 
 	lm_check_source(source, InvalidOid);
-	if (model->arch.item_buckets)
+	if (model->arch.item_buckets || item_ids)
 		lm_check_item_id(source);
 	rel = lm_relation_sql(source);
-	item_col = model->arch.item_buckets ? ", item_id" : "";
+	item_col = model->arch.item_buckets || item_ids ? ", item_id" : "";
 	stream->model = model;
-	rows_init(&stream->rows, &model->arch, keep_rows);
-	rows_init(&stream->ready, &model->arch, keep_rows);
+	rows_init(&stream->rows, &model->arch, keep_rows, item_ids);
+	rows_init(&stream->ready, &model->arch, keep_rows, item_ids);
+	/* the baselines' pass orders rows as the evaluation pass does: one split */
 	order = lm_row_order_sql(model->arch.item_buckets > 0, false);
 	plan = SPI_prepare(shuffled ?
 					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
@@ -231,6 +246,18 @@ lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed
 	stream->n_fetched = SPI_processed;
 	stream->done = stream->n_fetched == 0;
 	return stream;
+}
+
+LmMemberStream *
+lm_stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, int keep_rows)
+{
+	return stream_open(model, source, shuffled, order_seed, keep_rows, false);
+}
+
+LmMemberStream *
+lm_stream_open_item_ids(const LmModel *model, Oid source, int keep_rows)
+{
+	return stream_open(model, source, false, 0, keep_rows, true);
 }
 
 /* swaps the member just completed into ready, and starts the next one */
@@ -303,6 +330,7 @@ lm_stream_next(LmMemberStream *stream, LmMember *member)
 	member->items = stream->ready.items + (size_t) (stream->ready.n - member->n) * arch->item_feature_dim;
 	member->labels = stream->ready.labels + (stream->ready.n - member->n);
 	member->buckets = arch->item_buckets ? stream->ready.buckets + (stream->ready.n - member->n) : NULL;
+	member->item_ids = stream->ready.item_ids ? stream->ready.item_ids + (stream->ready.n - member->n) : NULL;
 	return true;
 }
 
@@ -413,5 +441,6 @@ lm_member_set_get(const LmMemberSet *set, const LmArch *arch, int i)
 	m.items = set->items + set->row_off[i] * arch->item_feature_dim;
 	m.labels = set->labels + set->row_off[i];
 	m.buckets = arch->item_buckets ? set->buckets + set->row_off[i] : NULL;
+	m.item_ids = NULL;
 	return m;
 }

@@ -33,7 +33,12 @@ typedef struct LmMember
 	const float *items;			/* [n][item_dim] */
 	const float *labels;		/* [n] */
 	const int32 *buckets;		/* [n] item-ID buckets; NULL without item-ID embeddings */
+	const int64 *item_ids;		/* [n] the source's item_id (LM_NULL_ITEM_ID for NULL);
+								 * NULL unless opened by lm_stream_open_item_ids */
 } LmMember;
+
+/* a NULL item_id in LmMember.item_ids (an item_id of that value reads as NULL) */
+#define LM_NULL_ITEM_ID PG_INT64_MIN
 
 /* the split limaml_train uses for a model */
 LmSplit		lm_training_split(const LmModel *model);
@@ -52,6 +57,8 @@ typedef struct LmMemberStream LmMemberStream;
 /* shuffled: members in hash(member_id, order_seed) order; keep_rows: newest rows kept */
 LmMemberStream *lm_stream_open(const LmModel *model, Oid source, bool shuffled,
 							   int64 order_seed, int keep_rows);
+/* the same in (member_id, ts) order, also reading item_id (the source must have it) */
+LmMemberStream *lm_stream_open_item_ids(const LmModel *model, Oid source, int keep_rows);
 bool		lm_stream_next(LmMemberStream *stream, LmMember *member);
 void		lm_stream_close(LmMemberStream *stream);
 

@@ -1,8 +1,9 @@
 /*
- * metrics.c - ROC AUC by rank sums.
+ * metrics.c - ROC AUC by rank sums, NDCG@k with tie-averaged gains.
  */
 #include "metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "lm_real.h"
@@ -57,4 +58,80 @@ lm_auc(const double *score, const double *label, int n)
 	}
 	lm_free(rows);
 	return (rank_sum - n_pos * (n_pos + 1) / 2.0) / ((double) n_pos * (n - n_pos));
+}
+
+typedef struct ScoredGain
+{
+	double		score;
+	double		gain;
+} ScoredGain;
+
+static int
+cmp_score_desc(const void *a, const void *b)
+{
+	double		x = ((const ScoredGain *) a)->score;
+	double		y = ((const ScoredGain *) b)->score;
+
+	return (x < y) - (x > y);
+}
+
+static int
+cmp_double_desc(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x < y) - (x > y);
+}
+
+static double
+discount(int rank)
+{
+	return 1.0 / log2(rank + 2.0);	/* rank 0 is the top */
+}
+
+double
+lm_ndcg(const double *score, const double *label, int n, int k)
+{
+	ScoredGain *rows;
+	double	   *ideal;
+	double		dcg = 0,
+				idcg = 0;
+	int			top;
+
+	if (n <= 0 || k <= 0)
+		return -1;
+	top = n < k ? n : k;
+	rows = lm_alloc(sizeof(ScoredGain) * n);
+	ideal = lm_alloc(sizeof(double) * n);
+	for (int i = 0; i < n; i++)
+	{
+		rows[i].score = score[i];
+		rows[i].gain = ideal[i] = label[i] > 0 ? label[i] : 0;
+	}
+	qsort(ideal, n, sizeof(double), cmp_double_desc);
+	for (int r = 0; r < top; r++)
+		idcg += ideal[r] * discount(r);
+	if (idcg <= 0)
+	{
+		lm_free(rows);
+		lm_free(ideal);
+		return -1;
+	}
+	qsort(rows, n, sizeof(ScoredGain), cmp_score_desc);
+	for (int i = 0; i < top;)
+	{
+		int			j = i;
+		double		gain_sum = 0;
+
+		while (j < n && rows[j].score == rows[i].score)
+			gain_sum += rows[j++].gain;
+		/* the tie occupies ranks i .. j-1, each with the mean gain */
+		for (int r = i; r < j && r < top; r++)
+			dcg += gain_sum / (j - i) * discount(r);
+		i = j;
+	}
+	lm_free(rows);
+	lm_free(ideal);
+	return dcg / idcg;
 }

@@ -1,5 +1,5 @@
 /*
- * metrics.h - ranking metrics on predictions.
+ * metrics.h - ranking metrics on predictions: AUC and NDCG.
  */
 #ifndef LM_METRICS_H
 #define LM_METRICS_H
@@ -10,5 +10,15 @@
  * class is present.
  */
 double		lm_auc(const double *score, const double *label, int n);
+
+/*
+ * NDCG@k of score[n] against graded relevance label[n] (gain max(label, 0),
+ * discount 1 / log2(rank + 1)): DCG@k of the rows ranked by descending
+ * score over DCG@k of the ideal order.  Rows with equal scores share
+ * their mean gain over the ranks they occupy (the expected DCG over the
+ * ties' random orders), so a constant score ranks no better than chance.
+ * Returns -1 when n <= 0, k <= 0 or no row has a positive label.
+ */
+double		lm_ndcg(const double *score, const double *label, int n, int k);
 
 #endif

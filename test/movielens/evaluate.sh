@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# MovieLens 100K evaluation of LiMAML against the conventional baseline.
+# MovieLens 100K evaluation of LiMAML against the conventional model and the
+# popularity and bias baselines.
 #   bash test/movielens/evaluate.sh [DATA_DIR]     (default: ../shared/data/ml-100k)
 # Skips cleanly when the data is absent.  Builds, starts a throwaway cluster,
 # loads the data (test/movielens/load.sql), runs test/movielens/evaluate.sql.

@@ -1,7 +1,8 @@
 -- MovieLens protocol (run by test/movielens/evaluate.sh after load.sql):
 --   20 % of members are held out entirely (movielens.held_out); models are
 --   meta-trained on the rest; held-out members are adapted on their older
---   interactions and evaluated on their newest 20 %, by activity segment.
+--   interactions and evaluated on their newest 20 %, by activity segment,
+--   next to the popularity and bias baselines on the same query rows.
 -- psql variables: epochs, episodes.
 
 \set ON_ERROR_STOP 1
@@ -51,34 +52,45 @@ SELECT r.model, r.label, r.loss, e.*
        LATERAL limaml_evaluate(r.model, ('movielens.test_' || r.loss)::regclass,
                                segments => '{30,60,150}', query_fraction => 0.2) e;
 
-\echo
-\echo '== bce (rating >= 4): AUC on held-out members'' newest 20 %, pooled and per member'
-SELECT segment, max(members) AS members,
-       round(max(auc_cold) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "cold",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_so')::numeric, 3) AS "LiMAML-2",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_bil')::numeric, 3) AS "LiMAML-1 bilinear",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_id')::numeric, 3) AS "LiMAML-1 item ids",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional",
-       round(max(auc_adapted) FILTER (WHERE model = 'ml_bce_conv_id')::numeric, 3) AS "conventional item ids",
-       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_fo')::numeric, 3) AS "LiMAML-1 per member",
-       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_id')::numeric, 3) AS "LiMAML-1 item ids per member",
-       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv')::numeric, 3) AS "conventional per member",
-       round(max(member_auc_adapted) FILTER (WHERE model = 'ml_bce_conv_id')::numeric, 3) AS "conventional item ids per member"
-  FROM results WHERE loss = 'bce'
- GROUP BY segment ORDER BY min(CASE segment WHEN 'all' THEN 2 ELSE 1 END), min(substring(segment from '^\d+')::int);
+-- one line per (loss, metric, segment, column) for \crosstabview: the
+-- baselines and the cold start (from the first-order model's run; they do not
+-- depend on the model), then every model adapted
+CREATE TEMP VIEW board AS
+SELECT e.loss, m.metric, e.segment,
+       CASE e.segment WHEN 'all' THEN 1000000000 ELSE substring(e.segment from '^\d+')::int END AS seg_order,
+       c.ord, c.col, round(m.value::numeric, 3) AS value
+  FROM results e
+  JOIN (VALUES (1, 'popularity', 'fo', 'popularity'), (2, 'bias', 'fo', 'bias'), (3, 'cold', 'fo', 'cold'),
+               (4, 'LiMAML-1', 'fo', 'adapted'), (5, 'LiMAML-2', 'so', 'adapted'),
+               (6, 'LiMAML-1 bilinear', 'bil', 'adapted'), (7, 'LiMAML-1 item ids', 'id', 'adapted'),
+               (8, 'conventional', 'conv', 'adapted'), (9, 'conventional item ids', 'conv_id', 'adapted'))
+       c (ord, col, run, predictor)
+    ON e.model = 'ml_' || e.loss || '_' || c.run AND e.predictor = c.predictor
+ CROSS JOIN LATERAL (VALUES ('auc', e.auc), ('member_auc', e.member_auc), ('ndcg10', e.ndcg10), ('mae', e.mae),
+                            ('members', e.members)) m (metric, value)
+ WHERE m.value IS NOT NULL;
+CREATE TEMP VIEW members AS
+SELECT DISTINCT loss, segment, seg_order, 0 AS ord, 'members' AS col, value::int AS value FROM board WHERE metric = 'members';
 
+\echo
+\echo '== bce (rating >= 4): AUC on held-out members'' newest 20 %, pooled'
+\echo '   (popularity, bias: the baselines; cold: LiMAML-1 un-adapted; the others adapted)'
+SELECT segment, col, value, ord, seg_order FROM board WHERE loss = 'bce' AND metric = 'auc'
+UNION ALL SELECT segment, col, value, ord, seg_order FROM members WHERE loss = 'bce'
+ ORDER BY seg_order \crosstabview segment col value ord
+\echo '== bce: AUC per member (ranking within a member)'
+SELECT segment, col, value, ord, seg_order FROM board WHERE loss = 'bce' AND metric = 'member_auc'
+ ORDER BY seg_order \crosstabview segment col value ord
+\echo '== bce: NDCG@10 per member (relevance: rating >= 4)'
+SELECT segment, col, value, ord, seg_order FROM board WHERE loss = 'bce' AND metric = 'ndcg10'
+ ORDER BY seg_order \crosstabview segment col value ord
 \echo '== mse (the rating): MAE on held-out members'' newest 20 %'
-SELECT segment, max(members) AS members,
-       round(max(mae_cold) FILTER (WHERE model = 'ml_mse_fo')::numeric, 3) AS "cold",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_fo')::numeric, 3) AS "LiMAML-1",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_so')::numeric, 3) AS "LiMAML-2",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_bil')::numeric, 3) AS "LiMAML-1 bilinear",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_id')::numeric, 3) AS "LiMAML-1 item ids",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv')::numeric, 3) AS "conventional",
-       round(max(mae_adapted) FILTER (WHERE model = 'ml_mse_conv_id')::numeric, 3) AS "conventional item ids"
-  FROM results WHERE loss = 'mse'
- GROUP BY segment ORDER BY min(CASE segment WHEN 'all' THEN 2 ELSE 1 END), min(substring(segment from '^\d+')::int);
+SELECT segment, col, value, ord, seg_order FROM board WHERE loss = 'mse' AND metric = 'mae'
+UNION ALL SELECT segment, col, value, ord, seg_order FROM members WHERE loss = 'mse'
+ ORDER BY seg_order \crosstabview segment col value ord
+\echo '== mse: NDCG@10 per member (relevance: the rating)'
+SELECT segment, col, value, ord, seg_order FROM board WHERE loss = 'mse' AND metric = 'ndcg10'
+ ORDER BY seg_order \crosstabview segment col value ord
 
 \echo '== training time (seconds)'
 SELECT r.model, r.label, t.seconds FROM runs r JOIN timings t USING (model) ORDER BY r.loss, r.model;
