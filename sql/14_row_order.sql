@@ -70,10 +70,10 @@ SELECT limaml_model_export('ro_a') - 'name' = limaml_model_export('ro_b') - 'nam
 
 -- ------------------------------------------------------------ evaluation
 
-SELECT (SELECT array_agg(e::text ORDER BY e.segment) FROM limaml_evaluate('ro_a') e)
-       = (SELECT array_agg(e::text ORDER BY e.segment) FROM limaml_evaluate('ro_b') e) AS same_evaluation,
-       (SELECT array_agg(e::text ORDER BY e.segment) FROM limaml_evaluate('ro_ai') e)
-       = (SELECT array_agg(e::text ORDER BY e.segment) FROM limaml_evaluate('ro_bi') e)
+SELECT (SELECT array_agg(e::text ORDER BY e.segment, e.predictor) FROM limaml_evaluate('ro_a') e)
+       = (SELECT array_agg(e::text ORDER BY e.segment, e.predictor) FROM limaml_evaluate('ro_b') e) AS same_evaluation,
+       (SELECT array_agg(e::text ORDER BY e.segment, e.predictor) FROM limaml_evaluate('ro_ai') e)
+       = (SELECT array_agg(e::text ORDER BY e.segment, e.predictor) FROM limaml_evaluate('ro_bi') e)
        AS same_evaluation_item_ids;
 
 -- ------------------------------------------------------------ adaptation

@@ -229,8 +229,12 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	stream->model = model;
 	rows_init(&stream->rows, &model->arch, keep_rows, item_ids);
 	rows_init(&stream->ready, &model->arch, keep_rows, item_ids);
-	/* the baselines' pass orders rows as the evaluation pass does: one split */
-	order = lm_row_order_sql(model->arch.item_buckets > 0, false);
+	/*
+	 * With item ids read (the baselines) they break ties too, so the baselines'
+	 * split is deterministic; rows tied on everything else are the same rows to
+	 * a model without item ids, so its figures do not change.
+	 */
+	order = lm_row_order_sql(model->arch.item_buckets > 0 || item_ids, false);
 	plan = SPI_prepare(shuffled ?
 					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
 								"ORDER BY hashint8extended(member_id, $1), member_id, %s",
