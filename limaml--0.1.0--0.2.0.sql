@@ -1,7 +1,7 @@
 -- limaml 0.1.0 -> 0.2.0
 \echo Use "ALTER EXTENSION limaml UPDATE TO '0.2.0'" to load this file. \quit
 
--- the wide head (wide, wide_rank, ridge_lambda)
+-- the wide head (wide, wide_rank, ridge_lambda) and history in the meta block
 DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int);
 CREATE FUNCTION limaml_create_model(
 	name text,
@@ -26,10 +26,11 @@ CREATE FUNCTION limaml_create_model(
 	item_embedding_dim int DEFAULT 16,
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,
-	ridge_lambda real DEFAULT 1)
+	ridge_lambda real DEFAULT 3,
+	history boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 

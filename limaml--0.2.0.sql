@@ -109,10 +109,11 @@ CREATE FUNCTION limaml_create_model(
 	item_embedding_dim int DEFAULT 16,
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,
-	ridge_lambda real DEFAULT 1)
+	ridge_lambda real DEFAULT 3,
+	history boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

@@ -31,6 +31,13 @@ CREATE VIEW w_train AS SELECT * FROM w_src WHERE member_id > 100;
 
 -- bad shapes and settings, and nothing half-written
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', wide => true) $$);
+-- item ids bring the wide head by default; without them there is none
+SELECT limaml_create_model('w_default', 'w_train', item_buckets => 64) > 0 AS created;
+SELECT config->'wide' AS wide, config->'wide_rank' AS rank, config->'ridge_lambda' AS lambda
+  FROM limaml_model WHERE name = 'w_default';
+SELECT limaml_create_model('w_none', 'w_train') > 0 AS created;
+SELECT config ? 'wide' AS has_wide FROM limaml_model WHERE name = 'w_none';
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w_default', 'w_none');
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => -1) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => 300) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, ridge_lambda => 0) $$);
@@ -51,6 +58,16 @@ SELECT count(*) AS versions FROM limaml_model_version v JOIN limaml_model m USIN
 SELECT count(*) FROM limaml_train('w', epochs => 15, outer_lr => 0.03, validation_fraction => 0,
                                   support_weight => 0.5, random_splits => true, weight_decay => 0.01,
                                   lr_schedule => 'cosine');
+-- NULL options mean the measured defaults; 0.1.0's training is one call away
+SELECT limaml_create_model('w_d', 'w_train', embedding_dim => 4, seed => 1) > 0 AS created;
+SELECT count(*) FROM limaml_train('w_d', epochs => 1);
+SELECT count(*) FROM limaml_train('w_d', epochs => 1, support_weight => 0, random_splits => false,
+                                  weight_decay => 0, lr_schedule => 'constant');
+SELECT v.version, v.training->'support_weight' AS sw, v.training->'random_splits' AS rs,
+       v.training->'weight_decay' AS wd, v.training->'lr_schedule' AS schedule
+  FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'w_d' AND v.version > 0
+ ORDER BY v.version;
+SELECT limaml_drop_model('w_d');
 SELECT training->'support_weight' AS sw, training->'random_splits' AS rs, training->'weight_decay' AS wd,
        training->'lr_schedule' AS schedule
   FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'w' AND v.version = m.active_version;
@@ -82,7 +99,7 @@ SELECT avg(s) FILTER (WHERE it.genre = pm.fav) - avg(s) FILTER (WHERE it.genre <
 -- and the wide head ranks them better than the same model without it, and than the baselines
 CREATE VIEW w_test AS SELECT * FROM w_src WHERE member_id <= 100;
 SELECT limaml_create_model('w_deep', 'w_train', embedding_dim => 8, item_buckets => 128, item_embedding_dim => 8,
-                           seed => 2) > 0 AS created;
+                           wide => false, seed => 2) > 0 AS created;
 SELECT count(*) FROM limaml_train('w_deep', epochs => 15, outer_lr => 0.03, validation_fraction => 0);
 SELECT w.auc > d.auc + 0.05 AS wide_beats_deep, w.member_auc > d.member_auc + 0.05 AS wide_beats_deep_per_member,
        w.auc > greatest(p.auc, b.auc) + 0.05 AS wide_beats_baselines

@@ -510,7 +510,9 @@ lm_insert_model(const char *name, Oid source, Oid members, const char *config_js
 }
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
-#define WIDE_BY_DEFAULT false
+#define WIDE_BY_DEFAULT true
+/* history => NULL: the meta block reads the pooled support rows (measured, README) */
+#define HISTORY_BY_DEFAULT false
 
 #define ARG_OR_NULL_ERROR(n, what) \
 	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
@@ -611,7 +613,13 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
 	}
-	/* 0.1.0's limaml_create_model has twenty arguments; the wide head needs item ids */
+	/* 0.1.0's limaml_create_model has twenty arguments */
+	if (PG_NARGS() > 23 && (PG_ARGISNULL(23) ? HISTORY_BY_DEFAULT : PG_GETARG_BOOL(23)) &&
+		(err = lm_arch_enable_history(&arch, meta_hidden, n_meta_hidden)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model shape: %s", err)));
+	/* the wide head needs item ids */
 	if (PG_NARGS() > 22 && (PG_ARGISNULL(20) ? arch.item_buckets > 0 && WIDE_BY_DEFAULT :
 							PG_GETARG_BOOL(20)))
 	{

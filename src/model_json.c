@@ -169,6 +169,7 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	JsonbValue *meta_sgd;
 	JsonbValue *bilinear;
 	JsonbValue *wide;
+	JsonbValue *history;
 	const char *problem;
 	LmLoss		loss;
 	const char *err;
@@ -197,6 +198,15 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 		if (err)
 			json_error("config", err);
 	}
+	history = json_get(c, "history", false);
+	if (history && history->type == jbvBool && history->val.boolean)
+	{
+		err = lm_arch_enable_history(arch, meta_hidden, n_meta);
+		if (err)
+			json_error("config", err);
+	}
+	else if (history && history->type != jbvBool)
+		json_error("history", "must be true or false");
 	wide = json_get(c, "wide", false);
 	if (wide && wide->type == jbvBool && wide->val.boolean)
 	{
@@ -381,6 +391,12 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 					 cfg->seed, arch->bilinear ? "true" : "false",
 					 arch->n_lr_params ? "true" : "false", arch->item_buckets,
 					 arch->item_embedding_dim);
+	if (arch->history)
+	{
+		/* inside the object: drop its closing brace */
+		buf.data[--buf.len] = '\0';
+		appendStringInfoString(&buf, ", \"history\": true}");
+	}
 	if (arch->wide)
 	{
 		/* inside the object: drop its closing brace, add the wide head's */

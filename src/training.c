@@ -165,13 +165,18 @@ train_options(FunctionCallInfo fcinfo)
 		lm_check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
 	if (!PG_ARGISNULL(6))
 		lm_check_range("patience", opt.patience, 1, 100000);
-	/* 0.1.0's limaml_train has nine arguments */
+	/* 0.1.0's limaml_train (nine arguments) trains as 0.1.0 did */
 	opt.support_weight = 0;
 	opt.random_splits = false;
 	opt.weight_decay = 0;
 	opt.cosine = false;
 	if (PG_NARGS() > 9)
 	{
+		/* NULL: the defaults chosen by measurement (README, "Training on every row, measured") */
+		opt.support_weight = 0.5;
+		opt.random_splits = true;
+		opt.weight_decay = 0.1;
+		opt.cosine = true;
 		if (!PG_ARGISNULL(9))
 			opt.support_weight = PG_GETARG_FLOAT4(9);
 		if (!PG_ARGISNULL(10))
@@ -182,9 +187,8 @@ train_options(FunctionCallInfo fcinfo)
 		{
 			char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(12));
 
-			if (strcmp(schedule, "cosine") == 0)
-				opt.cosine = true;
-			else if (strcmp(schedule, "constant") != 0)
+			opt.cosine = strcmp(schedule, "cosine") == 0;
+			if (!opt.cosine && strcmp(schedule, "constant") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown lr_schedule \"%s\"", schedule),

@@ -83,6 +83,7 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->item_buckets = 0;
 	arch->item_embedding_dim = 0;
 	arch->item_table_off = 0;
+	arch->history = 0;
 	arch->wide = 0;
 	arch->wide_rank = 0;
 	arch->ridge_lambda = 0;
@@ -139,6 +140,25 @@ lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim)
 	arch->n_global_params += (size_t) (buckets + 1) * dim;
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
 	arch->pre_width = arch->global[0].out_dim;
+	measure(arch);
+	return NULL;
+}
+
+const char *
+lm_arch_enable_history(LmArch *arch, const int *meta_hidden, int n_meta_hidden)
+{
+	const char *err;
+	int			in_dim = arch->member_dim + 2 * arch->item_feature_dim;
+
+	if (arch->history || arch->n_lr_params)
+		return "history must be enabled once, before Meta-SGD";
+	if (in_dim > LM_MAX_WIDTH)
+		return "member features and pooled history are too wide";
+	if ((err = build_block(arch->meta, &arch->n_meta, in_dim, meta_hidden, n_meta_hidden,
+						   arch->embedding_dim, &arch->n_meta_params)))
+		return err;
+	arch->history = 1;
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
 	measure(arch);
 	return NULL;
 }
@@ -263,6 +283,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
+		a->history == b->history &&
 		a->wide == b->wide && a->wide_rank == b->wide_rank && a->ridge_lambda == b->ridge_lambda &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&
 		layers_equal(a->global, b->global, a->n_global);

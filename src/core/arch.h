@@ -5,6 +5,10 @@
  *               With member_dim 0 it is one bias-only layer: a learned vector.
  * Global block: [e ; v[item_dim]] -> ReLU MLP -> one prediction (logit or value),
  *               plus, optionally, a bilinear member-item term e · (P v)
+ * History (history => true): the meta block reads x = [member features ;
+ *               mean_s v_s ; mean_s (y_s − ȳ) v_s] over the support rows s
+ *               (zeros for a member without rows), so the embedding reflects
+ *               the member's history before any gradient step.
  * Wide head (wide.h, needs item ids): + b[item] + w₀ + w · f[item], where
  *               the member's (w₀, w[r]) is a ridge solve on the support rows
  *               after the inner loop, and b, f[r] are learned per item.
@@ -39,7 +43,8 @@ typedef struct LmDense
 
 typedef struct LmArch
 {
-	int			member_dim;
+	int			member_dim;		/* member features the caller gives */
+	int			history;		/* the meta block also reads the pooled support rows */
 	int			item_dim;		/* the global block's item input: features, then the
 								 * item-ID embedding */
 	int			item_feature_dim;	/* item features the caller gives */
@@ -90,6 +95,13 @@ const char *lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim);
  * and Meta-SGD); returns NULL or a message.
  */
 const char *lm_arch_enable_wide(LmArch *arch, int rank, double lambda);
+
+/*
+ * Widens the meta block's input by the pooled support rows (2 × item
+ * features), rebuilding it with these hidden widths (before Meta-SGD);
+ * returns NULL or a message.
+ */
+const char *lm_arch_enable_history(LmArch *arch, const int *meta_hidden, int n_meta_hidden);
 
 /* floats in a meta embedding: e[d], then (w₀, w[r]) with the wide head */
 static inline int

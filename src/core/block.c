@@ -35,6 +35,7 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->item_dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->bil_q = lm_alloc_reals(arch->bilinear ? arch->item_dim : 0);
 	work->demb_query = lm_alloc_reals(arch->embedding_dim);
+	work->member_x = lm_alloc_reals(arch->meta[0].in_dim);
 	{
 		size_t		m = arch->wide ? 1 + arch->wide_rank : 0;
 		size_t		wr = arch->wide ? rows : 0;
@@ -80,6 +81,7 @@ lm_work_free(LmWork *work)
 	lm_free(work->item_dx);
 	lm_free(work->bil_q);
 	lm_free(work->demb_query);
+	lm_free(work->member_x);
 	lm_free(work->wide_fs);
 	lm_free(work->wide_bs);
 	lm_free(work->wide_fq);

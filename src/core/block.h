@@ -39,6 +39,7 @@ typedef struct LmWork
 	lm_real    *item_dx;		/* [max_rows][item_dim] its gradient */
 	lm_real    *bil_q;			/* [item_dim] Pᵀe, then Σ_r dpred[r] x[r] (bilinear) */
 	lm_real    *demb_query;		/* [embedding_dim] the query rows' share of ∂L/∂e */
+	lm_real    *member_x;		/* [meta input] member features and pooled history */
 	/* the wide head (wide.h), m = 1 + r; empty without it */
 	lm_real    *wide_fs;		/* [max_rows][m] the support rows' F̃ */
 	lm_real    *wide_bs;		/* [max_rows] their item biases, then base predictions */

@@ -9,6 +9,37 @@
 #include "kernels.h"
 #include "wide.h"
 
+const lm_real *
+lm_meta_input(const LmArch *arch, const lm_real *member, const LmRows *support, lm_real *x)
+{
+	int			p = arch->item_feature_dim;
+	lm_real    *mean,
+			   *centred;
+	double		ybar = 0;
+
+	if (!arch->history)
+		return member;
+	if (arch->member_dim > 0)
+		memcpy(x, member, sizeof(lm_real) * arch->member_dim);
+	mean = x + arch->member_dim;
+	centred = mean + p;
+	memset(mean, 0, sizeof(lm_real) * 2 * p);
+	if (support->n == 0)
+		return x;
+	for (int s = 0; s < support->n; s++)
+		ybar += support->label[s];
+	ybar /= support->n;
+	/* Σ v / n and Σ (y − ȳ) v / n: order-free, so the aggregate gives the same bits up to summation order */
+	for (int s = 0; s < support->n; s++)
+	{
+		const lm_real *v = support->item + (size_t) s * p;
+
+		lm_axpy(mean, (lm_real) (1.0 / support->n), v, p);
+		lm_axpy(centred, (lm_real) ((support->label[s] - ybar) / support->n), v, p);
+	}
+	return x;
+}
+
 double
 lm_inner_loop(const LmArch *arch, const lm_real *meta0, const lm_real *global,
 			  const lm_real *member, const LmRows *support,
@@ -30,6 +61,7 @@ lm_inner_loop_rates(const LmArch *arch, const lm_real *meta0, const lm_real *glo
 		memcpy(meta_out, meta0, sizeof(lm_real) * arch->n_meta_params);
 	if (support->n == 0 || steps == 0)
 		return 0;
+	member = lm_meta_input(arch, member, support, work->member_x);
 
 	/* the item part is fixed while θ_global is: once per row, not per step */
 	item = lm_item_input(arch, global, support, work);
@@ -93,10 +125,14 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 	const LmRows *query = &task->query;
 	int			ridge = arch->wide && adapts && support->n > 0;
 	int			m = 1 + arch->wide_rank;
+	const LmRows none = {0, NULL, NULL, NULL};
+	/* nothing adapts (cold, conventional): no history either */
+	const lm_real *member = lm_meta_input(arch, task->member, adapts ? support : &none,
+										  work->member_x);
 	const lm_real *x;
 	double		loss;
 
-	lm_meta_forward(arch, phi, task->member, work, work->emb);
+	lm_meta_forward(arch, phi, member, work, work->emb);
 	if (arch->wide)
 		wide_fit(arch, global, work->emb, support, adapts, work);
 
@@ -141,7 +177,7 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 						   work, work->demb, dglobal);
 		lm_axpy(work->demb, 1, work->demb_query, arch->embedding_dim);
 	}
-	lm_meta_backward(arch, phi, task->member, work->demb, work, dphi);
+	lm_meta_backward(arch, phi, member, work->demb, work, dphi);
 	return loss;
 }
 
@@ -163,13 +199,16 @@ lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 				   const lm_real *member, const LmRows *support,
 				   int steps, double lr, lm_real *emb, LmWork *work)
 {
-	/* adaptation serves: items never trained read the unknown item's row */
 	const lm_real *global = params + arch->n_meta_params;
+	const LmRows none = {0, NULL, NULL, NULL};
 
+	/* adaptation serves: items never trained read the unknown item's row */
 	work->item_fallback = 1;
 	lm_inner_loop_rates(arch, params, global, member, support,
 						steps, lr, lm_inner_rates(arch, params), work->meta_adapted, work);
-	lm_meta_forward(arch, work->meta_adapted, member, work, emb);
+	lm_meta_forward(arch, work->meta_adapted,
+					lm_meta_input(arch, member, steps > 0 ? support : &none, work->member_x),
+					work, emb);
 	if (arch->wide)
 	{
 		wide_fit(arch, global, emb, support, steps > 0, work);

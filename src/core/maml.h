@@ -32,6 +32,17 @@ typedef struct LmTask
 } LmTask;
 
 /*
+ * The meta block's input for a member's features and support rows: the
+ * features, then with history the pooled rows (arch.h); returns member
+ * itself without history, else x (meta[0].in_dim values).
+ */
+const lm_real *lm_meta_input(const LmArch *arch, const lm_real *member, const LmRows *support,
+							 lm_real *x);
+
+/*
+ * The functions below take the member's own features (member_dim) and
+ * build the meta block's input themselves.
+ *
  * K SGD steps on the support loss from meta0 into meta_out (which may equal
  * work->meta_adapted).  An empty support set or K = 0 copies meta0.
  * Returns the support loss before the first step (0 when empty).

@@ -86,12 +86,15 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 	LmWork	   *work = mw->work;
 	const LmRows *support = &task->support;
 	lm_real    *phi_last;
+	const LmRows none = {0, NULL, NULL, NULL};
+	const lm_real *member;
 	const lm_real *x = NULL;
 	const lm_real *support_x = NULL;
 	double		loss;
 
 	if (support->n == 0)
 		steps = 0;
+	member = lm_meta_input(arch, task->member, steps > 0 ? support : &none, work->member_x);
 
 	/* inner loop, keeping φᵏ and gᵏ for the reverse pass */
 	memcpy(mw->trajectory, params, sizeof(lm_real) * n);
@@ -117,7 +120,7 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 		lm_real    *next = mw->trajectory + (size_t) (k + 1) * n;
 		lm_real    *g = mw->inner_grads + (size_t) k * n;
 
-		meta_gradient(arch, phi, global, task->member, support, x, work, g);
+		meta_gradient(arch, phi, global, member, support, x, work, g);
 		for (size_t i = 0; i < n; i++)
 			next[i] = phi[i] - (lr_vec ? lr_vec[i] : (lm_real) lr) * g[i];
 	}
@@ -144,7 +147,7 @@ lm_task_meta_grad(const LmArch *arch, const lm_real *params, const LmTask *task,
 		/* H(−α ⊙ ḡ) = −H(α ⊙ ḡ): the update's sign comes with the direction */
 		for (size_t i = 0; i < n; i++)
 			mw->direction[i] = -(lr_vec ? lr_vec[i] : (lm_real) lr) * mw->gbar[i];
-		lm_hvp(arch, mw->trajectory + (size_t) k * n, global, task->member, support,
+		lm_hvp(arch, mw->trajectory + (size_t) k * n, global, member, support,
 			   mw->direction, 1.0, mw->hvp, mw->scratch, NULL, mw->hv, grad + n);
 		lm_axpy(mw->gbar, 1, mw->hv, (int) n);
 	}
