@@ -330,10 +330,11 @@ check_untrained_rows(JsonbContainer *root, int format_version, const LmArch *arc
 		for (uint32 i = 0; i < JsonContainerSize(list); i++)
 		{
 			double		x = json_number(getIthJsonbValueFromContainer(list, i), key);
-			int32		b = (int32) x;
+			int32		b;
 
 			if (x != floor(x) || x < 0 || x >= buckets)
 				json_error(key, "must hold bucket numbers from 0 to item_buckets - 1");
+			b = (int32) x;
 			if (listed[b])
 				json_error(key, "must not list a bucket twice");
 			if (lm_item_row(arch, global, b, 1) == b)
