@@ -187,7 +187,7 @@ SELECT pg_temp.imp($$ j - 'format' $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format}', '"torch"') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format}', '1') $$);
 SELECT pg_temp.imp($$ j - 'format_version' $$);
-SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '2') $$);
+SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '3') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '"1"') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '1.5') $$);
 SELECT pg_temp.imp($$ j - 'config' $$);

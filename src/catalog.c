@@ -577,6 +577,11 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	cfg.seed = PG_GETARG_INT64(10);
 	cfg.adapt_steps = PG_ARGISNULL(14) ? cfg.inner_steps : PG_GETARG_INT32(14);
 	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : PG_GETARG_FLOAT4(15);
+	if (!PG_ARGISNULL(15) && !PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("adapt_lr conflicts with meta_sgd: Meta-SGD ignores adapt_lr"),
+				 errhint("Meta-SGD adapts with its learned rates; omit adapt_lr.")));
 	if ((err = lm_config_problem(&cfg)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -5,20 +5,28 @@
  * moves whole versions in and out).  The checks of hyperparameters that
  * limaml_create_model and import share live here too.
  *
- * {"format": "limaml-model", "format_version": 1, "name": ..., "version": ...,
+ * {"format": "limaml-model", "format_version": 2, "name": ..., "version": ...,
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
  *             "global_hidden", "loss", "inner_steps", "inner_lr",
  *             "adapt_steps", "adapt_lr" (optional: default to inner_*),
- *             "support_size", "query_size", "seed"},
+ *             "support_size", "query_size", "seed", optional "bilinear",
+ *             "meta_sgd", "item_buckets", "item_embedding_dim", and (format 2)
+ *             "wide", "wide_rank", "ridge_lambda"},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
  *  "item_embeddings": [[...] x (item_buckets + 1)] (each [item_embedding_dim]; the last
  *                     row is the unknown item's)  (item-ID models only),
+ *  "item_embeddings_untrained": [bucket, ...] (format 2, item-ID models: the
+ *                     rows that are all zeros, served as the unknown item),
+ *  "wide_table": [[bias, f...] x (item_buckets + 1)]  (format 2, wide head only),
  *  "bilinear": [[...] x embedding_dim] (each [item_dim + item_embedding_dim])  (bilinear only),
  *  "inner_rates": [...the meta block's layout...]}   (Meta-SGD models only)
  * Floats print with 9 significant digits, which float32 survives exactly.
+ * Import reads format 1 (0.1.0: no wide head, no untrained list) and 2.
  */
 #include "limaml.h"
+
+#include "core/items.h"
 
 #include <float.h>
 #include <math.h>
@@ -30,7 +38,8 @@
 #include "utils/numeric.h"
 
 #define FORMAT_NAME "limaml-model"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2		/* what export writes */
+#define FORMAT_VERSION_MIN 1	/* the oldest import reads: 0.1.0's */
 
 /* ---------------------------------------------------------------- reading */
 
@@ -304,6 +313,76 @@ read_matrix(JsonbContainer *obj, const char *key, float *m, int rows, int cols)
 	}
 }
 
+/*
+ * An all-zero row of the item-ID table means "never trained": adaptation and
+ * serving read the unknown row instead (core/items.c).  Format 2 lists those
+ * buckets in item_embeddings_untrained, and the list and the table must
+ * agree, so that no row meant as a trained item (a padding row, a row that
+ * happens to be zero) is quietly served as the unknown item.  Format 1 had
+ * no list: its zero rows keep that meaning, with a warning.
+ */
+static void
+check_untrained_rows(JsonbContainer *root, int format_version, const LmArch *arch,
+					 const float *global)
+{
+	const char *key = "item_embeddings_untrained";
+	int			buckets = arch->item_buckets;
+	JsonbValue *list_v = json_get(root, key, false);
+	bool	   *listed = NULL;
+	int			n_unlisted = 0;
+	int			first_unlisted = -1;
+
+	if (list_v)
+	{
+		JsonbContainer *list = json_array(list_v, key);
+
+		listed = palloc0(sizeof(bool) * buckets);
+		for (uint32 i = 0; i < JsonContainerSize(list); i++)
+		{
+			double		x = json_number(getIthJsonbValueFromContainer(list, i), key);
+			int32		b;
+
+			if (x != floor(x) || x < 0 || x >= buckets)
+				json_error(key, "must hold bucket numbers from 0 to item_buckets - 1");
+			b = (int32) x;
+			if (listed[b])
+				json_error(key, "must not list a bucket twice");
+			if (lm_item_row(arch, global, b, 1) == b)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("model json: %s lists bucket %d, whose item_embeddings row is not all zeros",
+								key, b),
+						 errhint("List only never-trained buckets, whose rows are all zeros.")));
+			listed[b] = true;
+		}
+	}
+	for (int b = 0; b < buckets; b++)
+		if (lm_item_row(arch, global, b, 1) != b && !(listed && listed[b]))
+		{
+			if (n_unlisted++ == 0)
+				first_unlisted = b;
+		}
+	if (n_unlisted == 0)
+		return;
+	if (format_version >= 2 || listed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg_plural("model json: item_embeddings has %d all-zero row that %s does not list (bucket %d)",
+							   "model json: item_embeddings has %d all-zero rows that %s does not list (the first: bucket %d)",
+							   n_unlisted, n_unlisted, key, first_unlisted),
+				 errdetail("limaml serves an all-zero row as the unknown item (the last row), so their items would score as unknown items."),
+				 errhint("List the never-trained buckets in %s; a trained row must not be all zeros.",
+						 key)));
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("model json: %d of the %d item_embeddings buckets is all zeros and will be served as the unknown item",
+						   "model json: %d of the %d item_embeddings buckets are all zeros and will be served as the unknown item",
+						   n_unlisted, n_unlisted, buckets),
+			 errdetail("A format_version 1 document does not say which rows were never trained; limaml reads an all-zero row as never trained."),
+			 errhint("Write format_version 2 with the never-trained buckets in %s to make this explicit.",
+					 key)));
+}
+
 float *
 lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg)
 {
@@ -311,24 +390,32 @@ lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg)
 	JsonbValue *format;
 	JsonbValue *config_v;
 	float	   *params;
+	int			format_version;
 
 	format = json_get(root, "format", true);
 	if (format->type != jbvString || format->val.string.len != strlen(FORMAT_NAME) ||
 		strncmp(format->val.string.val, FORMAT_NAME, format->val.string.len) != 0)
 		json_error("format", "must be \"" FORMAT_NAME "\"");
-	if (json_int(root, "format_version") != FORMAT_VERSION)
+	format_version = json_int(root, "format_version");
+	if (format_version < FORMAT_VERSION_MIN || format_version > FORMAT_VERSION)
 		json_error("format_version", "is not supported by this limaml version");
 	config_v = json_get(root, "config", true);
 	if (config_v->type != jbvBinary || !JsonContainerIsObject(config_v->val.binary.data))
 		json_error("config", "must be an object");
 	config_from_container(config_v->val.binary.data, arch, cfg);
+	/* 0.1.0 had no wide head */
+	if (format_version < 2 && arch->wide)
+		json_error("wide", "needs format_version 2");
 
 	params = palloc(arch->n_params * sizeof(float));
 	read_block(root, "meta", arch->meta, arch->n_meta, params);
 	read_block(root, "global", arch->global, arch->n_global, params + arch->n_meta_params);
 	if (arch->item_buckets)
+	{
 		read_matrix(root, "item_embeddings", params + arch->n_meta_params + arch->item_table_off,
 					arch->item_buckets + 1, arch->item_embedding_dim);
+		check_untrained_rows(root, format_version, arch, params + arch->n_meta_params);
+	}
 	if (arch->wide)
 		read_matrix(root, "wide_table", params + arch->n_meta_params + arch->wide_off,
 					arch->item_buckets + 1, 1 + arch->wide_rank);
@@ -450,6 +537,22 @@ append_block(StringInfo buf, const LmDense *layers, int n_layers, const float *b
 	appendStringInfoChar(buf, ']');
 }
 
+/* , "item_embeddings_untrained": [the buckets whose rows are all zeros] */
+static void
+append_untrained(StringInfo buf, const LmArch *arch, const float *global)
+{
+	bool		any = false;
+
+	appendStringInfoString(buf, ", \"item_embeddings_untrained\": [");
+	for (int b = 0; b < arch->item_buckets; b++)
+		if (lm_item_row(arch, global, b, 1) != b)
+		{
+			appendStringInfo(buf, any ? ", %d" : "%d", b);
+			any = true;
+		}
+	appendStringInfoChar(buf, ']');
+}
+
 char *
 lm_model_to_json(const LmModel *model)
 {
@@ -470,6 +573,7 @@ lm_model_to_json(const LmModel *model)
 		appendStringInfoString(&buf, ", \"item_embeddings\": ");
 		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.item_table_off,
 					  model->arch.item_buckets + 1, model->arch.item_embedding_dim);
+		append_untrained(&buf, &model->arch, model->params + model->arch.n_meta_params);
 	}
 	if (model->arch.wide)
 	{
