@@ -48,25 +48,29 @@ typedef struct Spec
 	int			item_embedding_dim;
 	int			wide;			/* the wide head (needs item buckets) */
 	int			wide_rank;
+	int			history;		/* the meta block reads the pooled support rows */
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0},
-	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0},
-	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0},
-	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0},
-	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0},
-	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0},
-	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0},
-	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2},
-	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0},
-	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0, 0},
+	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0, 0},
+	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0, 0},
+	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0, 0},
+	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0},
+	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0},
+	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 0},
+	{"history/vec/m1/g1", 0, 3, 3, 1, {4}, 1, {4}, 0, 0, 0, 0, 0, 1},
+	{"history/mem/m0/g0", 2, 2, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 1},
+	{"history+wide/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 0, 4, 2, 1, 2, 1},
 };
 
 typedef struct Case
@@ -104,6 +108,9 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->item_buckets)
 		CHECK(lm_arch_enable_item_embedding(&c->arch, s->item_buckets, s->item_embedding_dim) == NULL,
 			  "%s: item embedding accepted", s->name);
+	if (s->history)
+		CHECK(lm_arch_enable_history(&c->arch, s->meta_hidden, s->n_meta_hidden) == NULL,
+			  "%s: history accepted", s->name);
 	if (s->wide)
 		CHECK(lm_arch_enable_wide(&c->arch, s->wide_rank, 0.7) == NULL,
 			  "%s: wide head accepted", s->name);
@@ -113,7 +120,8 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	lm_arch_init_params(&c->arch, c->params, rng_uniform, &rng);
 	for (size_t i = 0; i < c->arch.n_params; i++)
 		c->params[i] += rng_range(&rng, -0.1, 0.1);	/* no zero biases */
-	c->member = random_vec(s->member_dim, -1, 1);
+	/* lm_hvp reads the meta block's whole input; the task functions its first member_dim */
+	c->member = random_vec(c->arch.meta[0].in_dim, -1, 1);
 	c->items = random_vec((size_t) rows * s->item_dim, -1, 1);
 	c->labels = malloc(sizeof(double) * rows);
 	for (int r = 0; r < rows; r++)
@@ -122,7 +130,7 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	c->buckets = malloc(sizeof(int32_t) * rows);
 	for (int r = 0; r < rows; r++)
 		c->buckets[r] = s->item_buckets ? r % (s->item_buckets + 1) : 0;
-	c->task.member = s->member_dim ? c->member : NULL;
+	c->task.member = s->member_dim || s->history ? c->member : NULL;
 	c->task.support = (LmRows) {N_SUPPORT, c->items, c->labels,
 		s->item_buckets ? c->buckets : NULL};
 	c->task.query = (LmRows) {N_QUERY, c->items + (size_t) N_SUPPORT * s->item_dim,
@@ -508,6 +516,35 @@ test_wide_hand(void)
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: needs item ids");
 }
 
+/* the pooled history by hand, and zeros for a member without rows */
+static void
+test_history_hand(void)
+{
+	LmArch		arch;
+	int			hidden[1] = {3};
+	double		member[2] = {1, 2};
+	double		v[2][2] = {{1, 0}, {0, 1}};
+	double		y[2] = {1, 0};
+	LmRows		support = {2, &v[0][0], y, NULL};
+	LmRows		none = {0, NULL, NULL, NULL};
+	double		x[6];
+	const double *got;
+
+	lm_arch_init(&arch, 2, 2, 2, hidden, 1, NULL, 0, LM_LOSS_BCE);
+	CHECK(lm_arch_enable_history(&arch, hidden, 1) == NULL && arch.meta[0].in_dim == 6,
+		  "history: the meta block reads member features + 2 × item features");
+	got = lm_meta_input(&arch, member, &support, x);
+	/* mean v = (½, ½); ȳ = ½: Σ (y − ȳ) v / n = (¼, −¼) */
+	CHECK(got == x && x[0] == 1 && x[1] == 2 && x[2] == 0.5 && x[3] == 0.5 &&
+		  x[4] == 0.25 && x[5] == -0.25, "history: features, mean item, label-centred mean item by hand");
+	lm_meta_input(&arch, member, &none, x);
+	CHECK(x[0] == 1 && x[2] == 0 && x[3] == 0 && x[4] == 0 && x[5] == 0,
+		  "history: a member without rows pools zeros");
+	CHECK(lm_arch_enable_history(&arch, hidden, 1) != NULL, "history: enabled only once");
+	lm_arch_init(&arch, 2, 2, 2, hidden, 1, NULL, 0, LM_LOSS_BCE);
+	CHECK(lm_meta_input(&arch, member, &support, x) == member, "history: without it the features pass as they are");
+}
+
 int
 main(void)
 {
@@ -517,6 +554,7 @@ main(void)
 	test_bilinear_forward();
 	test_item_table();
 	test_wide_hand();
+	test_history_hand();
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		for (int l = 0; l < 2; l++)
 		{
