@@ -77,7 +77,7 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(j, '{format_ve
 CREATE VIEW i_src AS
 SELECT pi.member_id, pi.member_features, '{1}'::real[] AS item_features, pi.label, pi.ts, it.item_id
   FROM planted_interactions pi JOIN planted_items it ON it.features = pi.item_features;
-SELECT limaml_create_model('i_id', 'i_src', embedding_dim => 4, item_buckets => 64, item_embedding_dim => 3,
+SELECT limaml_create_model('i_id', 'i_src', embedding_dim => 4, item_buckets => 64, item_embedding_dim => 3, wide => false,
                            support_size => 10, seed => 3) > 0 AS created;
 SELECT count(*) AS epochs FROM limaml_train('i_id', epochs => 2, outer_lr => 0.03, validation_fraction => 0);
 CREATE TEMP TABLE ij AS SELECT limaml_model_export('i_id') AS j;
