@@ -105,7 +105,7 @@ CREATE FUNCTION limaml_create_model(
 	adapt_lr real DEFAULT NULL,
 	meta_sgd boolean DEFAULT false,
 	bilinear boolean DEFAULT false,
-	item_buckets int DEFAULT 0,
+	item_buckets int DEFAULT NULL,
 	item_embedding_dim int DEFAULT 16,
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,

@@ -130,7 +130,7 @@ INSERT INTO ev_tiny VALUES
   (3, '{0}', '{1}', 1, '2026-01-01', 20), (3, '{0}', '{1}', 3, '2026-01-02', 10);
 CREATE VIEW ev_tiny_no_ids AS SELECT member_id, member_features, item_features, label, ts FROM ev_tiny;
 SELECT limaml_create_model('ev_tiny', 'ev_tiny', embedding_dim => 2, loss => 'mse', support_size => 10,
-                           query_size => 1, seed => 3) > 0 AS created;
+                           query_size => 1, item_buckets => 0, seed => 3) > 0 AS created;
 SELECT predictor, members, query_rows, round(mae::numeric, 5) AS mae, round(rmse::numeric, 5) AS rmse, ndcg10
   FROM limaml_evaluate('ev_tiny', segments => '{}') WHERE segment = 'all' AND predictor IN ('popularity', 'bias');
 SELECT predictor, round(mae::numeric, 5) AS mae
@@ -147,7 +147,7 @@ CREATE TABLE ev_tiny_train (LIKE ev_tiny);
 INSERT INTO ev_tiny_train VALUES
   (9, '{0}', '{1}', 1, '2026-01-01', 10), (9, '{0}', '{1}', 5, '2026-01-02', 20), (1, '{0}', '{1}', 1, '2026-01-01', 20);
 SELECT limaml_create_model('ev_tiny2', 'ev_tiny_train', embedding_dim => 2, loss => 'mse', support_size => 10,
-                           query_size => 1, seed => 3) > 0 AS created;
+                           query_size => 1, item_buckets => 0, seed => 3) > 0 AS created;
 SELECT predictor, round(mae::numeric, 5) AS mae
   FROM limaml_evaluate('ev_tiny2', 'ev_tiny', segments => '{}') WHERE segment = 'all' AND predictor = 'popularity';
 

@@ -39,7 +39,7 @@ SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'id_train', item_buckets =
 SELECT count(*) AS nothing_created FROM limaml_model WHERE name = 'x';
 
 SELECT limaml_create_model('id_on', 'id_train', embedding_dim => 8, item_buckets => 128, item_embedding_dim => 8, seed => 2) > 0 AS created;
-SELECT limaml_create_model('id_off', 'id_train', embedding_dim => 8, seed => 2) > 0 AS created;
+SELECT limaml_create_model('id_off', 'id_train', embedding_dim => 8, item_buckets => 0, seed => 2) > 0 AS created;
 SELECT config->'item_buckets' AS buckets, config->'item_embedding_dim' AS dim, config->'item_dim' AS item_features
   FROM limaml_model WHERE name = 'id_on';
 -- E starts at zero: every row is "never trained"

@@ -229,7 +229,7 @@ RESET max_parallel_workers_per_gather;
 -- ------------------------------------------------------------ models without item-ID embeddings
 
 -- an item id for a model without item-ID embeddings is an error; without it, as before
-SELECT limaml_create_model('it_plain', 'it_src', support_size => 20, seed => 3) > 0 AS created;
+SELECT limaml_create_model('it_plain', 'it_src', support_size => 20, item_buckets => 0, seed => 3) > 0 AS created;
 SELECT pg_temp.err($$ SELECT limaml_adapt_agg('it_plain', member_features, item_features, label, item_id ORDER BY ts) FROM it_src WHERE member_id = 1 $$);
 SELECT pg_temp.err($$ SELECT limaml_adapt_agg('it_plain', member_features, item_features, label, ts, item_id) FROM it_src WHERE member_id = 1 $$);
 SELECT pg_temp.err($$ SELECT limaml_adapt_agg('it_plain', member_features, item_features, label, ts, NULL::bigint) FROM it_src WHERE member_id = 1 $$);

@@ -30,12 +30,14 @@ SELECT pi.member_id, pi.member_features, '{1}'::real[] AS item_features, pi.labe
 CREATE VIEW w_train AS SELECT * FROM w_src WHERE member_id > 100;
 
 -- bad shapes and settings, and nothing half-written
-SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', wide => true) $$);
--- item ids bring the wide head by default; without them there is none
-SELECT limaml_create_model('w_default', 'w_train', item_buckets => 64) > 0 AS created;
-SELECT config->'wide' AS wide, config->'wide_rank' AS rank, config->'ridge_lambda' AS lambda
+SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'planted_interactions', wide => true) $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 0, wide => true) $$);
+-- a source with item_id brings item ids (about 8 buckets per item) and the wide head by default
+SELECT limaml_create_model('w_default', 'w_train') > 0 AS created;
+SELECT config->'item_buckets' AS buckets, config->'wide' AS wide, config->'wide_rank' AS rank,
+       config->'ridge_lambda' AS lambda
   FROM limaml_model WHERE name = 'w_default';
-SELECT limaml_create_model('w_none', 'w_train') > 0 AS created;
+SELECT limaml_create_model('w_none', 'w_train', item_buckets => 0) > 0 AS created;
 SELECT config ? 'wide' AS has_wide FROM limaml_model WHERE name = 'w_none';
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w_default', 'w_none');
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => -1) $$);

@@ -92,7 +92,7 @@ SELECT pg_temp.err($$ SELECT limaml_item_encode('ii', '{1,0,0,0,0,0,0,NaN}', ite
 SELECT len FROM limaml_item_code_info(limaml_item_encode('ii', '{1,0,0,0,0,0,0,0}', item_id => 3));
 
 -- a model without item_buckets ignores the item id
-SELECT limaml_create_model('ii_plain', 'ii_src', embedding_dim => 8, global_hidden => '{16, 8}', seed => 5) > 0 AS created;
+SELECT limaml_create_model('ii_plain', 'ii_src', embedding_dim => 8, global_hidden => '{16, 8}', item_buckets => 0, seed => 5) > 0 AS created;
 SELECT count(limaml_adapt(member_id, 'ii_plain')) AS adapted FROM planted_members WHERE member_id <= 10;
 SELECT count(*) AS pairs,
        count(*) FILTER (WHERE limaml_score(m.embedding, i.features, i.item_id) = limaml_score(m.embedding, i.features)) AS same_score,

@@ -10,6 +10,8 @@
  */
 #include "limaml.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -425,6 +427,35 @@ lm_check_source(Oid source, Oid members)
 		check_columns(members, "members", member_columns, lengthof(member_columns));
 }
 
+/*
+ * item_buckets NULL: item ids whenever the source has an item_id column,
+ * with about 8 buckets per distinct item (a power of two, at least 1024),
+ * so few items share a bucket; 0 without the column.
+ */
+static int
+auto_item_buckets(Oid source, const char *name)
+{
+	int64		n_items;
+	int			buckets = 1024;
+	bool		isnull;
+
+	if (get_attnum(source, "item_id") == InvalidAttrNumber)
+		return 0;
+	lm_check_item_id(source);
+	SPI_connect();
+	SPI_execute(psprintf("SELECT count(DISTINCT item_id) FROM %s", lm_relation_sql(source)), true, 1);
+	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	while (buckets < LM_MAX_ITEM_BUCKETS / 2 && buckets < 8 * n_items)
+		buckets *= 2;
+	ereport(NOTICE,
+			(errmsg("limaml model \"%s\": " INT64_FORMAT " distinct item ids in %d hashed buckets "
+					"(about %.0f%% of the items share a bucket with another)", name, n_items, buckets,
+					100 * (1 - exp(-(double) (n_items > 0 ? n_items - 1 : 0) / buckets))),
+			 errhint("Pass item_buckets => 0 to leave item ids out, or a number of buckets.")));
+	return buckets;
+}
+
 static int *
 int_array_arg(ArrayType *array, const char *what, int *n)
 {
@@ -533,6 +564,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			   *global_hidden;
 	int			n_meta_hidden,
 				n_global_hidden;
+	int			item_buckets;
 	int			member_dim,
 				item_dim;
 	LmArch		arch;
@@ -605,9 +637,10 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model shape: %s", err)));
-	if (!PG_ARGISNULL(18) && PG_GETARG_INT32(18) != 0)
+	if (PG_ARGISNULL(18) ? (item_buckets = auto_item_buckets(source, name)) > 0 :
+		(item_buckets = PG_GETARG_INT32(18)) != 0)
 	{
-		int			buckets = PG_GETARG_INT32(18);
+		int			buckets = item_buckets;
 		int			dim = PG_ARGISNULL(19) ? 16 : PG_GETARG_INT32(19);
 
 		lm_check_range("item_buckets", buckets, 0, LM_MAX_ITEM_BUCKETS);
