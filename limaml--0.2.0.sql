@@ -124,7 +124,7 @@ CREATE FUNCTION limaml_train(
 	name text,
 	epochs int DEFAULT 10,
 	meta_batch int DEFAULT 32,
-	outer_lr real DEFAULT 1e-3,
+	outer_lr real DEFAULT 5e-3,
 	validation_fraction real DEFAULT 0.1,
 	clip_norm real DEFAULT NULL,
 	patience int DEFAULT NULL,
