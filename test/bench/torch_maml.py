@@ -419,10 +419,17 @@ def clone_model(conn, base, name, source, v0):
         sys.exit("torch_maml: the clone %s of %s version 0 differs from it" % (name, base))
 
 
+# plain MAML, as the PyTorch side computes it: 0.1.0's training settings
+# (limaml_train's defaults since 0.2.0 add a cold support loss, random split
+# points, weight decay and a cosine rate)
+PLAIN_MAML = ("support_weight => 0, random_splits => false, weight_decay => 0, "
+              "lr_schedule => 'constant'")
+
+
 def limaml_train(conn, model, epochs, meta_batch, lr, order):
     rows = query(conn, "SELECT epoch, train_loss FROM limaml_train(%s, epochs => %s, "
                        "meta_batch => %s, outer_lr => %s, validation_fraction => 0, "
-                       "\"order\" => %s) ORDER BY epoch", (model, epochs, meta_batch, lr, order))
+                       "\"order\" => %s, " + PLAIN_MAML + ") ORDER BY epoch", (model, epochs, meta_batch, lr, order))
     return [r[1] for r in rows]
 
 
@@ -546,7 +553,9 @@ RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN
   PERFORM * FROM limaml_train(m, epochs => e, meta_batch => mb, outer_lr => lr,
-                              validation_fraction => 0, "order" => o);
+                              validation_fraction => 0, "order" => o,
+                              support_weight => 0, random_splits => false, weight_decay => 0,
+                              lr_schedule => 'constant');
   RETURN extract(epoch FROM clock_timestamp() - t0);
 END $$;
 """
