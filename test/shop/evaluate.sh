@@ -3,7 +3,7 @@
 #   bash test/shop/evaluate.sh
 # Environment: SEEDS (3), N_CUSTOMERS (5000), N_PRODUCTS (600), N_CATEGORIES (12),
 #   CUT (2026-05-16: held-out customers are adapted on their events before it and
-#   evaluated on their clicks and purchases after it), ITEM_BUCKETS (1024),
+#   evaluated on their clicks and purchases after it), ITEM_BUCKETS (NULL: limaml's default, item ids sized to the catalogue),
 #   BOOT (200 bootstrap resamples), CREATE_ARGS / TRAIN_ARGS (extra named
 #   arguments for limaml_create_model / limaml_train, e.g. TRAIN_ARGS="epochs => 30").
 # Uses the limaml extension installed on this machine (it builds and installs
@@ -18,7 +18,7 @@ N_CUSTOMERS=${N_CUSTOMERS:-5000}
 N_PRODUCTS=${N_PRODUCTS:-600}
 N_CATEGORIES=${N_CATEGORIES:-12}
 CUT=${CUT:-2026-05-16}
-ITEM_BUCKETS=${ITEM_BUCKETS:-1024}
+ITEM_BUCKETS=${ITEM_BUCKETS:-NULL}
 BOOT=${BOOT:-200}
 CREATE_ARGS=${CREATE_ARGS:-}
 TRAIN_ARGS=${TRAIN_ARGS:-}

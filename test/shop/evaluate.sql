@@ -13,7 +13,7 @@
 \if :{?timing} \timing on \endif
 \if :{?create_args} \else \set create_args '' \endif
 \if :{?train_args} \else \set train_args '' \endif
-\if :{?item_buckets} \else \set item_buckets 1024 \endif
+\if :{?item_buckets} \else \set item_buckets NULL \endif
 \if :{?cut} \else \set cut 2026-05-16 \endif
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
@@ -68,7 +68,7 @@ SELECT :seed, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::
 CREATE TEMP TABLE emb_cold AS
 SELECT member_id, limaml_adapt(member_id, 'shop') AS embedding FROM evaluated;
 -- adapted: on their rows before the cut (a customer without any keeps the cold one)
-SELECT :item_buckets > 0 AS with_ids \gset
+SELECT coalesce((config->>'item_buckets')::int, 0) > 0 AS with_ids FROM limaml_model WHERE name = 'shop' \gset
 \if :with_ids
 CREATE TEMP TABLE emb_new AS
 SELECT member_id, limaml_adapt_agg('shop', member_features, item_features, label, ts, item_id) AS embedding
