@@ -4,7 +4,8 @@
 # Environment: SEEDS (3), N_CUSTOMERS (5000), N_PRODUCTS (600), N_CATEGORIES (12),
 #   CUT (2026-05-16: held-out customers are adapted on their events before it and
 #   evaluated on their clicks and purchases after it), ITEM_BUCKETS (NULL: limaml's default, item ids sized to the catalogue),
-#   BOOT (200 bootstrap resamples), CREATE_ARGS / TRAIN_ARGS (extra named
+#   POSITIVES (false; true: train and adapt on clicks and purchases only, for
+#   CREATE_ARGS="negatives => 4, items => 'shop_product_features'"), BOOT (200 bootstrap resamples), CREATE_ARGS / TRAIN_ARGS (extra named
 #   arguments for limaml_create_model / limaml_train, e.g. TRAIN_ARGS="epochs => 30").
 # Uses the limaml extension installed on this machine (it builds and installs
 # nothing): starts a throwaway cluster (test/lib/cluster.sh), and for each seed
@@ -20,6 +21,7 @@ N_CATEGORIES=${N_CATEGORIES:-12}
 CUT=${CUT:-2026-05-16}
 ITEM_BUCKETS=${ITEM_BUCKETS:-NULL}
 BOOT=${BOOT:-200}
+POSITIVES=${POSITIVES:-false}
 CREATE_ARGS=${CREATE_ARGS:-}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 [ -n "$CREATE_ARGS" ] && CREATE_ARGS=", $CREATE_ARGS"
@@ -42,7 +44,7 @@ for seed in $(seq 1 "$SEEDS"); do
     "${PSQL[@]}" -v seed="$seed" -v n_customers="$N_CUSTOMERS" -v n_products="$N_PRODUCTS" \
         -v n_categories="$N_CATEGORIES" -f "$ROOT/test/shop/generate.sql" >/dev/null
     "${PSQL[@]}" -f "$ROOT/test/shop/source.sql"
-    "${PSQL[@]}" -P footer=off -v seed="$seed" -v cut="$CUT" -v item_buckets="$ITEM_BUCKETS" \
+    "${PSQL[@]}" -P footer=off -v seed="$seed" -v cut="$CUT" -v item_buckets="$ITEM_BUCKETS" -v positives="$POSITIVES" \
         -v create_args="$CREATE_ARGS" -v train_args="$TRAIN_ARGS" -f "$ROOT/test/shop/evaluate.sql"
     echo "seed $seed: $(( $(date +%s) - t0 )) s"
 done

@@ -14,6 +14,8 @@
 \if :{?create_args} \else \set create_args '' \endif
 \if :{?train_args} \else \set train_args '' \endif
 \if :{?item_buckets} \else \set item_buckets NULL \endif
+-- positives: train and adapt on clicks and purchases only (with negatives => n in create_args)
+\if :{?positives} \else \set positives false \endif
 \if :{?cut} \else \set cut 2026-05-16 \endif
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
@@ -54,7 +56,8 @@ CREATE TEMP TABLE ranked (method text, member_id bigint, item_id bigint, rank in
 
 -- ---- limaml
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name = 'shop' \g /dev/null
-SELECT limaml_create_model('shop', 'shop_train', members => 'shop_customer_features',
+SELECT limaml_create_model('shop', CASE WHEN :positives THEN 'shop_train_positives' ELSE 'shop_train' END,
+                           members => 'shop_customer_features',
                            item_buckets => :item_buckets, seed => :seed :create_args) \g /dev/null
 SELECT clock_timestamp() AS t0 \gset
 CREATE TEMP TABLE train_log AS SELECT * FROM limaml_train('shop' :train_args);
@@ -72,11 +75,13 @@ SELECT coalesce((config->>'item_buckets')::int, 0) > 0 AS with_ids FROM limaml_m
 \if :with_ids
 CREATE TEMP TABLE emb_new AS
 SELECT member_id, limaml_adapt_agg('shop', member_features, item_features, label, ts, item_id) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) GROUP BY member_id;
+  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
+ GROUP BY member_id;
 \else
 CREATE TEMP TABLE emb_new AS
 SELECT member_id, limaml_adapt_agg('shop', member_features, item_features, label, ts) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) GROUP BY member_id;
+  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
+ GROUP BY member_id;
 \endif
 CREATE TEMP TABLE emb_adapted AS
 SELECT c.member_id, coalesce(a.embedding, c.embedding) AS embedding

@@ -13,7 +13,7 @@
 -- and a table shop_held_out(member_id): 20 % of the customers, by a hash of their id.
 
 SET client_min_messages = warning;
-DROP VIEW IF EXISTS shop_train, shop_interactions, shop_customer_features, shop_product_features CASCADE;
+DROP VIEW IF EXISTS shop_train_positives, shop_train, shop_interactions, shop_customer_features, shop_product_features CASCADE;
 DROP TABLE IF EXISTS shop_held_out;
 
 CREATE VIEW shop_customer_features AS
@@ -65,3 +65,6 @@ ANALYZE shop_held_out;
 CREATE VIEW shop_train AS
 SELECT * FROM shop_interactions i
  WHERE NOT EXISTS (SELECT 1 FROM shop_held_out h WHERE h.member_id = i.member_id);
+
+-- the positive-only form of the same log (clicks and purchases), for negatives => n
+CREATE VIEW shop_train_positives AS SELECT * FROM shop_train WHERE label = 1;
