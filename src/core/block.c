@@ -9,8 +9,16 @@
 #include "items.h"
 #include "kernels.h"
 
+static LmWork *work_create(const LmArch *arch, int max_rows, int nested);
+
 LmWork *
 lm_work_create(const LmArch *arch, int max_rows)
+{
+	return work_create(arch, max_rows, 0);
+}
+
+static LmWork *
+work_create(const LmArch *arch, int max_rows, int nested)
 {
 	LmWork	   *work = lm_alloc(sizeof(LmWork));
 	size_t		rows = max_rows > 0 ? max_rows : 1;
@@ -34,7 +42,8 @@ lm_work_create(const LmArch *arch, int max_rows)
 	work->item_x = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->item_dx = lm_alloc_reals(arch->item_buckets ? rows * arch->item_dim : 0);
 	work->bil_q = lm_alloc_reals(arch->bilinear ? arch->item_dim : 0);
-	work->demb_query = lm_alloc_reals(arch->embedding_dim);
+	work->support_work = arch->wide && !nested ? work_create(arch, max_rows, 1) : NULL;
+	work->wide_x = NULL;
 	work->member_x = lm_alloc_reals(arch->meta[0].in_dim);
 	{
 		size_t		m = arch->wide ? 1 + arch->wide_rank : 0;
@@ -80,7 +89,7 @@ lm_work_free(LmWork *work)
 	lm_free(work->item_x);
 	lm_free(work->item_dx);
 	lm_free(work->bil_q);
-	lm_free(work->demb_query);
+	lm_work_free(work->support_work);
 	lm_free(work->member_x);
 	lm_free(work->wide_fs);
 	lm_free(work->wide_bs);

@@ -17,7 +17,9 @@
 #include "arch.h"
 
 /* Scratch buffers for up to max_rows rows; allocated with lm_alloc. */
-typedef struct LmWork
+typedef struct LmWork LmWork;
+
+struct LmWork
 {
 	int			max_rows;
 	lm_real    *meta_act;		/* [meta_act_size] meta activations, one row */
@@ -38,9 +40,10 @@ typedef struct LmWork
 	lm_real    *item_x;			/* [max_rows][item_dim] item input with the item-ID part */
 	lm_real    *item_dx;		/* [max_rows][item_dim] its gradient */
 	lm_real    *bil_q;			/* [item_dim] Pᵀe, then Σ_r dpred[r] x[r] (bilinear) */
-	lm_real    *demb_query;		/* [embedding_dim] the query rows' share of ∂L/∂e */
 	lm_real    *member_x;		/* [meta input] member features and pooled history */
 	/* the wide head (wide.h), m = 1 + r; empty without it */
+	struct LmWork *support_work;	/* the support rows' deep pass, kept for the solve's backward */
+	const lm_real *wide_x;		/* their item input */
 	lm_real    *wide_fs;		/* [max_rows][m] the support rows' F̃ */
 	lm_real    *wide_bs;		/* [max_rows] their item biases, then base predictions */
 	lm_real    *wide_fq;		/* [max_rows][m] the query rows' F̃ */
@@ -55,7 +58,7 @@ typedef struct LmWork
 	lm_real    *wide_gw;		/* [m] ∂L/∂w */
 	const int32_t *item_bucket; /* buckets of the rows in item_x (items.h) */
 	int			item_fallback;	/* never-trained item rows read the unknown row */
-} LmWork;
+};
 
 LmWork	   *lm_work_create(const LmArch *arch, int max_rows);
 void		lm_work_free(LmWork *work);

@@ -100,18 +100,24 @@ deep_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 	return x;
 }
 
-/* the wide head's w for e on the support rows (zero when nothing adapts); support F̃ kept in work */
+/*
+ * The wide head's w for e on the support rows (zero when nothing adapts);
+ * their F̃, and their deep pass in work->support_work, stay for the backward.
+ */
 static void
 wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 		 const LmRows *support, int adapts, LmWork *work)
 {
+	LmWork	   *sw = work->support_work;
+
 	memset(work->wide_w, 0, sizeof(lm_real) * (1 + arch->wide_rank));
 	if (!adapts || support->n == 0)
 		return;
-	deep_forward(arch, global, e, support, work);
+	sw->item_fallback = work->item_fallback;
+	work->wide_x = deep_forward(arch, global, e, support, sw);
 	lm_wide_gather(arch, global, support, work->item_fallback, work->wide_fs, work->wide_bs);
 	for (int s = 0; s < support->n; s++)
-		work->wide_bs[s] += work->pred[s];
+		work->wide_bs[s] += sw->pred[s];
 	lm_wide_solve(arch, work->wide_fs, work->wide_bs, support->label, support->n,
 				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope);
 }
@@ -165,17 +171,17 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 	if (ridge)
 	{
 		/* through the solve into the support rows' base predictions and items */
-		memcpy(work->demb_query, work->demb, sizeof(lm_real) * arch->embedding_dim);
+		LmWork	   *sw = work->support_work;
+
 		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_w,
 							   work->wide_resid, work->wide_slope, work->wide_gw,
 							   support->n, work->wide_u, work->wide_dz, work->wide_dfs);
 		if (dglobal)
 			lm_wide_table_backward(arch, support->bucket, support->n, work->wide_dz,
 								   work->wide_dfs, dglobal);
-		x = deep_forward(arch, global, work->emb, support, work);
-		lm_global_backward(arch, global, work->emb, x, support->n, work->wide_dz,
-						   work, work->demb, dglobal);
-		lm_axpy(work->demb, 1, work->demb_query, arch->embedding_dim);
+		lm_global_backward(arch, global, work->emb, work->wide_x, support->n, work->wide_dz,
+						   sw, sw->demb, dglobal);
+		lm_axpy(work->demb, 1, sw->demb, arch->embedding_dim);
 	}
 	lm_meta_backward(arch, phi, member, work->demb, work, dphi);
 	return loss;
