@@ -45,6 +45,8 @@ SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 4,
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 3, items => 'n_items_3') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 2, items => 'n_items_none') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 2, items => 'n_items_dim') $$);
+CREATE VIEW n_items_dup AS SELECT item_id, features FROM planted_items UNION ALL SELECT 1, features FROM planted_items WHERE item_id = 2;
+SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 2, items => 'n_items_dup') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'n_train', negatives => 2, items => 'n_items', loss => 'mse') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'planted_interactions', negatives => 2, items => 'n_items') $$);
 SELECT count(*) AS nothing_created FROM limaml_model WHERE name = 'x';
@@ -124,5 +126,5 @@ SELECT regexp_replace(pg_temp.err($$ SELECT count(*) FROM limaml_train('n_copy',
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('n', 'n_pos', 'n_copy');
 DROP VIEW n_margin;
 DROP TABLE n_emb;
-DROP VIEW n_items_text, n_items_noid, n_items_3, n_items_none, n_items_dim, n_test, n_train, n_items;
+DROP VIEW n_items_dup, n_items_text, n_items_noid, n_items_3, n_items_none, n_items_dim, n_test, n_train, n_items;
 DROP TABLE n_src, planted_interactions, planted_members, planted_items;

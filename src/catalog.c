@@ -123,6 +123,13 @@ init_cache(void)
 	CacheRegisterRelcacheCallback(catalog_inval_callback, (Datum) 0);
 }
 
+/* 0.1.0's catalog, still in use until ALTER EXTENSION UPDATE, has no items column */
+static bool
+catalog_has_items(void)
+{
+	return get_attnum(lm_catalog_relid("limaml_model"), "items") != InvalidAttrNumber;
+}
+
 /* reads one version from the catalog into its own memory context */
 static LmModel *
 load_model(int32 model_id, int32 version)
@@ -141,10 +148,11 @@ load_model(int32 model_id, int32 version)
 	Jsonb	   *config;
 
 	SPI_connect();
-	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, m.items "
+	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s "
 								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
 								"ON v.model_id = m.model_id "
 								"WHERE m.model_id = $1 AND v.version = $2",
+								catalog_has_items() ? "m.items" : "NULL::regclass",
 								schema, schema), 2, argtypes);
 
 	/*
@@ -400,6 +408,12 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("item_id must not be NULL in item relation \"%s\"", get_rel_name(items))));
 		ids[r] = DatumGetInt64(d);
+		if (r > 0 && ids[r] == ids[r - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("item relation \"%s\" has item_id " INT64_FORMAT " more than once",
+							get_rel_name(items), ids[r]),
+					 errhint("Negatives are drawn from one row per item.")));
 		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 		if (isnull)
 			ereport(ERROR,
@@ -721,10 +735,14 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("limaml model \"%s\" already exists", name),
 				 errhint("Drop it with limaml_drop_model, or choose another name.")));
-	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model (name, source, members, config, items) "
-								   "VALUES ($1, $2::regclass, $3::regclass, $4, $5::regclass) RETURNING model_id",
-								   schema),
-						  5, argtypes, args, nulls, false, 1);
+	/* no items column before the update from 0.1.0; nothing to store then */
+	SPI_execute_with_args(OidIsValid(items) ?
+						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config, items) "
+								   "VALUES ($1, $2::regclass, $3::regclass, $4, $5::regclass) "
+								   "RETURNING model_id", schema) :
+						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config) "
+								   "VALUES ($1, $2::regclass, $3::regclass, $4) RETURNING model_id", schema),
+						  OidIsValid(items) ? 5 : 4, argtypes, args, nulls, false, 1);
 	model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return model_id;
