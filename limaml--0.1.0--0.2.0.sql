@@ -1,7 +1,12 @@
 -- limaml 0.1.0 -> 0.2.0
 \echo Use "ALTER EXTENSION limaml UPDATE TO '0.2.0'" to load this file. \quit
 
--- the wide head (wide, wide_rank, ridge_lambda) and history in the meta block
+-- the item relation that negatives are drawn from (positive-only logs)
+ALTER TABLE limaml_model ADD COLUMN items regclass;
+COMMENT ON COLUMN limaml_model.items IS 'optional relation of (item_id, features) that negatives are drawn from';
+
+-- the wide head (wide, wide_rank, ridge_lambda), history in the meta block,
+-- negatives with their items relation
 DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int);
 CREATE FUNCTION limaml_create_model(
 	name text,
@@ -27,10 +32,12 @@ CREATE FUNCTION limaml_create_model(
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,
 	ridge_lambda real DEFAULT 3,
-	history boolean DEFAULT NULL)
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 

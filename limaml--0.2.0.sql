@@ -10,7 +10,8 @@ CREATE TABLE limaml_model (
 	members regclass,
 	config jsonb NOT NULL,
 	active_version int,
-	created_at timestamptz NOT NULL DEFAULT now()
+	created_at timestamptz NOT NULL DEFAULT now(),
+	items regclass
 );
 
 CREATE TABLE limaml_model_version (
@@ -52,6 +53,7 @@ COMMENT ON COLUMN limaml_model.members IS 'optional relation of (member_id, memb
 COMMENT ON COLUMN limaml_model.config IS 'architecture and adaptation hyperparameters';
 COMMENT ON COLUMN limaml_model.active_version IS 'version used by limaml_adapt and limaml_adapt_agg';
 COMMENT ON COLUMN limaml_model.created_at IS 'creation time';
+COMMENT ON COLUMN limaml_model.items IS 'optional relation of (item_id, features) that negatives are drawn from';
 COMMENT ON TABLE limaml_model_version IS 'immutable model versions: every parameter, and how they were trained';
 COMMENT ON COLUMN limaml_model_version.model_id IS 'model of this version';
 COMMENT ON COLUMN limaml_model_version.version IS 'version number; 0 is the initialization';
@@ -110,10 +112,12 @@ CREATE FUNCTION limaml_create_model(
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,
 	ridge_lambda real DEFAULT 3,
-	history boolean DEFAULT NULL)
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(limaml_adapt);
 
@@ -77,9 +78,10 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 	AdaptPlans *plans = fcinfo->flinfo->fn_extra;
 	Oid			row_types[2] = {INT8OID, INT4OID};
 	const char *source;
+	/* item ids for their buckets, and for negatives' sampling key */
+	bool		item_ids = model->arch.item_buckets > 0 || model->config.negatives > 0;
 
-	if (plans && plans->source == model->source &&
-		plans->item_ids == (model->arch.item_buckets > 0))
+	if (plans && plans->source == model->source && plans->item_ids == item_ids)
 		return plans;
 	if (!plans)
 	{
@@ -97,16 +99,16 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 	 * of training and of limaml_adapt_agg), and the member's row count:
 	 * with the newest ts, the fingerprint limaml_refresh compares.
 	 */
-	if (model->arch.item_buckets > 0)
+	if (item_ids)
 		lm_check_item_id(model->source);
 	source = lm_relation_sql(model->source);
 	plans->rows = keep_plan(psprintf("SELECT member_features, item_features, label, ts, "
 									 "(SELECT count(*) FROM %s WHERE member_id = $1)%s FROM %s "
 									 "WHERE member_id = $1 ORDER BY %s LIMIT $2",
 									 source,
-									 model->arch.item_buckets > 0 ? ", item_id" : "",
+									 item_ids ? ", item_id" : "",
 									 source,
-									 lm_row_order_sql(model->arch.item_buckets > 0, true)),
+									 lm_row_order_sql(item_ids, true)),
 							2, row_types);
 	plans->upsert = keep_plan(psprintf("INSERT INTO %s.limaml_meta_embedding "
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "
@@ -119,7 +121,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   lm_schema_quoted()),
 							  7, upsert_types);
 	plans->source = model->source;
-	plans->item_ids = model->arch.item_buckets > 0;
+	plans->item_ids = item_ids;
 	return plans;
 }
 
@@ -133,6 +135,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	float	   *items,
 			   *labels;
 	int32	   *buckets = NULL;
+	int64	   *item_ids = NULL;
+	int64	   *ts = NULL;
 	const float *member = NULL;
 	int			n;
 	bytea	   *embedding;
@@ -161,6 +165,12 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	labels = palloc(sizeof(float) * model->config.support_size);
 	if (arch->item_buckets > 0)
 		buckets = palloc(sizeof(int32) * (model->config.support_size + 1));
+	if (model->config.negatives > 0)
+	{
+		/* the support window counts source rows; negatives come after */
+		item_ids = palloc(sizeof(int64) * (model->config.support_size + 1));
+		ts = palloc(sizeof(int64) * (model->config.support_size + 1));
+	}
 
 	SPI_connect();
 	plans = adapt_plans(fcinfo, model, argtypes);
@@ -215,6 +225,18 @@ limaml_adapt(PG_FUNCTION_ARGS)
 			d = SPI_getbinval(tuple, desc, 6, &isnull);
 			buckets[slot] = isnull ? arch->item_buckets : lm_item_bucket(arch, DatumGetInt64(d));
 		}
+		if (item_ids)
+		{
+			d = SPI_getbinval(tuple, desc, 6, &isnull);
+			item_ids[slot] = isnull ? PG_INT64_MIN : DatumGetInt64(d);
+			d = SPI_getbinval(tuple, desc, 4, &isnull);
+			if (isnull && labels[slot] > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("ts must not be NULL"),
+						 errhint("Negatives are keyed on each positive row's ts.")));
+			ts[slot] = isnull ? 0 : DatumGetTimestampTz(d);
+		}
 	}
 	if (n == 0)
 	{
@@ -233,7 +255,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 		MemoryContext old = MemoryContextSwitchTo(caller_cxt);
 
 		embedding = lm_adapt_rows(lm_adapt_scratch_create(model, n, CurrentMemoryContext),
-								  member, n, items, labels, buckets);
+								  member, n, items, labels, buckets, item_ids, ts);
 		MemoryContextSwitchTo(old);
 	}
 

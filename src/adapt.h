@@ -20,6 +20,11 @@ typedef struct LmAdaptScratch
 	LmWork	   *work;			/* for up to max_rows rows */
 	float	   *emb;			/* [lm_embedding_len] */
 	float	   *zeros;			/* [member_dim + 1] */
+	/* with negatives: the rows with them, up to max_rows · (1 + negatives) */
+	const LmNegatives *neg;
+	float	   *x_items;
+	float	   *x_labels;
+	int32	   *x_buckets;
 } LmAdaptScratch;
 
 LmAdaptScratch *lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt);
@@ -28,10 +33,13 @@ LmAdaptScratch *lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryCont
  * The meta embedding from a member's features (NULL: none) and n rows in
  * time order (n <= the scratch's max_rows) with their item-ID buckets (NULL:
  * all the unknown item, or a model without item-ID embeddings), allocated
- * in the current memory context.
+ * in the current memory context.  A model with negatives needs each row's
+ * item id (PG_INT64_MIN: NULL) and ts: every positive row (label > 0) is
+ * followed by its sampled negatives, so support_size counts source rows.
  */
 bytea	   *lm_adapt_rows(LmAdaptScratch *scratch, const float *member, int n,
-						  const float *items, const float *labels, const int32 *buckets);
+						  const float *items, const float *labels, const int32 *buckets,
+						  const int64 *item_ids, const int64 *ts);
 
 /* member features of one row; NULL or empty mean none */
 const float *lm_row_member_features(const LmModel *model, ArrayType *array);

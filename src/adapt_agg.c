@@ -42,6 +42,10 @@ PG_FUNCTION_INFO_V1(limaml_adapt_agg_deserializefn);
  * forms without item_id also work for a model with item-ID embeddings:
  * every row then counts as the unknown item (bucket item_buckets), the same
  * as passing NULL item ids.
+ *
+ * Negatives: a model that samples them needs the form with ts and item_id,
+ * which keys each positive's negatives (see lm_adapt_rows); the state keeps
+ * the newest support_size source rows and the final function adds them.
  */
 typedef struct AdaptAggState
 {
@@ -244,7 +248,13 @@ state_create(LmModel *model, bool keyed, bool item_ids, MemoryContext agg_cxt)
 	MemoryContext old;
 	AdaptAggState *state;
 
-	if (item_ids && model->arch.item_buckets == 0)
+	if (model->config.negatives > 0 && !(keyed && item_ids))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limaml model \"%s\" samples negatives: limaml_adapt_agg needs ts and item_id",
+						model->name),
+				 errhint("Call limaml_adapt_agg(model, member_features, item_features, label, ts, item_id).")));
+	if (item_ids && model->arch.item_buckets == 0 && model->config.negatives == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("limaml model \"%s\" has no item-ID embeddings", model->name),
@@ -693,6 +703,8 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 	float	   *items,
 			   *labels;
 	int32	   *buckets = NULL;
+	int64	   *item_ids = NULL;
+	int64	   *ts = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -709,8 +721,14 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 	items = palloc(sizeof(float) * ((size_t) n * arch->item_feature_dim + 1));
 	labels = palloc(sizeof(float) * (n + 1));
 	/* without item ids (the forms without item_id) every row is the unknown item */
-	if (state->item_ids)
+	if (state->item_ids && arch->item_buckets > 0)
 		buckets = palloc(sizeof(int32) * (n + 1));
+	if (state->model->config.negatives > 0)
+	{
+		/* state_create made sure of the form with ts and item_id */
+		item_ids = palloc(sizeof(int64) * (n + 1));
+		ts = palloc(sizeof(int64) * (n + 1));
+	}
 	for (int r = 0; r < n; r++)
 	{
 		memcpy(items + (size_t) r * arch->item_feature_dim,
@@ -719,6 +737,11 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		if (buckets)
 			buckets[r] = state->item_known[order[r]] ?
 				lm_item_bucket(arch, state->item_id[order[r]]) : arch->item_buckets;
+		if (item_ids)
+		{
+			item_ids[r] = state->item_known[order[r]] ? state->item_id[order[r]] : PG_INT64_MIN;
+			ts[r] = state->ts[order[r]];
+		}
 	}
 	scratch = fcinfo->flinfo->fn_extra;
 	if (scratch == NULL || scratch->model != state->model)
@@ -728,5 +751,5 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = scratch;
 	}
 	PG_RETURN_BYTEA_P(lm_adapt_rows(scratch, state->has_member ? state->member : NULL,
-									n, items, labels, buckets));
+									n, items, labels, buckets, item_ids, ts));
 }

@@ -12,22 +12,63 @@ LmAdaptScratch *
 lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	LmAdaptScratch *scratch = palloc(sizeof(LmAdaptScratch));
+	LmAdaptScratch *scratch = palloc0(sizeof(LmAdaptScratch));
+	const LmNegatives *neg = lm_model_negatives(model);
+	int			rows = max_rows * (neg ? 1 + neg->n : 1);
 
 	scratch->model = model;
-	scratch->work = lm_work_create(&model->arch, max_rows);
+	scratch->work = lm_work_create(&model->arch, rows);
+	if (neg)
+	{
+		scratch->neg = neg;
+		scratch->x_items = palloc(sizeof(float) * ((size_t) rows * model->arch.item_feature_dim + 1));
+		scratch->x_labels = palloc(sizeof(float) * (rows + 1));
+		scratch->x_buckets = palloc(sizeof(int32) * (rows + 1));
+	}
 	scratch->emb = palloc(sizeof(float) * lm_embedding_len(&model->arch));
 	scratch->zeros = palloc0(sizeof(float) * (model->arch.member_dim + 1));
 	MemoryContextSwitchTo(old);
 	return scratch;
 }
 
+/* rows with the negatives of each positive row right after it */
+static LmRows
+with_negatives(LmAdaptScratch *scratch, int n, const float *items, const float *labels,
+			   const int32 *buckets, const int64 *item_ids, const int64 *ts)
+{
+	const LmArch *arch = &scratch->model->arch;
+	size_t		p = arch->item_feature_dim;
+	LmRows		rows;
+	int			m = 0;
+
+	for (int r = 0; r < n; r++)
+	{
+		memcpy(scratch->x_items + (size_t) m * p, items + (size_t) r * p, sizeof(float) * p);
+		scratch->x_labels[m] = labels[r];
+		scratch->x_buckets[m] = buckets ? buckets[r] : arch->item_buckets;
+		m++;
+		if (labels[r] > 0)
+			m += lm_negative_rows(scratch->neg, arch, item_ids[r], ts[r],
+								  scratch->x_items + (size_t) m * p, scratch->x_labels + m,
+								  scratch->x_buckets + m, NULL);
+	}
+	rows.n = m;
+	rows.item = scratch->x_items;
+	rows.label = scratch->x_labels;
+	rows.bucket = arch->item_buckets > 0 ? scratch->x_buckets : NULL;
+	return rows;
+}
+
 bytea *
 lm_adapt_rows(LmAdaptScratch *scratch, const float *member, int n,
-			  const float *items, const float *labels, const int32 *buckets)
+			  const float *items, const float *labels, const int32 *buckets,
+			  const int64 *item_ids, const int64 *ts)
 {
 	LmModel    *model = scratch->model;
 	LmRows		rows = {n, items, labels, model->arch.item_buckets > 0 ? buckets : NULL};
+
+	if (scratch->neg)
+		rows = with_negatives(scratch, n, items, labels, buckets, item_ids, ts);
 
 	lm_adapt_embedding(&model->arch, model->params, member ? member : scratch->zeros, &rows,
 					   model->config.adapt_steps, model->config.adapt_lr, scratch->emb,

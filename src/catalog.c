@@ -19,13 +19,16 @@
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "common/hashfn.h"
+#include "core/items.h"
 
 PG_FUNCTION_INFO_V1(limaml_catalog_changed);
 PG_FUNCTION_INFO_V1(limaml_create_model);
@@ -120,6 +123,13 @@ init_cache(void)
 	CacheRegisterRelcacheCallback(catalog_inval_callback, (Datum) 0);
 }
 
+/* 0.1.0's catalog, still in use until ALTER EXTENSION UPDATE, has no items column */
+static bool
+catalog_has_items(void)
+{
+	return get_attnum(lm_catalog_relid("limaml_model"), "items") != InvalidAttrNumber;
+}
+
 /* reads one version from the catalog into its own memory context */
 static LmModel *
 load_model(int32 model_id, int32 version)
@@ -138,10 +148,11 @@ load_model(int32 model_id, int32 version)
 	Jsonb	   *config;
 
 	SPI_connect();
-	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params "
+	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s "
 								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
 								"ON v.model_id = m.model_id "
 								"WHERE m.model_id = $1 AND v.version = $2",
+								catalog_has_items() ? "m.items" : "NULL::regclass",
 								schema, schema), 2, argtypes);
 
 	/*
@@ -186,6 +197,9 @@ load_model(int32 model_id, int32 version)
 						model->arch.n_params * sizeof(float))));
 	model->params = palloc(model->arch.n_params * sizeof(float));
 	memcpy(model->params, VARDATA_ANY(params), model->arch.n_params * sizeof(float));
+	model->items = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
+	if (isnull)
+		model->items = InvalidOid;
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	return model;
@@ -298,6 +312,193 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 	lm_model_resolve(name, &model_id, &version);
 	return lm_model_acquire(model_id, version, holder);
+}
+
+/* ------------------------------------------------------------- negatives */
+
+/* an item relation is (item_id bigint, features real[]), as limaml_top_k reads */
+static void
+check_items_relation(Oid items)
+{
+	static const struct
+	{
+		const char *name;
+		Oid			type;
+		const char *type_name;
+	}			columns[] = {
+		{"item_id", INT8OID, "bigint"},
+		{"features", FLOAT4ARRAYOID, "real[]"},
+	};
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(items)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("item relation with OID %u does not exist", items),
+				 errhint("Set another with UPDATE limaml_model SET items = 'relation' WHERE name = 'model'.")));
+	for (int i = 0; i < lengthof(columns); i++)
+	{
+		AttrNumber	attnum = get_attnum(items, columns[i].name);
+		Oid			type;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("item relation \"%s\" has no column \"%s\"",
+							get_rel_name(items), columns[i].name),
+					 errhint("Map your items with a view of (item_id bigint, features real[]).")));
+		type = get_atttype(items, attnum);
+		if (type != columns[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of item relation \"%s\" is %s, not %s",
+							columns[i].name, get_rel_name(items),
+							format_type_be(type), columns[i].type_name),
+					 errhint("Cast it in a view.")));
+	}
+}
+
+/* reads the item relation, ordered by item_id, into the current memory context */
+static LmNegatives *
+load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name)
+{
+	LmNegatives *neg = palloc0(sizeof(LmNegatives));
+	MemoryContext cxt = CurrentMemoryContext;
+	int64	   *ids;
+	float	   *features;
+	uint64		n;
+
+	neg->n = negatives;
+	neg->seed = seed;
+	check_items_relation(items);
+	SPI_connect();
+	SPI_execute(psprintf("SELECT item_id, features FROM %s ORDER BY item_id",
+						 lm_relation_sql(items)), true, 0);
+	n = SPI_processed;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item relation \"%s\" of limaml model \"%s\" is empty",
+						get_rel_name(items), model_name),
+				 errhint("Negatives are drawn from its rows.")));
+	if (n > (uint64) LM_MAX_NEGATIVE_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("item relation \"%s\" has more than %d rows", get_rel_name(items),
+						LM_MAX_NEGATIVE_ITEMS)));
+	if ((uint64) negatives >= n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("negatives (%d) must be fewer than the items (" UINT64_FORMAT ") of \"%s\"",
+						negatives, n, get_rel_name(items)),
+				 errhint("A positive's own item is never its negative.")));
+	ids = MemoryContextAlloc(cxt, sizeof(int64) * n);
+	features = MemoryContextAllocHuge(cxt, sizeof(float) * n * item_dim);
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		bool		isnull;
+		Datum		d;
+		int			dim;
+		const float *v;
+
+		CHECK_FOR_INTERRUPTS();
+		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("item_id must not be NULL in item relation \"%s\"", get_rel_name(items))));
+		ids[r] = DatumGetInt64(d);
+		if (r > 0 && ids[r] == ids[r - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("item relation \"%s\" has item_id " INT64_FORMAT " more than once",
+							get_rel_name(items), ids[r]),
+					 errhint("Negatives are drawn from one row per item.")));
+		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("features must not be NULL in item relation \"%s\" (item " INT64_FORMAT ")",
+							get_rel_name(items), ids[r])));
+		v = lm_array_floats(DatumGetArrayTypeP(d), "features", item_dim, &dim);
+		memcpy(features + r * item_dim, v, sizeof(float) * item_dim);
+	}
+	SPI_finish();
+	neg->n_items = (int) n;
+	neg->item_ids = ids;
+	neg->features = features;
+	return neg;
+}
+
+/*
+ * The model's negative sampling, or NULL without negatives.  The item
+ * relation is read once per cached version; that it still exists (and has
+ * its shape) is checked on every call, so a dropped relation fails clearly.
+ */
+const LmNegatives *
+lm_model_negatives(const LmModel *model)
+{
+	LmModel    *m = (LmModel *) model;
+
+	if (model->config.negatives == 0)
+		return NULL;
+	if (!OidIsValid(model->items))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("limaml model \"%s\" samples negatives but has no items relation", model->name),
+				 errhint("Set it with UPDATE limaml_model SET items = 'relation' WHERE name = '%s'.",
+						 model->name)));
+	if (m->negatives)
+	{
+		check_items_relation(model->items);
+		return m->negatives;
+	}
+	else
+	{
+		MemoryContext cxt = AllocSetContextCreate(model->mcxt, "limaml items", ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		/* a failed load leaves nothing behind: the context goes with the error */
+		PG_TRY();
+		{
+			m->negatives = load_items(model->items, model->arch.item_feature_dim,
+									  model->config.negatives, model->config.seed, model->name);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(cxt);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+	}
+	return m->negatives;
+}
+
+/*
+ * Writes the negatives of one positive row (item id, NULL as LM_NULL_ITEM_ID,
+ * and ts) after it: neg->n rows of label 0 with the drawn items' features,
+ * buckets (when buckets is not NULL) and ids (when item_ids is not NULL).
+ */
+int
+lm_negative_rows(const LmNegatives *neg, const LmArch *arch, int64 item_id, int64 ts,
+				 float *items, float *labels, int32 *buckets, int64 *item_ids)
+{
+	int			p = arch->item_feature_dim;
+
+	for (int j = 0; j < neg->n; j++)
+	{
+		int			r = lm_negative_draw(neg->item_ids, neg->n_items, neg->seed, item_id, ts, j);
+
+		memcpy(items + (size_t) j * p, neg->features + (size_t) r * p, sizeof(float) * p);
+		labels[j] = 0;
+		if (buckets)
+			buckets[j] = arch->item_buckets ? lm_item_bucket(arch, neg->item_ids[r]) : 0;
+		if (item_ids)
+			item_ids[j] = neg->item_ids[r];
+	}
+	return neg->n;
 }
 
 /* --------------------------------------------------------------- storage */
@@ -510,12 +711,13 @@ prng_uniform(void *state)
 
 /* inserts the model row; errors on a duplicate name */
 int32
-lm_insert_model(const char *name, Oid source, Oid members, const char *config_json)
+lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char *config_json)
 {
 	const char *schema = lm_schema_quoted();
-	Oid			argtypes[4] = {TEXTOID, OIDOID, OIDOID, JSONBOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', OidIsValid(source) ? ' ' : 'n', OidIsValid(members) ? ' ' : 'n', ' '};
+	Oid			argtypes[5] = {TEXTOID, OIDOID, OIDOID, JSONBOID, OIDOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', OidIsValid(source) ? ' ' : 'n', OidIsValid(members) ? ' ' : 'n', ' ',
+	OidIsValid(items) ? ' ' : 'n'};
 	bool		isnull;
 	int32		model_id;
 
@@ -523,6 +725,7 @@ lm_insert_model(const char *name, Oid source, Oid members, const char *config_js
 	args[1] = ObjectIdGetDatum(source);
 	args[2] = ObjectIdGetDatum(members);
 	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(config_json));
+	args[4] = ObjectIdGetDatum(items);
 
 	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT 1 FROM %s.limaml_model WHERE name = $1", schema),
@@ -532,9 +735,14 @@ lm_insert_model(const char *name, Oid source, Oid members, const char *config_js
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("limaml model \"%s\" already exists", name),
 				 errhint("Drop it with limaml_drop_model, or choose another name.")));
-	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model (name, source, members, config) "
+	/* no items column before the update from 0.1.0; nothing to store then */
+	SPI_execute_with_args(OidIsValid(items) ?
+						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config, items) "
+								   "VALUES ($1, $2::regclass, $3::regclass, $4, $5::regclass) "
+								   "RETURNING model_id", schema) :
+						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config) "
 								   "VALUES ($1, $2::regclass, $3::regclass, $4) RETURNING model_id", schema),
-						  4, argtypes, args, nulls, false, 1);
+						  OidIsValid(items) ? 5 : 4, argtypes, args, nulls, false, 1);
 	model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return model_id;
@@ -559,6 +767,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	char	   *name;
 	Oid			source;
 	Oid			members;
+	Oid			items;
 	char	   *loss_name;
 	int		   *meta_hidden,
 			   *global_hidden;
@@ -609,6 +818,32 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	cfg.seed = PG_GETARG_INT64(10);
 	cfg.adapt_steps = PG_ARGISNULL(14) ? cfg.inner_steps : PG_GETARG_INT32(14);
 	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : PG_GETARG_FLOAT4(15);
+	/* 0.1.0's and older 0.2.0 builds' limaml_create_model have fewer arguments */
+	cfg.negatives = 0;
+	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
+	if (PG_NARGS() > 24 && !PG_ARGISNULL(24))
+	{
+		cfg.negatives = PG_GETARG_INT32(24);
+		lm_check_range("negatives", cfg.negatives, 1, LM_MAX_NEGATIVES);
+		if (!OidIsValid(items))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("negatives needs an items relation"),
+					 errhint("Pass items => a relation of (item_id bigint, features real[]) to draw them from.")));
+		if (loss != LM_LOSS_BCE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("negatives needs loss bce"),
+					 errhint("Negatives are rows of label 0 for positive-only logs.")));
+		if (get_attnum(source, "item_id") == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
+					 errhint("negatives needs an item_id bigint column in the source: it keys the sampling.")));
+		lm_check_item_id(source);
+	}
+	if (OidIsValid(items))
+		check_items_relation(items);
 	if (!PG_ARGISNULL(15) && !PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -675,12 +910,15 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
 	}
+	/* the item relation must hold more items than negatives, of the model's item_dim */
+	if (cfg.negatives > 0)
+		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		lm_arch_enable_meta_sgd(&arch);
 
-	model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
+	model_id = lm_insert_model(name, source, members, items, lm_config_to_json(&arch, &cfg));
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);

@@ -95,7 +95,8 @@ limaml_model_import(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(source))
 			lm_check_source(source, members);
-		model_id = lm_insert_model(name, source, members, lm_config_to_json(&arch, &cfg));
+		/* no item relation: a model with negatives gets one by UPDATE limaml_model */
+		model_id = lm_insert_model(name, source, members, InvalidOid, lm_config_to_json(&arch, &cfg));
 	}
 	PG_RETURN_INT32(lm_store_version(model_id, params, arch.n_params,
 									 "{\"method\": \"import\"}", true));

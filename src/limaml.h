@@ -40,7 +40,21 @@ typedef struct LmConfig
 	int			support_size;
 	int			query_size;
 	int64		seed;
+	int			negatives;		/* sampled per positive row; 0: none */
 } LmConfig;
+
+/* a model's item relation, sorted by item_id, for negative sampling */
+typedef struct LmNegatives
+{
+	int			n;				/* negatives per positive row */
+	int64		seed;
+	int			n_items;
+	const int64 *item_ids;		/* [n_items] ascending */
+	const float *features;		/* [n_items][item_feature_dim] */
+} LmNegatives;
+
+#define LM_MAX_NEGATIVES 100
+#define LM_MAX_NEGATIVE_ITEMS 100000000
 
 /* one immutable model version, as cached by a backend */
 typedef struct LmModel
@@ -50,9 +64,11 @@ typedef struct LmModel
 	char	   *name;
 	Oid			source;			/* InvalidOid when imported without one */
 	Oid			members;		/* optional member relation */
+	Oid			items;			/* optional item relation (negative sampling) */
 	LmArch		arch;
 	LmConfig	config;
 	float	   *params;			/* [arch.n_params] */
+	LmNegatives *negatives;		/* loaded on first use by lm_model_negatives */
 	/* cache bookkeeping, owned by catalog.c */
 	MemoryContext mcxt;
 	int			pins;
@@ -78,7 +94,11 @@ bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
 void		lm_check_item_id(Oid source);
-int32		lm_insert_model(const char *name, Oid source, Oid members, const char *config_json);
+int32		lm_insert_model(const char *name, Oid source, Oid members, Oid items,
+							const char *config_json);
+const LmNegatives *lm_model_negatives(const LmModel *model);
+int			lm_negative_rows(const LmNegatives *neg, const LmArch *arch, int64 item_id, int64 ts,
+							 float *items, float *labels, int32 *buckets, int64 *item_ids);
 int32		lm_store_version(int32 model_id, const float *params, size_t n_params,
 							 const char *train_json, bool activate);
 

@@ -11,7 +11,8 @@
  *             "adapt_steps", "adapt_lr" (optional: default to inner_*),
  *             "support_size", "query_size", "seed", optional "bilinear",
  *             "meta_sgd", "item_buckets", "item_embedding_dim", and (format 2)
- *             "wide", "wide_rank", "ridge_lambda"},
+ *             "wide", "wide_rank", "ridge_lambda", optional "negatives" (0 when
+ *             absent: negatives sampled per positive row)},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
  *  "item_embeddings": [[...] x (item_buckets + 1)] (each [item_embedding_dim]; the last
@@ -163,6 +164,9 @@ lm_config_problem(const LmConfig *cfg)
 		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
 	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
 		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
+	if (cfg->negatives < 0 || cfg->negatives > LM_MAX_NEGATIVES)
+		return psprintf("negatives must be between 1 and %d, not %d", LM_MAX_NEGATIVES,
+						cfg->negatives);
 	return NULL;
 }
 
@@ -246,6 +250,10 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	cfg->adapt_steps = json_get(c, "adapt_steps", false) ? json_int(c, "adapt_steps") : cfg->inner_steps;
 	cfg->adapt_lr = json_get(c, "adapt_lr", false) ?
 		json_number(json_get(c, "adapt_lr", true), "adapt_lr") : cfg->inner_lr;
+	/* optional: negatives sampled per positive row (positive-only logs) */
+	cfg->negatives = json_get(c, "negatives", false) ? json_int(c, "negatives") : 0;
+	if (cfg->negatives > 0 && arch->loss != LM_LOSS_BCE)
+		json_error("negatives", "needs loss bce");
 	if ((problem = lm_config_problem(cfg)))
 		json_error("config:", problem);
 }
@@ -478,6 +486,12 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 					 cfg->seed, arch->bilinear ? "true" : "false",
 					 arch->n_lr_params ? "true" : "false", arch->item_buckets,
 					 arch->item_embedding_dim);
+	if (cfg->negatives > 0)
+	{
+		/* inside the object: drop its closing brace */
+		buf.data[--buf.len] = '\0';
+		appendStringInfo(&buf, ", \"negatives\": %d}", cfg->negatives);
+	}
 	if (arch->history)
 	{
 		/* inside the object: drop its closing brace */

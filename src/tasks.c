@@ -3,6 +3,12 @@
  *
  * Every row is checked as it is read: NULLs, feature lengths, NaN and
  * infinity, and labels against the model's loss.
+ *
+ * A model with negatives reads each row's item_id and ts too, and appends
+ * the sampled negatives of every positive row (label > 0) right after it
+ * (lm_negative_rows), so every row count here (rows kept, n_total, the
+ * split) counts them; lm_training_split scales support_size and query_size
+ * by 1 + negatives, so a positive-only member's split falls between groups.
  */
 #include "tasks.h"
 
@@ -14,6 +20,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "core/items.h"
 
 #define FETCH_ROWS 10000
@@ -31,6 +38,7 @@ typedef struct MemberRows
 	int32	   *buckets;		/* item-ID buckets; unused without item-ID embeddings */
 	int64	   *item_ids;		/* raw item ids; NULL unless the stream reads them */
 	float	   *member;
+	const LmNegatives *neg;		/* negatives after each positive row; NULL: none */
 } MemberRows;
 
 struct LmMemberStream
@@ -50,8 +58,9 @@ lm_training_split(const LmModel *model)
 {
 	LmSplit		split = {0};
 
-	split.support_size = model->config.support_size;
-	split.query_size = model->config.query_size;
+	/* a positive-only member's sizes in source rows, each with its negatives */
+	split.support_size = model->config.support_size * (1 + model->config.negatives);
+	split.query_size = model->config.query_size * (1 + model->config.negatives);
 	/* without an inner loop the support rows would be wasted: train on all */
 	split.no_support = model->config.inner_steps == 0;
 	return split;
@@ -110,7 +119,7 @@ lm_member_episode(const LmArch *arch, const LmMember *member, int query_start,
 /* ---------------------------------------------------------- reading rows */
 
 static void
-rows_init(MemberRows *rows, const LmArch *arch, int keep, bool item_ids)
+rows_init(MemberRows *rows, const LmArch *arch, int keep, bool item_ids, const LmNegatives *neg)
 {
 	rows->n = 0;
 	rows->n_total = 0;
@@ -121,6 +130,7 @@ rows_init(MemberRows *rows, const LmArch *arch, int keep, bool item_ids)
 	rows->buckets = palloc(sizeof(int32) * rows->cap);
 	rows->item_ids = item_ids ? palloc(sizeof(int64) * rows->cap) : NULL;
 	rows->member = palloc0(sizeof(float) * (arch->member_dim + 1));
+	rows->neg = neg;
 }
 
 static void
@@ -158,6 +168,26 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label,
 	rows->n_total++;
 }
 
+/* the negatives of a positive row, each appended as a row */
+static void
+append_negatives(MemberRows *rows, const LmArch *arch, int64 item_id, int64 ts)
+{
+	const LmNegatives *neg = rows->neg;
+	float	   *items = palloc(sizeof(float) * neg->n * arch->item_feature_dim);
+	float	   *labels = palloc(sizeof(float) * neg->n);
+	int32	   *buckets = palloc(sizeof(int32) * neg->n);
+	int64	   *ids = palloc(sizeof(int64) * neg->n);
+
+	lm_negative_rows(neg, arch, item_id, ts, items, labels, buckets, ids);
+	for (int j = 0; j < neg->n; j++)
+		append_row(rows, arch, items + (size_t) j * arch->item_feature_dim, labels[j],
+				   buckets[j], ids[j]);
+	pfree(items);
+	pfree(labels);
+	pfree(buckets);
+	pfree(ids);
+}
+
 static void
 null_error(const char *column, int64 member_id)
 {
@@ -177,6 +207,7 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 	float		label;
 	int32		bucket = 0;
 	int64		item_id = LM_NULL_ITEM_ID;
+	int64		ts = 0;
 
 	d = SPI_getbinval(tuple, desc, 2, &isnull);
 	if (arch->member_dim > 0 && isnull)
@@ -195,7 +226,7 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 		null_error("label", rows->member_id);
 	label = DatumGetFloat4(d);
 	lm_check_label(label, arch->loss);
-	if (arch->item_buckets || rows->item_ids)
+	if (arch->item_buckets || rows->item_ids || rows->neg)
 	{
 		d = SPI_getbinval(tuple, desc, 5, &isnull);
 		if (!isnull)
@@ -205,6 +236,14 @@ read_row(HeapTuple tuple, TupleDesc desc, const LmArch *arch, MemberRows *rows)
 		/* an unknown (NULL) item id reads the unknown item's row */
 		bucket = isnull ? arch->item_buckets : lm_item_bucket(arch, item_id);
 	append_row(rows, arch, v, label, bucket, item_id);
+	if (rows->neg && label > 0)
+	{
+		d = SPI_getbinval(tuple, desc, 6, &isnull);
+		if (isnull)
+			null_error("ts", rows->member_id);
+		ts = DatumGetTimestampTz(d);
+		append_negatives(rows, arch, item_id, ts);
+	}
 }
 
 /* ------------------------------------------------------------- streaming */
@@ -220,21 +259,23 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	SPIPlanPtr	plan;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(order_seed)};
+	const LmNegatives *neg = lm_model_negatives(model);
 
 	lm_check_source(source, InvalidOid);
-	if (model->arch.item_buckets || item_ids)
+	if (model->arch.item_buckets || item_ids || neg)
 		lm_check_item_id(source);
 	rel = lm_relation_sql(source);
-	item_col = model->arch.item_buckets || item_ids ? ", item_id" : "";
+	/* negatives key on the positive's item_id and ts */
+	item_col = neg ? ", item_id, ts" : model->arch.item_buckets || item_ids ? ", item_id" : "";
 	stream->model = model;
-	rows_init(&stream->rows, &model->arch, keep_rows, item_ids);
-	rows_init(&stream->ready, &model->arch, keep_rows, item_ids);
+	rows_init(&stream->rows, &model->arch, keep_rows, item_ids, neg);
+	rows_init(&stream->ready, &model->arch, keep_rows, item_ids, neg);
 	/*
 	 * With item ids read (the baselines) they break ties too, so the baselines'
 	 * split is deterministic; rows tied on everything else are the same rows to
 	 * a model without item ids, so its figures do not change.
 	 */
-	order = lm_row_order_sql(model->arch.item_buckets > 0 || item_ids, false);
+	order = lm_row_order_sql(model->arch.item_buckets > 0 || item_ids || neg, false);
 	plan = SPI_prepare(shuffled ?
 					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
 								"ORDER BY hashint8extended(member_id, $1), member_id, %s",

@@ -103,3 +103,34 @@ lm_item_table_finish(const LmArch *arch, lm_real *global)
 	for (int j = 0; j < k && trained > 0; j++)
 		unknown[j] /= trained;
 }
+
+/* splitmix64's finalizer, after adding its increment */
+static uint64_t
+mix64(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+uint64_t
+lm_negative_hash(int64_t seed, int64_t item_id, int64_t ts, int64_t j)
+{
+	uint64_t	h = mix64((uint64_t) seed);
+
+	h = mix64(h ^ (uint64_t) item_id);
+	h = mix64(h ^ (uint64_t) ts);
+	return mix64(h ^ (uint64_t) j);
+}
+
+int
+lm_negative_draw(const int64_t *item_ids, int n_items, int64_t seed, int64_t item_id,
+				 int64_t ts, int j)
+{
+	int			r = (int) (lm_negative_hash(seed, item_id, ts, j) % (uint64_t) n_items);
+
+	if (item_ids[r] == item_id)
+		r = (r + 1) % n_items;
+	return r;
+}

@@ -41,4 +41,20 @@ void		lm_item_table_backward(const LmArch *arch, const lm_real *dX, const int32_
 /* the unknown row := the mean of the trained (non-zero) rows */
 void		lm_item_table_finish(const LmArch *arch, lm_real *global);
 
+/*
+ * Negative sampling for positive-only logs.  The j-th negative of a positive
+ * row with item id i and time ts (microseconds since 2000-01-01, PostgreSQL's
+ * timestamptz) is item r = h(seed, i, ts, j) mod n_items of the item
+ * relation ordered by item_id, or r + 1 (mod n_items) when item r is i
+ * itself.  h chains splitmix64's mixer m(z) (z += 0x9e3779b97f4a7c15, then
+ * the two xor-shift-multiplies and a final xor-shift):
+ *   h = m(m(m(m(seed) ^ i) ^ ts) ^ j), every value as a 64-bit two's complement.
+ * Test vectors: h(0, 0, 0, 0) = 0x2130748aaac80268, h(42, 7, 815000000000, 1)
+ * = 0xace92403c6905341 (more in test/unit/test_items.c).
+ * A NULL item id counts as INT64_MIN (and excludes no item).
+ */
+uint64_t	lm_negative_hash(int64_t seed, int64_t item_id, int64_t ts, int64_t j);
+int			lm_negative_draw(const int64_t *item_ids, int n_items, int64_t seed,
+							 int64_t item_id, int64_t ts, int j);
+
 #endif

@@ -5,7 +5,8 @@
  * mod item_buckets, on the id's 64-bit two's complement.  The vectors below
  * are printed in the README ("Model JSON"), so an exporter written in another
  * language can check its bucketing against them; and an all-zero row of the
- * table is read as the unknown item's.
+ * table is read as the unknown item's.  The same for the negative-sampling
+ * hash of positive-only logs (README, "Positive-only logs: negatives").
  */
 #include <string.h>
 
@@ -32,6 +33,43 @@ static const struct
 	{64, 42, 21},
 	{64, -1, 32},
 };
+
+static const struct
+{
+	int64_t		seed;
+	int64_t		item_id;
+	int64_t		ts;
+	int64_t		j;
+	uint64_t	hash;
+}			negative_vectors[] =
+{
+	{0, 0, 0, 0, 0x2130748aaac80268ULL},
+	{42, 7, 815000000000LL, 0, 0x291a4b3dadfd279aULL},
+	{42, 7, 815000000000LL, 1, 0xace92403c6905341ULL},
+	{-1, INT64_MIN, 1, 99, 0x32f35dd828408127ULL},
+};
+
+static void
+check_negatives(void)
+{
+	int64_t		ids[10];
+
+	for (size_t i = 0; i < sizeof(negative_vectors) / sizeof(negative_vectors[0]); i++)
+		CHECK(lm_negative_hash(negative_vectors[i].seed, negative_vectors[i].item_id,
+							   negative_vectors[i].ts, negative_vectors[i].j) ==
+			  negative_vectors[i].hash, "negative hash vector %zu", i);
+	for (int i = 0; i < 10; i++)
+		ids[i] = 10 + i;
+	/* h mod 10 is 2 and 9: items 12 and 19 */
+	CHECK(lm_negative_draw(ids, 10, 42, 7, 815000000000LL, 0) == 2, "draw 0 is item 12");
+	CHECK(lm_negative_draw(ids, 10, 42, 7, 815000000000LL, 1) == 9, "draw 1 is item 19");
+	for (int i = 0; i < 10; i++)
+		ids[i] = i;
+	/* item 6, j 0 draws itself: the next item instead; item 9 wraps to item 0 */
+	CHECK(lm_negative_draw(ids, 10, 42, 6, 815000000000LL, 0) == 7, "a drawn positive moves on");
+	CHECK(lm_negative_draw(ids, 10, 42, 9, 815000000000LL, 0) == 0, "the next item wraps");
+	CHECK(lm_negative_draw(ids, 10, 42, 2, 815000000000LL, 0) != 2, "never the positive");
+}
 
 int
 main(void)
@@ -63,5 +101,6 @@ main(void)
 	CHECK(lm_item_row(&arch, global, 1, 0) == 1, "without fallback a zero row reads itself");
 	CHECK_CLOSE(global[lm_item_row(&arch, global, 1, 1) * 2 + 1], 8, 0, 0,
 				"the zero row's item gets the unknown row's values");
+	check_negatives();
 	return check_done();
 }
