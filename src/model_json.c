@@ -170,6 +170,17 @@ lm_config_problem(const LmConfig *cfg)
 	return NULL;
 }
 
+/* an optional true/false member: false when absent */
+static bool
+json_flag(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = json_get(c, key, false);
+
+	if (v && v->type != jbvBool)
+		json_error(key, "must be true or false");
+	return v && v->val.boolean;
+}
+
 /* the configuration object: shape into *arch, hyperparameters into *cfg */
 static void
 config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
@@ -179,10 +190,6 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 	int			n_meta,
 				n_global;
 	JsonbValue *loss_v = json_get(c, "loss", true);
-	JsonbValue *meta_sgd;
-	JsonbValue *bilinear;
-	JsonbValue *wide;
-	JsonbValue *history;
 	const char *problem;
 	LmLoss		loss;
 	const char *err;
@@ -211,35 +218,16 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 		if (err)
 			json_error("config", err);
 	}
-	history = json_get(c, "history", false);
-	if (history && history->type == jbvBool && history->val.boolean)
-	{
-		err = lm_arch_enable_history(arch, meta_hidden, n_meta);
-		if (err)
-			json_error("config", err);
-	}
-	else if (history && history->type != jbvBool)
-		json_error("history", "must be true or false");
-	wide = json_get(c, "wide", false);
-	if (wide && wide->type == jbvBool && wide->val.boolean)
-	{
-		err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
-								  json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"));
-		if (err)
-			json_error("config", err);
-	}
-	else if (wide && wide->type != jbvBool)
-		json_error("wide", "must be true or false");
-	bilinear = json_get(c, "bilinear", false);
-	if (bilinear && bilinear->type == jbvBool && bilinear->val.boolean)
+	if (json_flag(c, "history") && (err = lm_arch_enable_history(arch, meta_hidden, n_meta)))
+		json_error("config", err);
+	if (json_flag(c, "wide") &&
+		(err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
+								   json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"))))
+		json_error("config", err);
+	if (json_flag(c, "bilinear"))
 		lm_arch_enable_bilinear(arch);
-	else if (bilinear && bilinear->type != jbvBool)
-		json_error("bilinear", "must be true or false");
-	meta_sgd = json_get(c, "meta_sgd", false);
-	if (meta_sgd && meta_sgd->type == jbvBool && meta_sgd->val.boolean)
+	if (json_flag(c, "meta_sgd"))
 		lm_arch_enable_meta_sgd(arch);
-	else if (meta_sgd && meta_sgd->type != jbvBool)
-		json_error("meta_sgd", "must be true or false");
 
 	cfg->inner_steps = json_int(c, "inner_steps");
 	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
