@@ -343,6 +343,8 @@ CREATE TABLE limaml_refresh_progress (
 	finished_at timestamptz
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON limaml_refresh_progress TO PUBLIC;
+-- refresh history is user data: pg_dump keeps it
+SELECT pg_catalog.pg_extension_config_dump('limaml_refresh_progress', '');
 COMMENT ON TABLE limaml_refresh_progress IS 'the last limaml_refresh of each model, committed after every batch';
 COMMENT ON COLUMN limaml_refresh_progress.model IS 'model name';
 COMMENT ON COLUMN limaml_refresh_progress.pid IS 'backend running (or that ran) the refresh';
@@ -383,7 +385,7 @@ DECLARE
 	b record;
 	lock_key CONSTANT int := 1280134226;	-- 'LMLR'
 	holder int;
-	t0 timestamptz := clock_timestamp();
+	t0 timestamptz := pg_catalog.clock_timestamp();
 	n_done bigint := 0;
 	n_batches int := 0;
 	done_ids bigint[];
@@ -407,13 +409,13 @@ BEGIN
 		 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = lock_key
 		   AND l.objid = m.model_id::oid AND l.objsubid = 2;
 		RAISE EXCEPTION 'limaml_refresh of model "%" is already running', model
-			USING ERRCODE = '55P03', DETAIL = format('Backend %s holds it.', holder);
+			USING ERRCODE = '55P03', DETAIL = pg_catalog.format('Backend %s holds it.', holder);
 	END IF;
 
 	-- stale: rows whose newest ts or count differ from those adapted on (new,
 	-- late or deleted rows), no embedding yet, or an older model version
-	FOR b IN EXECUTE format($q$
-		WITH src AS (SELECT member_id, max(ts) AS ts, count(*) AS n FROM %s GROUP BY member_id),
+	FOR b IN EXECUTE pg_catalog.format($q$
+		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
 		emb AS (SELECT member_id, model_version, source_ts, source_rows
 				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
@@ -421,17 +423,17 @@ BEGIN
 				   WHERE e.member_id IS NULL OR e.model_version <> $2
 					  OR e.source_ts IS DISTINCT FROM s.ts
 					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
-		numbered AS (SELECT member_id, (row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
+		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
 					   FROM stale)
-		SELECT array_agg(member_id ORDER BY member_id) AS ids,
-			   count(*) OVER () AS batches, sum(count(*)) OVER () AS members
+		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
+			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
 		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
 		USING model, m.active_version, batch_size
 	LOOP
 		IF n_batches = 0 THEN
 			INSERT INTO @extschema@.limaml_refresh_progress AS p
 			VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, b.members, 0,
-					b.batches, 0, t0, clock_timestamp(), NULL)
+					b.batches, 0, t0, pg_catalog.clock_timestamp(), NULL)
 			ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
 			   SET pid = EXCLUDED.pid, model_version = EXCLUDED.model_version,
 				   batch_size = EXCLUDED.batch_size, members_total = EXCLUDED.members_total,
@@ -446,20 +448,20 @@ BEGIN
 
 		-- one scan of the batch's rows; the fingerprint, and the active version
 		-- the aggregate adapts with, come from the statement's snapshot
-		EXECUTE format($q$
+		EXECUTE pg_catalog.format($q$
 			WITH v AS (
 				SELECT active_version, (config ->> 'support_size')::int AS support_size
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
 															   label, ts%s) AS e,
-					   max(ts) AS ts, count(*) AS n
+					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
 				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
 			ins AS (
 				INSERT INTO @extschema@.limaml_meta_embedding AS t
 					(model, member_id, embedding, model_version, n_support, updated_at,
 					 source_ts, source_rows)
-				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), now(),
+				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
 					   a.ts, a.n
 				  FROM a, v
 				ON CONFLICT (model, member_id) DO UPDATE
@@ -467,30 +469,30 @@ BEGIN
 					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
 					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
 				RETURNING t.member_id)
-			SELECT coalesce(array_agg(member_id), '{}') FROM ins$q$,
+			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
 			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
 		INTO done_ids USING model, b.ids;
 		-- members left without rows get the cold-start embedding
-		SELECT array_agg(id) INTO missing FROM unnest(b.ids) id WHERE id <> ALL (done_ids);
+		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
 		IF missing IS NOT NULL THEN
-			PERFORM @extschema@.limaml_adapt(id, model) FROM unnest(missing) id;
+			PERFORM @extschema@.limaml_adapt(id, model) FROM pg_catalog.unnest(missing) id;
 		END IF;
 
 		n_batches := n_batches + 1;
-		n_done := n_done + cardinality(b.ids);
+		n_done := n_done + pg_catalog.cardinality(b.ids);
 		UPDATE @extschema@.limaml_refresh_progress p
-		   SET members_done = n_done, batches_done = n_batches, updated_at = clock_timestamp()
+		   SET members_done = n_done, batches_done = n_batches, updated_at = pg_catalog.clock_timestamp()
 		 WHERE p.model = limaml_refresh.model;
 		RAISE NOTICE 'limaml_refresh %: batch %/% committed, %/% members, % members/s',
 			model, n_batches, b.batches, n_done, b.members,
-			round(n_done / greatest(extract(epoch FROM clock_timestamp() - t0), 0.001));
+			pg_catalog.round(n_done / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 0.001));
 		COMMIT;
 		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
 	END LOOP;
 
 	INSERT INTO @extschema@.limaml_refresh_progress AS p
 	VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, n_done, n_done,
-			n_batches, n_batches, t0, clock_timestamp(), clock_timestamp())
+			n_batches, n_batches, t0, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp())
 	ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
 	   SET pid = EXCLUDED.pid, updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at,
 		   members_done = EXCLUDED.members_done, batches_done = EXCLUDED.batches_done,
@@ -502,7 +504,7 @@ BEGIN
 		RAISE NOTICE 'limaml_refresh %: every member is fresh', model;
 	ELSE
 		RAISE NOTICE 'limaml_refresh %: done, % members in % s', model, n_done,
-			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+			pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
 	END IF;
 END
 $proc$;

@@ -45,6 +45,9 @@ my $describe_sql = q{
 		SELECT pg_get_constraintdef(con.oid) || ' on ' || con.conrelid::regclass::text
 		  FROM objs JOIN pg_constraint con ON objs.classid = 'pg_class'::regclass AND con.conrelid = objs.objid
 		UNION ALL
+		SELECT 'kept by pg_dump: ' || c::regclass::text FROM pg_extension e, unnest(e.extconfig) c
+		 WHERE e.extname = 'limaml'
+		UNION ALL
 		SELECT pg_get_triggerdef(t.oid)
 		  FROM objs JOIN pg_trigger t ON objs.classid = 'pg_class'::regclass AND t.tgrelid = objs.objid
 		 WHERE NOT t.tgisinternal) lines};
