@@ -279,6 +279,47 @@ lm_model_resolve(text *name, int32 *model_id, int32 *version)
 }
 
 /*
+ * The model and the version a call names: the active version, or an explicit
+ * one (has_version), which must exist.
+ */
+void
+lm_model_resolve_version(text *name, bool has_version, int32 requested,
+						 int32 *model_id, int32 *version)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+
+	if (has_version && requested < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version must not be negative, not %d", requested),
+				 errhint("Pass an existing version of the model, or NULL for the active one.")));
+	lm_model_resolve(name, model_id, version);
+	if (!has_version || requested == *version)
+		return;
+
+	args[0] = Int32GetDatum(*model_id);
+	args[1] = Int32GetDatum(requested);
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT m.name, v.version FROM %s.limaml_model m "
+								   "LEFT JOIN %s.limaml_model_version v "
+								   "ON v.model_id = m.model_id AND v.version = $2 "
+								   "WHERE m.model_id = $1",
+								   lm_schema_quoted(), lm_schema_quoted()),
+						  2, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0 ||
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model version %d of model \"%s\" does not exist", requested,
+						SPI_processed == 0 ? "?"
+						: SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("The table limaml_model_version lists the versions of each model.")));
+	SPI_finish();
+	*version = requested;
+}
+
+/*
  * Identifies the active snapshot.  A pinned version flushed from the cache
  * (dropped by some transaction) stays usable while the snapshot that
  * validated it is in use, so a query finishes with what it saw; a later
