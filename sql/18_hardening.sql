@@ -111,5 +111,32 @@ SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::byt
   FROM h_forged;
 DROP TABLE h_forged;
 
+-- non-finite parameters: import refuses them (JSON has no NaN; 1e400 overflows to infinity)
+SELECT pg_temp.err($$ SELECT limaml_model_import('h_bad', jsonb_set(limaml_model_export('h'),
+                      '{meta,0,weight,0,0}', '1e400')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('h_bad', jsonb_set(limaml_model_export('h'),
+                      '{global,0,bias,0}', '-1e400')) $$);
+SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'h_bad';
+-- and a version whose stored params hold a NaN (superuser DML on the catalog) fails cleanly at load
+CREATE TABLE h_emb AS SELECT limaml_adapt(2, 'h') AS e, limaml_model_export('h') AS good;
+UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000c07f'::bytea FROM 9)
+  FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 1;
+SELECT pg_temp.err($$ SELECT limaml_adapt(2, 'h') $$);
+SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0}') FROM h_emb $$);
+SELECT pg_temp.err($$ SELECT limaml_item_encode('h', '{1,0,0,0}') $$);
+SELECT pg_temp.err($$ SELECT limaml_model_export('h') $$);
+-- a failed load frees what it allocated
+CREATE TEMP TABLE h_ctx AS SELECT count(*) AS n FROM pg_backend_memory_contexts WHERE name = 'limaml model';
+DO $$ BEGIN FOR i IN 1 .. 50 LOOP PERFORM pg_temp.err('SELECT limaml_model_export(''h'')'); END LOOP; END $$;
+SELECT count(*) - (SELECT n FROM h_ctx) AS leaked FROM pg_backend_memory_contexts WHERE name = 'limaml model';
+DROP TABLE h_ctx;
+UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000807f'::bytea FROM length(params) - 3)
+  FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 0;
+SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => 0) $$);
+-- the hint's way out: a good export imported as a new active version
+SELECT limaml_model_import('h', good) AS version FROM h_emb;
+SELECT length(limaml_adapt(2, 'h')) > 24 AS adapts;
+DROP TABLE h_emb;
+
 SELECT limaml_drop_model('h');
 DROP TABLE planted_interactions, planted_members, planted_items;

@@ -173,7 +173,11 @@ load_model(int32 model_id, int32 version)
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
-	mcxt = AllocSetContextCreate(TopMemoryContext, "limaml model", ALLOCSET_SMALL_SIZES);
+	/*
+	 * Under SPI's context until the version is valid, so an error frees it;
+	 * moved under TopMemoryContext, for the cache, at the end.
+	 */
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "limaml model", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(mcxt);
 	model = palloc0(sizeof(LmModel));
 	model->mcxt = mcxt;
@@ -195,12 +199,19 @@ load_model(int32 model_id, int32 version)
 				 errmsg("limaml model \"%s\" version %d has %zu parameter bytes, expected %zu",
 						model->name, version, VARSIZE_ANY_EXHDR(params),
 						model->arch.n_params * sizeof(float))));
+	if (lm_first_non_finite(VARDATA_ANY(params), model->arch.n_params) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("limaml model \"%s\" version %d has non-finite parameters",
+						model->name, version),
+				 errhint("Import a good export of the model with limaml_model_import, or drop the model and train it again.")));
 	model->params = palloc(model->arch.n_params * sizeof(float));
 	memcpy(model->params, VARDATA_ANY(params), model->arch.n_params * sizeof(float));
 	model->items = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
 	if (isnull)
 		model->items = InvalidOid;
 	MemoryContextSwitchTo(old);
+	MemoryContextSetParent(mcxt, TopMemoryContext);
 	SPI_finish();
 	return model;
 }

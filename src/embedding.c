@@ -95,16 +95,16 @@ lm_embedding_read(bytea *raw, LmEmbeddingHeader *header)
 }
 
 /* index of the first NaN or infinity among n (possibly unaligned) floats, or -1 */
-int
-lm_first_non_finite(const char *payload, int n)
+int64
+lm_first_non_finite(const char *payload, size_t n)
 {
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 	{
 		float		x;
 
-		memcpy(&x, payload + (size_t) i * sizeof(float), sizeof(float));
+		memcpy(&x, payload + i * sizeof(float), sizeof(float));
 		if (!isfinite(x))
-			return i;
+			return (int64) i;
 	}
 	return -1;
 }

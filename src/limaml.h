@@ -131,6 +131,6 @@ typedef struct LmEmbeddingHeader
 bytea	   *lm_embedding_encode(const LmModel *model, const float *emb, int n_support);
 const char *lm_embedding_read(bytea *raw, LmEmbeddingHeader *header);
 LmModel    *lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder);
-int			lm_first_non_finite(const char *payload, int n);
+int64		lm_first_non_finite(const char *payload, size_t n);
 
 #endif
