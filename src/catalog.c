@@ -173,7 +173,11 @@ load_model(int32 model_id, int32 version)
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
-	mcxt = AllocSetContextCreate(TopMemoryContext, "limaml model", ALLOCSET_SMALL_SIZES);
+	/*
+	 * Under SPI's context until the version is valid, so an error frees it;
+	 * moved under TopMemoryContext, for the cache, at the end.
+	 */
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "limaml model", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(mcxt);
 	model = palloc0(sizeof(LmModel));
 	model->mcxt = mcxt;
@@ -195,12 +199,19 @@ load_model(int32 model_id, int32 version)
 				 errmsg("limaml model \"%s\" version %d has %zu parameter bytes, expected %zu",
 						model->name, version, VARSIZE_ANY_EXHDR(params),
 						model->arch.n_params * sizeof(float))));
+	if (lm_first_non_finite(VARDATA_ANY(params), model->arch.n_params) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("limaml model \"%s\" version %d has non-finite parameters",
+						model->name, version),
+				 errhint("Import a good export of the model with limaml_model_import, or drop the model and train it again.")));
 	model->params = palloc(model->arch.n_params * sizeof(float));
 	memcpy(model->params, VARDATA_ANY(params), model->arch.n_params * sizeof(float));
 	model->items = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
 	if (isnull)
 		model->items = InvalidOid;
 	MemoryContextSwitchTo(old);
+	MemoryContextSetParent(mcxt, TopMemoryContext);
 	SPI_finish();
 	return model;
 }
@@ -276,6 +287,47 @@ lm_model_resolve(text *name, int32 *model_id, int32 *version)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no active version", model_name)));
 	SPI_finish();
+}
+
+/*
+ * The model and the version a call names: the active version, or an explicit
+ * one (has_version), which must exist.
+ */
+void
+lm_model_resolve_version(text *name, bool has_version, int32 requested,
+						 int32 *model_id, int32 *version)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+
+	if (has_version && requested < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version must not be negative, not %d", requested),
+				 errhint("Pass an existing version of the model, or NULL for the active one.")));
+	lm_model_resolve(name, model_id, version);
+	if (!has_version || requested == *version)
+		return;
+
+	args[0] = Int32GetDatum(*model_id);
+	args[1] = Int32GetDatum(requested);
+	SPI_connect();
+	SPI_execute_with_args(psprintf("SELECT m.name, v.version FROM %s.limaml_model m "
+								   "LEFT JOIN %s.limaml_model_version v "
+								   "ON v.model_id = m.model_id AND v.version = $2 "
+								   "WHERE m.model_id = $1",
+								   lm_schema_quoted(), lm_schema_quoted()),
+						  2, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0 ||
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model version %d of model \"%s\" does not exist", requested,
+						SPI_processed == 0 ? "?"
+						: SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("The table limaml_model_version lists the versions of each model.")));
+	SPI_finish();
+	*version = requested;
 }
 
 /*

@@ -85,7 +85,28 @@ lm_embedding_read(bytea *raw, LmEmbeddingHeader *header)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid limaml meta embedding: checksum mismatch"),
 				 errhint("The bytea was altered after limaml wrote it; adapt the member again.")));
+
+	/* the checksum detects corruption, not forgery: check what it vouches for */
+	if (header->n_support < 0)
+		bad_embedding("its n_support is negative");
+	if (lm_first_non_finite(data + sizeof(LmEmbeddingHeader), header->dim) >= 0)
+		bad_embedding("its payload holds a non-finite value");
 	return data + sizeof(LmEmbeddingHeader);
+}
+
+/* index of the first NaN or infinity among n (possibly unaligned) floats, or -1 */
+int64
+lm_first_non_finite(const char *payload, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		float		x;
+
+		memcpy(&x, payload + i * sizeof(float), sizeof(float));
+		if (!isfinite(x))
+			return (int64) i;
+	}
+	return -1;
 }
 
 /* the model version that made an embedding; errors if it no longer exists */

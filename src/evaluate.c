@@ -212,9 +212,9 @@ evaluation_start(FunctionCallInfo fcinfo, int arg_fraction, int arg_version, int
 				version;
 
 	memset(ev, 0, sizeof(*ev));
-	lm_model_resolve(PG_GETARG_TEXT_PP(0), &model_id, &version);
-	if (!PG_ARGISNULL(arg_version))
-		version = PG_GETARG_INT32(arg_version);
+	lm_model_resolve_version(PG_GETARG_TEXT_PP(0), !PG_ARGISNULL(arg_version),
+							 PG_ARGISNULL(arg_version) ? 0 : PG_GETARG_INT32(arg_version),
+							 &model_id, &version);
 	ev->model = lm_model_acquire(model_id, version, CurrentMemoryContext);
 	ev->source = PG_ARGISNULL(1) ? ev->model->source : PG_GETARG_OID(1);
 	if (!OidIsValid(ev->source))
@@ -361,6 +361,8 @@ limaml_evaluate(PG_FUNCTION_ARGS)
 	LmQuality	total;
 	LmMember	member;
 	LmTask		task;
+	int64		lo;				/* a segment's first count: past INT_MAX after
+								 * a bound of INT_MAX */
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -389,13 +391,16 @@ limaml_evaluate(PG_FUNCTION_ARGS)
 	evaluation_close(&ev);
 
 	lm_quality_init_baselines(&total, &ev.model->arch);
-	for (int s = 0, lo = 1; s <= n_bounds; s++)
+	lo = 1;
+	for (int s = 0; s <= n_bounds; s++)
 	{
-		emit_segment(rsinfo, &ev, s < n_bounds ? psprintf("%d-%d", lo, bounds[s]) : psprintf("%d+", lo),
+		emit_segment(rsinfo, &ev,
+					 s < n_bounds ? psprintf(INT64_FORMAT "-%d", lo, bounds[s])
+					 : psprintf(INT64_FORMAT "+", lo),
 					 &segments[s]);
 		lm_quality_merge(&total, &segments[s]);
 		if (s < n_bounds)
-			lo = bounds[s] + 1;
+			lo = (int64) bounds[s] + 1;
 	}
 	emit_segment(rsinfo, &ev, "all", &total);
 

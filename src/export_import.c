@@ -26,9 +26,8 @@ limaml_model_export(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be NULL")));
-	lm_model_resolve(PG_GETARG_TEXT_PP(0), &model_id, &version);
-	if (!PG_ARGISNULL(1))
-		version = PG_GETARG_INT32(1);
+	lm_model_resolve_version(PG_GETARG_TEXT_PP(0), !PG_ARGISNULL(1),
+							 PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &model_id, &version);
 	model = lm_model_acquire(model_id, version, CurrentMemoryContext);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(lm_model_to_json(model))));
 }

@@ -85,6 +85,12 @@ lm_item_code_read(bytea *raw, LmItemCodeHeader *header)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid limaml item code: checksum mismatch"),
 				 errhint("The bytea was altered after limaml wrote it; encode the item again.")));
+
+	/* the checksum detects corruption, not forgery: check what it vouches for */
+	if (header->flags != 0)
+		bad_code("its reserved flags are not zero");
+	if (lm_first_non_finite(data + sizeof(LmItemCodeHeader), header->len) >= 0)
+		bad_code("its payload holds a non-finite value");
 	return data + sizeof(LmItemCodeHeader);
 }
 
@@ -93,7 +99,8 @@ lm_item_code_read(bytea *raw, LmItemCodeHeader *header)
 typedef struct EncodeState
 {
 	text	   *name;			/* the model argument this state resolved (NULL: default) */
-	int32		requested;		/* the version argument, or -1 for the active one */
+	bool		has_requested;	/* a version argument was given */
+	int32		requested;		/* the version argument */
 	LmModel    *model;			/* pinned until the query ends */
 	LmServePlan *plan;
 	uint64		stamp;			/* the snapshot that resolved it */
@@ -118,7 +125,8 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 	EncodeState *state = fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 	text	   *name = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
-	int32		requested = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
+	bool		has_requested = !PG_ARGISNULL(2);
+	int32		requested = has_requested ? PG_GETARG_INT32(2) : 0;
 	bool		has_id = PG_NARGS() > 3 && !PG_ARGISNULL(3);
 	const float *v;
 
@@ -131,7 +139,8 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 		state = MemoryContextAllocZero(mcxt, sizeof(EncodeState));
 		fcinfo->flinfo->fn_extra = state;
 	}
-	if (!state->model || state->requested != requested || !same_name(state->name, name) ||
+	if (!state->model || state->has_requested != has_requested ||
+		state->requested != requested || !same_name(state->name, name) ||
 		!lm_model_usable(state->model, state->stamp))
 	{
 		int32		model_id;
@@ -139,9 +148,7 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 		LmModel    *model;
 
 		state->model = NULL;
-		lm_model_resolve(name, &model_id, &version);
-		if (requested >= 0)
-			version = requested;
+		lm_model_resolve_version(name, has_requested, requested, &model_id, &version);
 		model = lm_model_acquire(model_id, version, mcxt);
 		state->plan = lm_serving_plan(model);
 		if (state->plan->input_len > state->item_x_cap)
@@ -152,6 +159,7 @@ limaml_item_encode(PG_FUNCTION_ARGS)
 		state->name = name ? (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name)) : NULL;
 		if (name)
 			memcpy(state->name, name, VARSIZE_ANY(name));
+		state->has_requested = has_requested;
 		state->requested = requested;
 		state->model = model;
 		state->stamp = lm_snapshot_stamp();

@@ -92,6 +92,8 @@ LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
 uint64		lm_snapshot_stamp(void);
 bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
+void		lm_model_resolve_version(text *name, bool has_version, int32 requested,
+									 int32 *model_id, int32 *version);
 void		lm_check_source(Oid source, Oid members);
 void		lm_check_item_id(Oid source);
 int32		lm_insert_model(const char *name, Oid source, Oid members, Oid items,
@@ -129,5 +131,6 @@ typedef struct LmEmbeddingHeader
 bytea	   *lm_embedding_encode(const LmModel *model, const float *emb, int n_support);
 const char *lm_embedding_read(bytea *raw, LmEmbeddingHeader *header);
 LmModel    *lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder);
+int64		lm_first_non_finite(const char *payload, size_t n);
 
 #endif

@@ -1,0 +1,142 @@
+-- hardening: explicit versions, segment labels at INT_MAX, forged embedding and item-code
+-- headers, non-finite parameters at import and at load
+SET client_min_messages = warning;
+
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+\set n_members 60
+\set n_items 16
+\set n_genres 4
+\set per_member 12
+\set p_fav 0.9
+\set p_other 0.1
+\set seed 0.3
+\set ECHO none
+\o /dev/null
+\ir test/data/planted.sql
+\o
+\set ECHO all
+
+SELECT limaml_create_model('h', 'planted_interactions', embedding_dim => 4, seed => 1) > 0 AS created;
+SELECT count(*) AS epochs FROM limaml_train('h', epochs => 1);
+SELECT active_version FROM limaml_model WHERE name = 'h';
+
+-- an explicit version must exist: negative is a bad argument, a missing one does not exist
+SELECT pg_temp.err($$ SELECT limaml_item_encode('h', '{1,0,0,0}', version => -5) $$);
+SELECT pg_temp.err($$ SELECT limaml_item_encode('h', '{1,0,0,0}', version => -1) $$);
+SELECT pg_temp.err($$ SELECT limaml_item_encode('h', '{1,0,0,0}', version => 7) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => -5) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => 7) $$);
+SELECT pg_temp.err($$ SELECT count(*) FROM limaml_evaluate('h', version => -5) $$);
+SELECT pg_temp.err($$ SELECT count(*) FROM limaml_evaluate('h', version => 7) $$);
+SELECT pg_temp.err($$ SELECT count(*) FROM limaml_evaluate_members('h', version => -5) $$);
+-- version 0 (the untrained one) and the active one still work
+SELECT (limaml_item_code_info(limaml_item_encode('h', '{1,0,0,0}', version => 0))).version;
+SELECT (limaml_item_code_info(limaml_item_encode('h', '{1,0,0,0}', version => 1))).version;
+SELECT (limaml_model_export('h', version => 0))->'version' AS exported;
+-- a NULL version then an explicit bad one in one query: the cached plan does not hide it
+SELECT pg_temp.err($$ SELECT count(limaml_item_encode('h', '{1,0,0,0}', version => v))
+                        FROM (VALUES (NULL::int), (-1)) t(v) $$);
+
+-- segment labels past INT_MAX
+SELECT segment FROM limaml_evaluate('h', segments => '{2147483647}') WHERE predictor = 'adapted';
+SELECT segment FROM limaml_evaluate('h', segments => '{5,2147483646,2147483647}') WHERE predictor = 'adapted';
+
+-- forged headers with a valid CRC-32C: the checksum detects corruption, not forgery
+CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	crc bigint := 4294967295;
+BEGIN
+	FOR i IN 0 .. length(b) - 1 LOOP
+		crc := crc # get_byte(b, i);
+		FOR k IN 1 .. 8 LOOP
+			IF crc & 1 = 1 THEN
+				crc := (crc >> 1) # 2197175160;		-- 0x82F63B78, reflected
+			ELSE
+				crc := crc >> 1;
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN crc # 4294967295;
+END $$;
+-- writes the checksum (bytes 20-23, little-endian) of a 24-byte header and its payload
+CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
+DECLARE
+	c bigint;
+BEGIN
+	b := overlay(b PLACING '\x00000000'::bytea FROM 21);
+	c := pg_temp.crc32c(b);
+	FOR k IN 0 .. 3 LOOP
+		b := set_byte(b, 20 + k, ((c >> (8 * k)) & 255)::int);
+	END LOOP;
+	RETURN b;
+END $$;
+
+CREATE TABLE h_forged AS
+SELECT limaml_adapt(1, 'h') AS e, limaml_item_encode('h', '{1,0,0,0}') AS c;
+-- the SQL CRC-32C reproduces what limaml wrote
+SELECT pg_temp.reseal(e) = e AS embedding_sealed, pg_temp.reseal(c) = c AS code_sealed FROM h_forged;
+SELECT limaml_score(e, c) IS NOT NULL AS scores, (limaml_embedding_info(e)).n_support > 0 AS adapted
+  FROM h_forged;
+-- meta embedding: a negative n_support (bytes 16-19), NaN and infinity in the payload (from byte 24)
+SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
+                          pg_temp.reseal(overlay(e PLACING '\xffffffff'::bytea FROM 17)))) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
+                          pg_temp.reseal(overlay(e PLACING '\x0000c07f'::bytea FROM 25)), c)) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, ''{1,0,0,0}'')',
+                          pg_temp.reseal(overlay(e PLACING '\x000080ff'::bytea FROM length(e) - 3)))) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_embedding_array(%L::bytea)',
+                          pg_temp.reseal(overlay(e PLACING '\x0000807f'::bytea FROM 29)))) FROM h_forged;
+-- the same bytes without a new checksum are corruption
+SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
+                          overlay(e PLACING '\xffffffff'::bytea FROM 17))) FROM h_forged;
+-- item code: non-zero reserved flags (bytes 16-19), NaN and infinity in the payload
+SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
+                          pg_temp.reseal(overlay(c PLACING '\x01000000'::bytea FROM 17)))) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
+                          e, pg_temp.reseal(overlay(c PLACING '\x00000080'::bytea FROM 17)))) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
+                          e, pg_temp.reseal(overlay(c PLACING '\x0000c07f'::bytea FROM 25)))) FROM h_forged;
+SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
+                          pg_temp.reseal(overlay(c PLACING '\x000080ff'::bytea FROM length(c) - 3)))) FROM h_forged;
+-- a forged but well-formed header still reads: finite values, zero flags, n_support 0
+SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::bytea FROM 17)))).n_support,
+       limaml_score(pg_temp.reseal(overlay(e PLACING '\x0000803f'::bytea FROM 25)), c) IS NOT NULL AS scores
+  FROM h_forged;
+DROP TABLE h_forged;
+
+-- non-finite parameters: import refuses them (JSON has no NaN; 1e400 overflows to infinity)
+SELECT pg_temp.err($$ SELECT limaml_model_import('h_bad', jsonb_set(limaml_model_export('h'),
+                      '{meta,0,weight,0,0}', '1e400')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('h_bad', jsonb_set(limaml_model_export('h'),
+                      '{global,0,bias,0}', '-1e400')) $$);
+SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'h_bad';
+-- and a version whose stored params hold a NaN (superuser DML on the catalog) fails cleanly at load
+CREATE TABLE h_emb AS SELECT limaml_adapt(2, 'h') AS e, limaml_model_export('h') AS good;
+UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000c07f'::bytea FROM 9)
+  FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 1;
+SELECT pg_temp.err($$ SELECT limaml_adapt(2, 'h') $$);
+SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0}') FROM h_emb $$);
+SELECT pg_temp.err($$ SELECT limaml_item_encode('h', '{1,0,0,0}') $$);
+SELECT pg_temp.err($$ SELECT limaml_model_export('h') $$);
+-- a failed load frees what it allocated
+CREATE TEMP TABLE h_ctx AS SELECT count(*) AS n FROM pg_backend_memory_contexts WHERE name = 'limaml model';
+DO $$ BEGIN FOR i IN 1 .. 50 LOOP PERFORM pg_temp.err('SELECT limaml_model_export(''h'')'); END LOOP; END $$;
+SELECT count(*) - (SELECT n FROM h_ctx) AS leaked FROM pg_backend_memory_contexts WHERE name = 'limaml model';
+DROP TABLE h_ctx;
+UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000807f'::bytea FROM length(params) - 3)
+  FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 0;
+SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => 0) $$);
+-- the hint's way out: a good export imported as a new active version
+SELECT limaml_model_import('h', good) AS version FROM h_emb;
+SELECT length(limaml_adapt(2, 'h')) > 24 AS adapts;
+DROP TABLE h_emb;
+
+SELECT limaml_drop_model('h');
+DROP TABLE planted_interactions, planted_members, planted_items;
