@@ -138,5 +138,20 @@ SELECT limaml_model_import('h', good) AS version FROM h_emb;
 SELECT length(limaml_adapt(2, 'h')) > 24 AS adapts;
 DROP TABLE h_emb;
 
+-- limaml_adapt_agg adapts a group with one model: a model argument that changes within a
+-- group is an error, not silently the first row's (issue 9)
+SELECT limaml_model_import('h2', limaml_model_export('h')) IS NOT NULL AS second_model;
+SELECT pg_temp.err($$ SELECT limaml_adapt_agg(CASE WHEN ts < '2026-01-01 00:05' THEN 'h' ELSE 'h2' END,
+                                              member_features, item_features, label, ts)
+                        FROM planted_interactions WHERE member_id = 3 $$);
+SELECT pg_temp.err($$ SELECT limaml_adapt_agg(CASE WHEN ts < '2026-01-01 00:05' THEN 'h' END,
+                                              member_features, item_features, label ORDER BY ts)
+                        FROM planted_interactions WHERE member_id = 3 $$);
+-- the same model in every row, and one model per group, are fine
+SELECT count(DISTINCT e) AS embeddings
+  FROM (SELECT limaml_adapt_agg(m, member_features, item_features, label, ts) AS e
+          FROM planted_interactions, unnest('{h,h2}'::text[]) m WHERE member_id = 3 GROUP BY m) g;
+SELECT limaml_drop_model('h2');
+
 SELECT limaml_drop_model('h');
 DROP TABLE planted_interactions, planted_members, planted_items;

@@ -71,6 +71,7 @@ typedef struct AdaptAggState
 	int64		newest_item_id;
 	bool		newest_item_known;
 	float	   *member;			/* [member_dim] */
+	char	   *model_arg;		/* the first row's model argument; NULL: the default */
 } AdaptAggState;
 
 /* one row's order key */
@@ -106,6 +107,19 @@ agg_model(FunctionCallInfo fcinfo)
 	cache->name = name ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name) : NULL;
 	fcinfo->flinfo->fn_extra = cache;
 	return cache->model;
+}
+
+/* the row's model argument is the one the group's first row named */
+static bool
+same_model_arg(FunctionCallInfo fcinfo, const AdaptAggState *state)
+{
+	text	   *arg;
+
+	if (PG_ARGISNULL(1) || state->model_arg == NULL)
+		return PG_ARGISNULL(1) && state->model_arg == NULL;
+	arg = PG_GETARG_TEXT_PP(1);
+	return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
+		memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
 }
 
 /* finite floats element by element by value, as SQL compares real[] (-0 = 0) */
@@ -445,7 +459,15 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 	{
 		agg_form(fcinfo, &keyed, &item_ids);
 		state = state_create(agg_model(fcinfo), keyed, item_ids, agg_cxt);
+		state->model_arg = PG_ARGISNULL(1) ? NULL :
+			MemoryContextStrdup(agg_cxt, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	}
+	else if (!same_model_arg(fcinfo, state))
+		/* one group adapts one member with one model: never silently the first row's */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limaml_adapt_agg's model argument changes within a group"),
+				 errhint("Pass the same model for every row of a group, or GROUP BY the model too.")));
 	keyed = state->keyed;
 	item_ids = state->item_ids;
 	item_arg = keyed ? 6 : 5;
