@@ -153,5 +153,25 @@ SELECT count(DISTINCT e) AS embeddings
           FROM planted_interactions, unnest('{h,h2}'::text[]) m WHERE member_id = 3 GROUP BY m) g;
 SELECT limaml_drop_model('h2');
 
+-- limaml.max_model_size caps a model's parameters at creation and import (issue 9)
+SET limaml.max_model_size = '1MB';
+CREATE VIEW h_ids AS SELECT pi.*, 1::bigint AS item_id FROM planted_interactions pi;
+SELECT pg_temp.err($$ SELECT limaml_create_model('big', 'h_ids', item_buckets => 100000) $$);
+SELECT count(*) AS nothing_created FROM limaml_model WHERE name = 'big';
+RESET limaml.max_model_size;
+-- absurd shapes in an import: a clear limit, not an allocation failure
+SELECT pg_temp.err($$ SELECT limaml_model_import('big', jsonb_set(jsonb_set(limaml_model_export('h'),
+       '{config,item_buckets}', '10000000'), '{config,item_embedding_dim}', '1024')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('big', jsonb_set(limaml_model_export('h'),
+       '{config,global_hidden}', '[4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096]')) $$);
+SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'big';
+-- only a superuser sets it
+CREATE ROLE h_user;
+SET ROLE h_user;
+SELECT pg_temp.err($$ SET limaml.max_model_size = '100GB' $$);
+RESET ROLE;
+DROP ROLE h_user;
+DROP VIEW h_ids;
+
 SELECT limaml_drop_model('h');
 DROP TABLE planted_interactions, planted_members, planted_items;

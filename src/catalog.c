@@ -970,6 +970,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		lm_arch_enable_meta_sgd(&arch);
 
+	lm_check_model_size(&arch, name);
 	model_id = lm_insert_model(name, source, members, items, lm_config_to_json(&arch, &cfg));
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);

@@ -78,7 +78,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
-	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), &arch, &cfg);
+	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg);
 	if (lock_existing_model(name, &model_id, &existing))
 	{
 		if (!lm_arch_equal(&existing, &arch))

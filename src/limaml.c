@@ -33,6 +33,22 @@ palloc_for_core(size_t size)
 	return MemoryContextAllocHuge(CurrentMemoryContext, size);
 }
 
+int			limaml_max_model_size = 1024;
+
+/* a model's parameters fit limaml.max_model_size, so no role can exhaust a server's memory with one */
+void
+lm_check_model_size(const LmArch *arch, const char *name)
+{
+	double		mb = (double) arch->n_params * sizeof(float) / (1024.0 * 1024.0);
+
+	if (mb > limaml_max_model_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; limaml.max_model_size allows %d MB",
+						name, ceil(mb), limaml_max_model_size),
+				 errhint("Use fewer item_buckets or narrower layers, or have a superuser raise limaml.max_model_size.")));
+}
+
 void
 _PG_init(void)
 {
@@ -43,6 +59,11 @@ _PG_init(void)
 							   "Model used when a limaml function is called without one.",
 							   NULL, &limaml_default_model, NULL,
 							   PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("limaml.max_model_size",
+							"Largest parameter set of a limaml model, at creation and import.",
+							"Training holds about six times this much, adaptation and scoring one copy per model version in use.",
+							&limaml_max_model_size, 1024, 1, INT_MAX / 2,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("limaml");
 }
 

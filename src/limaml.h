@@ -77,6 +77,9 @@ typedef struct LmModel
 
 /* limaml.c: GUCs and input checks */
 extern char *limaml_default_model;
+extern int	limaml_max_model_size;	/* MB of parameters a model may hold */
+
+void		lm_check_model_size(const LmArch *arch, const char *name);
 
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);
@@ -110,7 +113,7 @@ const char *lm_loss_name(LmLoss loss);
 void		lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg);
 char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
 /* a whole version (format, config, parameters); the parameters are palloc'd */
-float	   *lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg);
+float	   *lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg);
 char	   *lm_model_to_json(const LmModel *model);
 
 /* embedding.c: the meta-embedding bytea is this header, then float32[dim] */

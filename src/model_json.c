@@ -380,7 +380,7 @@ check_untrained_rows(JsonbContainer *root, int format_version, const LmArch *arc
 }
 
 float *
-lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg)
+lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg)
 {
 	JsonbContainer *root = &json->root;
 	JsonbValue *format;
@@ -403,6 +403,7 @@ lm_model_from_jsonb(Jsonb *json, LmArch *arch, LmConfig *cfg)
 	if (format_version < 2 && arch->wide)
 		json_error("wide", "needs format_version 2");
 
+	lm_check_model_size(arch, name);
 	params = palloc(arch->n_params * sizeof(float));
 	read_block(root, "meta", arch->meta, arch->n_meta, params);
 	read_block(root, "global", arch->global, arch->n_global, params + arch->n_meta_params);
