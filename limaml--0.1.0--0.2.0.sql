@@ -149,14 +149,22 @@ BEGIN
 	END IF;
 
 	-- stale: rows whose newest ts or count differ from those adapted on (new,
-	-- late or deleted rows), no embedding yet, or an older model version
+	-- late or deleted rows), no embedding yet, an older model version, or an
+	-- embedding made by another model of this name (dropped and re-created)
 	FOR b IN EXECUTE pg_catalog.format($q$
 		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
-		emb AS (SELECT member_id, model_version, source_ts, source_rows
+		emb AS (SELECT member_id, model_version, source_ts, source_rows,
+					   -- the model id in the embedding's header (bytes 8-11, little-endian);
+					   -- -1 for a bytea too short to hold one (stale as well)
+					   CASE WHEN pg_catalog.length(embedding) >= 12
+							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
+								 + pg_catalog.get_byte(embedding, 10) * 65536
+								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
+							ELSE -1 END AS header_model_id
 				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
 					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
-				   WHERE e.member_id IS NULL OR e.model_version <> $2
+				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
 					  OR e.source_ts IS DISTINCT FROM s.ts
 					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
 		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
@@ -164,7 +172,7 @@ BEGIN
 		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
 			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
 		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
-		USING model, m.active_version, batch_size
+		USING model, m.active_version, batch_size, m.model_id
 	LOOP
 		IF n_batches = 0 THEN
 			INSERT INTO @extschema@.limaml_refresh_progress AS p

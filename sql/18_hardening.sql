@@ -173,5 +173,27 @@ RESET ROLE;
 DROP ROLE h_user;
 DROP VIEW h_ids;
 
+-- an embedding made by a dropped model of the same name is stale for limaml_refresh, even
+-- when its version number and fingerprint match (issue 9: drop + import racing an adapt)
+SELECT limaml_create_model('o', 'planted_interactions', embedding_dim => 4, seed => 5) > 0 AS created;
+SELECT count(*) FROM limaml_train('o', epochs => 1);
+CALL limaml_refresh('o');
+CREATE TABLE h_orphan AS SELECT * FROM limaml_meta_embedding WHERE model = 'o' AND member_id = 7;
+CREATE TABLE h_export AS SELECT limaml_model_export('o') AS j;
+SELECT limaml_drop_model('o');
+SELECT limaml_model_import('o', j, source => 'planted_interactions') AS version FROM h_export;
+SELECT limaml_model_import('o', j) = (SELECT model_version FROM h_orphan) AS same_version_number
+  FROM h_export;
+CALL limaml_refresh('o');
+INSERT INTO limaml_meta_embedding SELECT * FROM h_orphan
+  ON CONFLICT (model, member_id) DO UPDATE SET embedding = EXCLUDED.embedding;
+SELECT pg_temp.err($$ SELECT limaml_score(embedding, '{0,0,0,0,0,0,0,0}') FROM limaml_meta_embedding
+                       WHERE model = 'o' AND member_id = 7 $$);
+CALL limaml_refresh('o');
+SELECT (limaml_embedding_info(e.embedding)).model_id = m.model_id AS repaired
+  FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model WHERE e.model = 'o' AND e.member_id = 7;
+DROP TABLE h_orphan, h_export;
+SELECT limaml_drop_model('o');
+
 SELECT limaml_drop_model('h');
 DROP TABLE planted_interactions, planted_members, planted_items;
