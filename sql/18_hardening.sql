@@ -187,8 +187,8 @@ SELECT limaml_model_import('o', j) = (SELECT model_version FROM h_orphan) AS sam
 CALL limaml_refresh('o');
 INSERT INTO limaml_meta_embedding SELECT * FROM h_orphan
   ON CONFLICT (model, member_id) DO UPDATE SET embedding = EXCLUDED.embedding;
-SELECT pg_temp.err($$ SELECT limaml_score(embedding, '{0,0,0,0,0,0,0,0}') FROM limaml_meta_embedding
-                       WHERE model = 'o' AND member_id = 7 $$);
+SELECT left(pg_temp.err($$ SELECT limaml_score(embedding, '{0,0,0,0,0,0,0,0}') FROM limaml_meta_embedding
+                            WHERE model = 'o' AND member_id = 7 $$), 5) AS orphan_scores;
 CALL limaml_refresh('o');
 SELECT (limaml_embedding_info(e.embedding)).model_id = m.model_id AS repaired
   FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model WHERE e.model = 'o' AND e.member_id = 7;
