@@ -55,6 +55,7 @@ work_create(const LmArch *arch, int max_rows, int nested)
 		work->wide_bq = lm_alloc_reals(wr);
 		work->wide_resid = lm_alloc_reals(wr);
 		work->wide_slope = lm_alloc_reals(wr);
+		work->wide_dslope = lm_alloc_reals(wr);
 		work->wide_dz = lm_alloc_reals(wr);
 		work->wide_dfs = lm_alloc_reals(wr * m);
 		work->wide_chol = lm_alloc_reals(m * m);
@@ -97,6 +98,7 @@ lm_work_free(LmWork *work)
 	lm_free(work->wide_bq);
 	lm_free(work->wide_resid);
 	lm_free(work->wide_slope);
+	lm_free(work->wide_dslope);
 	lm_free(work->wide_dz);
 	lm_free(work->wide_dfs);
 	lm_free(work->wide_chol);

@@ -50,6 +50,7 @@ struct LmWork
 	lm_real    *wide_bq;		/* [max_rows] their item biases */
 	lm_real    *wide_resid;		/* [max_rows] support y − ŷ */
 	lm_real    *wide_slope;		/* [max_rows] ∂ŷ/∂z */
+	lm_real    *wide_dslope;	/* [max_rows] ∂²ŷ/∂z² */
 	lm_real    *wide_dz;		/* [max_rows] ∂L/∂z of the support rows */
 	lm_real    *wide_dfs;		/* [max_rows][m] ∂L/∂F̃ of the support rows */
 	lm_real    *wide_chol;		/* [m][m] */

@@ -119,7 +119,8 @@ wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 	for (int s = 0; s < support->n; s++)
 		work->wide_bs[s] += sw->pred[s];
 	lm_wide_solve(arch, work->wide_fs, work->wide_bs, support->label, support->n,
-				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope);
+				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope,
+				  work->wide_dslope);
 }
 
 double
@@ -174,7 +175,7 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 		LmWork	   *sw = work->support_work;
 
 		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_w,
-							   work->wide_resid, work->wide_slope, work->wide_gw,
+							   work->wide_resid, work->wide_slope, work->wide_dslope, work->wide_gw,
 							   support->n, work->wide_u, work->wide_dz, work->wide_dfs);
 		if (dglobal)
 			lm_wide_table_backward(arch, support->bucket, support->n, work->wide_dz,

@@ -15,6 +15,13 @@ curvature(const LmArch *arch)
 	return arch->loss == LM_LOSS_BCE ? 0.25 : 1.0;
 }
 
+/* the Newton step's weight of a row: σ'(z) for bce (the exact curvature), 1 for mse */
+static inline double
+row_curvature(const LmArch *arch, double slope, double kappa)
+{
+	return arch->loss == LM_LOSS_BCE ? slope : kappa;
+}
+
 void
 lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 			   int fallback, lm_real *Ft, lm_real *bias)
@@ -83,7 +90,7 @@ cholesky_solve(const lm_real *L, int m, lm_real *x)
 void
 lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 			  const lm_real *label, int n, lm_real *chol, lm_real *w,
-			  lm_real *resid, lm_real *slope)
+			  lm_real *resid, lm_real *slope, lm_real *dslope)
 {
 	int			m = lm_wide_len(arch);
 	double		kappa = curvature(arch);
@@ -94,17 +101,20 @@ lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 
 		resid[s] = (lm_real) (label[s] - yhat);
 		slope[s] = (lm_real) (arch->loss == LM_LOSS_BCE ? yhat * (1 - yhat) : 1);
+		/* ∂σ'/∂z = σ'(1 − 2σ): the bce row weight moves with z */
+		dslope[s] = (lm_real) (arch->loss == LM_LOSS_BCE ? yhat * (1 - yhat) * (1 - 2 * yhat) : 0);
 	}
-	/* A = κ F̃ᵀF̃ + λI (lower triangle), c = F̃ᵀ resid */
+	/* A = F̃ᵀ diag(κ_s) F̃ + λI (lower triangle), c = F̃ᵀ resid */
 	memset(chol, 0, sizeof(lm_real) * m * m);
 	memset(w, 0, sizeof(lm_real) * m);
 	for (int s = 0; s < n; s++)
 	{
 		const lm_real *f = Ft + (size_t) s * m;
+		double		k = row_curvature(arch, slope[s], kappa);
 
 		for (int i = 0; i < m; i++)
 		{
-			lm_axpy(chol + (size_t) i * m, (lm_real) (kappa * f[i]), f, i + 1);
+			lm_axpy(chol + (size_t) i * m, (lm_real) (k * f[i]), f, i + 1);
 			w[i] += resid[s] * f[i];
 		}
 	}
@@ -127,10 +137,11 @@ lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,
 void
 lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *chol,
 					   const lm_real *w, const lm_real *resid, const lm_real *slope,
-					   const lm_real *gw, int n, lm_real *u, lm_real *dz, lm_real *dFt)
+					   const lm_real *dslope, const lm_real *gw, int n, lm_real *u,
+					   lm_real *dz, lm_real *dFt)
 {
 	int			m = lm_wide_len(arch);
-	lm_real		kappa = (lm_real) curvature(arch);
+	double		kappa = curvature(arch);
 
 	/* w = A⁻¹c: ∂L/∂c = u, ∂L/∂A = −u wᵀ */
 	memcpy(u, gw, sizeof(lm_real) * m);
@@ -141,10 +152,12 @@ lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *cho
 		lm_real    *df = dFt + (size_t) s * m;
 		lm_real		fu = lm_dot(f, u, m);
 		lm_real		fw = lm_dot(f, w, m);
+		lm_real		k = (lm_real) row_curvature(arch, slope[s], kappa);
+		/* bce: κ_s = σ'(z) moves with z too, ∂σ'/∂z = σ'(1 − 2σ) */
 
-		dz[s] = -fu * slope[s];
+		dz[s] = -fu * slope[s] - fu * fw * dslope[s];
 		for (int i = 0; i < m; i++)
-			df[i] = resid[s] * u[i] - kappa * (fw * u[i] + fu * w[i]);
+			df[i] = resid[s] * u[i] - k * (fw * u[i] + fu * w[i]);
 	}
 }
 

@@ -8,10 +8,10 @@
  * inner loop has adapted θ_meta to φ:
  *   z_s   = deep(φ; x_s) + bias_s                 base prediction
  *   F̃_s   = (1, f_s)                              [m = 1 + r]
- *   (κ F̃ᵀF̃ + λ I) w = F̃ᵀ (y − ŷ(z))              ŷ = σ(z), κ = 1/4 (bce);
- *                                                 ŷ = z,    κ = 1   (mse)
+ *   (F̃ᵀ K F̃ + λ I) w = F̃ᵀ (y − ŷ(z))             ŷ = σ(z), K = diag σ'(z_s) (bce);
+ *                                                 ŷ = z,    K = I            (mse)
  * For mse this is the exact ridge fit of the residuals; for bce one Newton
- * step from z with the curvature fixed at its maximum.  A row's prediction is
+ * (IRLS) step of the L2-penalised logistic fit from z.  A row's prediction is
  *   pred = deep(φ; x) + bias + F̃ · w,
  * so w₀ is the member's adapted bias and w[1..r] its vector against f.
  * The head runs after the inner loop (which sees the deep part only), so
@@ -43,11 +43,12 @@ void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *ro
 /*
  * w[m] from the support rows' Ft[n][m], base predictions z[n] and labels;
  * keeps what the backward pass needs: chol[m][m] (the Cholesky factor of
- * A), resid[n] = y − ŷ and slope[n] = ∂ŷ/∂z.
+ * A), resid[n] = y − ŷ, slope[n] = ∂ŷ/∂z (the bce row weight σ') and
+ * dslope[n] = ∂σ'/∂z (0 for mse).
  */
 void		lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 						  const lm_real *label, int n, lm_real *chol, lm_real *w,
-						  lm_real *resid, lm_real *slope);
+						  lm_real *resid, lm_real *slope, lm_real *dslope);
 
 /* pred[n] += bias[r] + Ft[r] · w */
 void		lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,
@@ -55,14 +56,14 @@ void		lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,
 
 /*
  * Backward through the solve given gw[m] = ∂L/∂w: with u = A⁻¹ gw (u[m]
- * scratch, overwritten),
- *   dz[s]  = −(F̃_s · u) slope_s                     (overwritten)
- *   dFt[s] = resid_s u − κ ((F̃_s · w) u + (F̃_s · u) w)   (overwritten)
+ * scratch, overwritten) and κ_s the row's weight,
+ *   dz[s]  = −(F̃_s · u) slope_s − (F̃_s · u)(F̃_s · w) dslope_s   (overwritten)
+ *   dFt[s] = resid_s u − κ_s ((F̃_s · w) u + (F̃_s · u) w)         (overwritten)
  */
 void		lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *chol,
 								   const lm_real *w, const lm_real *resid, const lm_real *slope,
-								   const lm_real *gw, int n, lm_real *u, lm_real *dz,
-								   lm_real *dFt);
+								   const lm_real *dslope, const lm_real *gw, int n, lm_real *u,
+								   lm_real *dz, lm_real *dFt);
 
 /* dglobal's wide rows += (dbias[r], dFt[r][1..]) for the rows' buckets */
 void		lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,

@@ -481,21 +481,22 @@ test_wide_hand(void)
 	double		chol[4],
 				w[2],
 				resid[3],
-				slope[3];
+				slope[3],
+				dslope[3];
 	double		Ft0[3] = {1, 1, 1};
 
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
 	lm_arch_enable_item_embedding(&arch, 3, 2);
 	CHECK(lm_arch_enable_wide(&arch, 0, 2.0) == NULL, "wide: rank 0 accepted");
 	/* resid = (1, -1, 1): w0 = Σ resid / (n + λ) = 1 / 5 */
-	lm_wide_solve(&arch, Ft0, z, y, 3, chol, w, resid, slope);
+	lm_wide_solve(&arch, Ft0, z, y, 3, chol, w, resid, slope, dslope);
 	CHECK_CLOSE(w[0], 0.2, 1e-12, 1e-14, "wide: the member bias is the shrunk mean residual (mse)");
 
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
 	lm_arch_enable_item_embedding(&arch, 3, 2);
 	lm_arch_enable_wide(&arch, 1, 1.0);
 	/* A = F̃ᵀF̃ + I = [[4, 2], [2, 7]], c = F̃ᵀ resid = (1, 4): w = (−1/24, 7/12) */
-	lm_wide_solve(&arch, &Ft[0][0], z, y, 3, chol, w, resid, slope);
+	lm_wide_solve(&arch, &Ft[0][0], z, y, 3, chol, w, resid, slope, dslope);
 	CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide: ridge by hand, w0");
 	CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide: ridge by hand, w1");
 
@@ -507,8 +508,8 @@ test_wide_hand(void)
 		double		z0[3] = {0, 0, 0},
 					y01[3] = {1, 0, 1};
 
-		lm_wide_solve(&arch, Ft0, z0, y01, 3, chol, w, resid, slope);
-		CHECK_CLOSE(w[0], 0.5, 1e-12, 1e-14, "wide: one Newton step with curvature ¼ (bce)");
+		lm_wide_solve(&arch, Ft0, z0, y01, 3, chol, w, resid, slope, dslope);
+		CHECK_CLOSE(w[0], 0.5, 1e-12, 1e-14, "wide: one Newton step, σ'(0) = ¼ weights every row (bce)");
 		CHECK_CLOSE(slope[0], 0.25, 1e-12, 1e-14, "wide: σ'(0) = ¼");
 	}
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: enabled only once");
