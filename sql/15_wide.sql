@@ -32,14 +32,35 @@ CREATE VIEW w_train AS SELECT * FROM w_src WHERE member_id > 100;
 -- bad shapes and settings, and nothing half-written
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'planted_interactions', wide => true) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 0, wide => true) $$);
--- a source with item_id brings item ids (about 8 buckets per item) and the wide head by default
+-- a source with item_id brings item ids (a row per item) and the wide head by default
 SELECT limaml_create_model('w_default', 'w_train') > 0 AS created;
 SELECT config->'item_buckets' AS buckets, config->'wide' AS wide, config->'wide_rank' AS rank,
        config->'ridge_lambda' AS lambda
   FROM limaml_model WHERE name = 'w_default';
 SELECT limaml_create_model('w_none', 'w_train', item_buckets => 0) > 0 AS created;
 SELECT config ? 'wide' AS has_wide FROM limaml_model WHERE name = 'w_none';
-SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w_default', 'w_none');
+-- the source's items each get a row of their own: an exact vocabulary, ascending ids
+SELECT jsonb_array_length(config->'item_vocab') = (SELECT count(DISTINCT item_id) FROM w_train) AS every_item,
+       (SELECT bool_and(v::bigint < lead) FROM (SELECT v, lead(v::bigint) OVER (ORDER BY o) AS lead
+          FROM jsonb_array_elements_text(config->'item_vocab') WITH ORDINALITY e(v, o)) x
+         WHERE lead IS NOT NULL) AS ascending
+  FROM limaml_model WHERE name = 'w_default';
+SELECT count(*) FROM limaml_train('w_default', epochs => 2);
+-- an id outside the vocabulary is the unknown item, to the bit
+SELECT limaml_score(e, '{1}', 999999) = limaml_score(e, '{1}', NULL::bigint) AS unseen_is_unknown,
+       limaml_score(e, '{1}', 3) <> limaml_score(e, '{1}', NULL::bigint) AS known_differs
+  FROM (SELECT limaml_adapt_agg('w_default', member_features, item_features, label, ts, item_id) AS e
+          FROM w_src WHERE member_id = 5) a;
+-- the vocabulary travels with the model's JSON and must be well formed there
+SELECT limaml_model_import('w_default_copy', limaml_model_export('w_default')) IS NOT NULL AS imported;
+SELECT (SELECT config->'item_vocab' FROM limaml_model WHERE name = 'w_default')
+     = (SELECT config->'item_vocab' FROM limaml_model WHERE name = 'w_default_copy') AS same_vocab;
+SELECT pg_temp.err($$ SELECT limaml_model_import('x', jsonb_set(limaml_model_export('w_default'),
+       '{config,item_vocab,0}', '1000000')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('x', jsonb_set(limaml_model_export('w_default'),
+       '{config,item_vocab}', '[1, 2]')) $$);
+SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'x';
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w_default', 'w_default_copy', 'w_none');
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => -1) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => 300) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, ridge_lambda => 0) $$);

@@ -681,23 +681,44 @@ lm_check_source(Oid source, Oid members)
 }
 
 /*
- * item_buckets NULL: item ids whenever the source has an item_id column,
- * with about 8 buckets per distinct item (a power of two, at least 1024),
- * so few items share a bucket; 0 without the column.
+ * item_buckets NULL: item ids whenever the source has an item_id column; 0
+ * without it.  Up to LM_MAX_ITEM_VOCAB distinct items each get a row of
+ * their own (*vocab, ascending ids); beyond, ids are hashed into about 8
+ * buckets per item (a power of two, at least 1024), so few share a bucket.
  */
 static int
-auto_item_buckets(Oid source, const char *name)
+auto_item_buckets(Oid source, const char *name, const int64 **vocab)
 {
 	int64		n_items;
 	int			buckets = 1024;
 	bool		isnull;
+	MemoryContext caller = CurrentMemoryContext;
 
+	*vocab = NULL;
 	if (get_attnum(source, "item_id") == InvalidAttrNumber)
 		return 0;
 	lm_check_item_id(source);
 	SPI_connect();
 	SPI_execute(psprintf("SELECT count(DISTINCT item_id) FROM %s", lm_relation_sql(source)), true, 1);
 	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (n_items > 0 && n_items <= LM_MAX_ITEM_VOCAB)
+	{
+		int64	   *ids = MemoryContextAlloc(caller, sizeof(int64) * n_items);
+		uint64		i = 0;
+
+		SPI_execute(psprintf("SELECT DISTINCT item_id FROM %s WHERE item_id IS NOT NULL ORDER BY 1",
+							 lm_relation_sql(source)), true, 0);
+		for (; i < SPI_processed && i < (uint64) n_items; i++)
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		*vocab = ids;
+		ereport(NOTICE,
+				(errmsg("limaml model \"%s\": " INT64_FORMAT " distinct item ids, each with a row of its own",
+						name, n_items),
+				 errhint("Items not in the source now score as the unknown item; pass item_buckets => 0 "
+						 "to leave item ids out, or a number of hashed buckets.")));
+		return (int) i;
+	}
 	SPI_finish();
 	while (buckets < LM_MAX_ITEM_BUCKETS / 2 && buckets < 8 * n_items)
 		buckets *= 2;
@@ -826,6 +847,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	int			n_meta_hidden,
 				n_global_hidden;
 	int			item_buckets;
+	const int64 *item_vocab = NULL;
 	int			member_dim,
 				item_dim;
 	LmArch		arch;
@@ -924,7 +946,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model shape: %s", err)));
-	if (PG_ARGISNULL(18) ? (item_buckets = auto_item_buckets(source, name)) > 0 :
+	if (PG_ARGISNULL(18) ? (item_buckets = auto_item_buckets(source, name, &item_vocab)) > 0 :
 		(item_buckets = PG_GETARG_INT32(18)) != 0)
 	{
 		int			buckets = item_buckets;
@@ -937,6 +959,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
+		arch.item_vocab = item_vocab;
 	}
 	/* 0.1.0's limaml_create_model has twenty arguments */
 	if (PG_NARGS() > 23 && (PG_ARGISNULL(23) ? HISTORY_BY_DEFAULT : PG_GETARG_BOOL(23)) &&

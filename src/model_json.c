@@ -170,6 +170,29 @@ lm_config_problem(const LmConfig *cfg)
 	return NULL;
 }
 
+/* the optional item vocabulary: n strictly ascending item ids, or NULL */
+static const int64 *
+json_item_vocab(JsonbContainer *c, int n)
+{
+	JsonbValue *v = json_get(c, "item_vocab", false);
+	JsonbContainer *arr;
+	int64	   *ids;
+
+	if (v == NULL)
+		return NULL;
+	arr = json_array(v, "item_vocab");
+	if (JsonContainerSize(arr) != (uint32) n)
+		json_error("item_vocab", "must hold item_buckets ids");
+	ids = palloc(sizeof(int64) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = json_int64(getIthJsonbValueFromContainer(arr, i), "item_vocab");
+		if (i > 0 && ids[i] <= ids[i - 1])
+			json_error("item_vocab", "must be strictly ascending");
+	}
+	return ids;
+}
+
 /* an optional true/false member: false when absent */
 static bool
 json_flag(JsonbContainer *c, const char *key)
@@ -217,7 +240,10 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 											json_int(c, "item_embedding_dim"));
 		if (err)
 			json_error("config", err);
+		arch->item_vocab = json_item_vocab(c, arch->item_buckets);
 	}
+	else if (json_get(c, "item_vocab", false))
+		json_error("item_vocab", "needs item_buckets");
 	if (json_flag(c, "history") && (err = lm_arch_enable_history(arch, meta_hidden, n_meta)))
 		json_error("config", err);
 	if (json_flag(c, "wide") &&
@@ -471,31 +497,29 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 	append_float(&buf, (float) cfg->adapt_lr);
 	appendStringInfo(&buf, ", \"support_size\": %d, \"query_size\": %d, \"seed\": " INT64_FORMAT
 					 ", \"bilinear\": %s, \"meta_sgd\": %s, \"item_buckets\": %d, "
-					 "\"item_embedding_dim\": %d}", cfg->support_size, cfg->query_size,
+					 "\"item_embedding_dim\": %d", cfg->support_size, cfg->query_size,
 					 cfg->seed, arch->bilinear ? "true" : "false",
 					 arch->n_lr_params ? "true" : "false", arch->item_buckets,
 					 arch->item_embedding_dim);
+	/* optional members, written only when they differ from 0.1.0's model */
+	if (arch->item_vocab)
+	{
+		appendStringInfoString(&buf, ", \"item_vocab\": [");
+		for (int i = 0; i < arch->item_buckets; i++)
+			appendStringInfo(&buf, "%s" INT64_FORMAT, i > 0 ? ", " : "", arch->item_vocab[i]);
+		appendStringInfoChar(&buf, ']');
+	}
 	if (cfg->negatives > 0)
-	{
-		/* inside the object: drop its closing brace */
-		buf.data[--buf.len] = '\0';
-		appendStringInfo(&buf, ", \"negatives\": %d}", cfg->negatives);
-	}
+		appendStringInfo(&buf, ", \"negatives\": %d", cfg->negatives);
 	if (arch->history)
-	{
-		/* inside the object: drop its closing brace */
-		buf.data[--buf.len] = '\0';
-		appendStringInfoString(&buf, ", \"history\": true}");
-	}
+		appendStringInfoString(&buf, ", \"history\": true");
 	if (arch->wide)
 	{
-		/* inside the object: drop its closing brace, add the wide head's */
-		buf.data[--buf.len] = '\0';
 		appendStringInfo(&buf, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": ",
 						 arch->wide_rank);
 		append_float(&buf, (float) arch->ridge_lambda);
-		appendStringInfoChar(&buf, '}');
 	}
+	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 

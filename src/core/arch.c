@@ -4,6 +4,7 @@
 #include "arch.h"
 
 #include <math.h>
+#include <string.h>
 
 static const char *
 add_layer(LmDense *layer, int in_dim, int out_dim, size_t *offset)
@@ -83,6 +84,7 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->item_buckets = 0;
 	arch->item_embedding_dim = 0;
 	arch->item_table_off = 0;
+	arch->item_vocab = NULL;
 	arch->history = 0;
 	arch->wide = 0;
 	arch->wide_rank = 0;
@@ -283,6 +285,9 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
+		(a->item_vocab == NULL) == (b->item_vocab == NULL) &&
+		(a->item_vocab == NULL ||
+		 memcmp(a->item_vocab, b->item_vocab, sizeof(int64_t) * a->item_buckets) == 0) &&
 		a->history == b->history &&
 		a->wide == b->wide && a->wide_rank == b->wide_rank && a->ridge_lambda == b->ridge_lambda &&
 		layers_equal(a->meta, b->meta, a->n_meta) &&

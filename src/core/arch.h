@@ -25,6 +25,8 @@
 #ifndef LM_ARCH_H
 #define LM_ARCH_H
 
+#include <stdint.h>
+
 #include "lm_real.h"
 #include "loss.h"
 
@@ -32,6 +34,7 @@
 #define LM_MAX_WIDTH 4096		/* any layer's width, and feature dimensions */
 #define LM_MAX_ITEM_BUCKETS 10000000	/* rows of the item-ID embedding table */
 #define LM_MAX_WIDE_RANK 256		/* factors of the wide head */
+#define LM_MAX_ITEM_VOCAB 100000	/* items an exact vocabulary holds; hashing beyond */
 
 typedef struct LmDense
 {
@@ -48,7 +51,10 @@ typedef struct LmArch
 	int			item_dim;		/* the global block's item input: features, then the
 								 * item-ID embedding */
 	int			item_feature_dim;	/* item features the caller gives */
-	int			item_buckets;	/* hashed item-ID buckets; 0: no item-ID embedding */
+	int			item_buckets;	/* item-ID rows (hashed buckets, or the vocabulary's
+								 * items); 0: no item-ID embedding */
+	const int64_t *item_vocab;	/* [item_buckets] ascending item ids, one row each, or
+								 * NULL: ids are hashed into the buckets (items.h) */
 	int			item_embedding_dim;
 	size_t		item_table_off; /* E[item_buckets + 1][dim] in the global block; the
 								 * last row is the unknown item's */

@@ -10,12 +10,37 @@
 int32_t
 lm_item_bucket(const LmArch *arch, int64_t item_id)
 {
+	if (arch->item_vocab)
+	{
+		/* the item's own row; an item outside the vocabulary is the unknown item */
+		int			lo = 0,
+					hi = arch->item_buckets - 1;
+
+		while (lo <= hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+
+			if (arch->item_vocab[mid] == item_id)
+				return mid;
+			if (arch->item_vocab[mid] < item_id)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		return arch->item_buckets;
+	}
+	return lm_item_hash_bucket(arch->item_buckets, item_id);
+}
+
+int32_t
+lm_item_hash_bucket(int buckets, int64_t item_id)
+{
 	uint64_t	z = (uint64_t) item_id + 0x9e3779b97f4a7c15ULL;
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	z ^= z >> 31;
-	return (int32_t) (z % (uint64_t) arch->item_buckets);
+	return (int32_t) (z % (uint64_t) buckets);
 }
 
 static int

@@ -16,8 +16,14 @@
 
 #include "maml.h"
 
-/* the bucket of an item id (splitmix64, so any language can reproduce it) */
+/*
+ * The item table row of an item id: with a vocabulary its index there (the
+ * unknown row for ids outside it), else its hashed bucket.
+ */
 int32_t		lm_item_bucket(const LmArch *arch, int64_t item_id);
+
+/* the hashed bucket (splitmix64, so any language can reproduce it) */
+int32_t		lm_item_hash_bucket(int buckets, int64_t item_id);
 
 /* the item table row bucket b reads: the unknown row for a never-trained b with fallback */
 int32_t		lm_item_row(const LmArch *arch, const lm_real *global, int32_t b, int fallback);
