@@ -368,16 +368,59 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 /* ------------------------------------------------------------- negatives */
 
+#define SOURCE_HINT "Map your schema with a view of (member_id, member_features, item_features, label, ts)."
+
+typedef struct ColumnSpec
+{
+	const char *name;
+	Oid			type;
+	const char *type_name;
+} ColumnSpec;
+
+static const ColumnSpec source_columns[] = {
+	{"member_id", INT8OID, "bigint"},
+	{"member_features", FLOAT4ARRAYOID, "real[]"},
+	{"item_features", FLOAT4ARRAYOID, "real[]"},
+	{"label", FLOAT4OID, "real"},
+	{"ts", TIMESTAMPTZOID, "timestamp with time zone"},
+};
+
+static const ColumnSpec member_columns[] = {
+	{"member_id", INT8OID, "bigint"},
+	{"member_features", FLOAT4ARRAYOID, "real[]"},
+};
+
+static void
+check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n,
+			  const char *map_hint)
+{
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	attnum = get_attnum(relid, columns[i].name);
+		Oid			type;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s relation \"%s\" has no column \"%s\"",
+							role, get_rel_name(relid), columns[i].name),
+					 errhint("%s", map_hint)));
+		type = get_atttype(relid, attnum);
+		if (type != columns[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of %s relation \"%s\" is %s, not %s",
+							columns[i].name, role, get_rel_name(relid),
+							format_type_be(type), columns[i].type_name),
+					 errhint("Cast it in a view.")));
+	}
+}
+
 /* an item relation is (item_id bigint, features real[]), as limaml_top_k reads */
 static void
 check_items_relation(Oid items)
 {
-	static const struct
-	{
-		const char *name;
-		Oid			type;
-		const char *type_name;
-	}			columns[] = {
+	static const ColumnSpec columns[] = {
 		{"item_id", INT8OID, "bigint"},
 		{"features", FLOAT4ARRAYOID, "real[]"},
 	};
@@ -387,26 +430,8 @@ check_items_relation(Oid items)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("item relation with OID %u does not exist", items),
 				 errhint("Set another with UPDATE limaml_model SET items = 'relation' WHERE name = 'model'.")));
-	for (int i = 0; i < lengthof(columns); i++)
-	{
-		AttrNumber	attnum = get_attnum(items, columns[i].name);
-		Oid			type;
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("item relation \"%s\" has no column \"%s\"",
-							get_rel_name(items), columns[i].name),
-					 errhint("Map your items with a view of (item_id bigint, features real[]).")));
-		type = get_atttype(items, attnum);
-		if (type != columns[i].type)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of item relation \"%s\" is %s, not %s",
-							columns[i].name, get_rel_name(items),
-							format_type_be(type), columns[i].type_name),
-					 errhint("Cast it in a view.")));
-	}
+	check_columns(items, "item", columns, lengthof(columns),
+				  "Map your items with a view of (item_id bigint, features real[]).");
 }
 
 /* reads the item relation, ordered by item_id, into the current memory context */
@@ -609,51 +634,6 @@ limaml_catalog_changed(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------- create */
 
-typedef struct ColumnSpec
-{
-	const char *name;
-	Oid			type;
-	const char *type_name;
-} ColumnSpec;
-
-static const ColumnSpec source_columns[] = {
-	{"member_id", INT8OID, "bigint"},
-	{"member_features", FLOAT4ARRAYOID, "real[]"},
-	{"item_features", FLOAT4ARRAYOID, "real[]"},
-	{"label", FLOAT4OID, "real"},
-	{"ts", TIMESTAMPTZOID, "timestamp with time zone"},
-};
-
-static const ColumnSpec member_columns[] = {
-	{"member_id", INT8OID, "bigint"},
-	{"member_features", FLOAT4ARRAYOID, "real[]"},
-};
-
-static void
-check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n)
-{
-	for (int i = 0; i < n; i++)
-	{
-		AttrNumber	attnum = get_attnum(relid, columns[i].name);
-		Oid			type;
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("%s relation \"%s\" has no column \"%s\"",
-							role, get_rel_name(relid), columns[i].name),
-					 errhint("Map your schema with a view of (member_id, member_features, item_features, label, ts).")));
-		type = get_atttype(relid, attnum);
-		if (type != columns[i].type)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of %s relation \"%s\" is %s, not %s",
-							columns[i].name, role, get_rel_name(relid),
-							format_type_be(type), columns[i].type_name),
-					 errhint("Cast it in a view.")));
-	}
-}
-
 /* models with item-ID embeddings read an item_id bigint column from the source */
 void
 lm_check_item_id(Oid source)
@@ -665,7 +645,7 @@ lm_check_item_id(Oid source)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
 				 errhint("item_buckets needs an item_id bigint column in the source.")));
-	check_columns(source, "source", &item_id, 1);
+	check_columns(source, "source", &item_id, 1, SOURCE_HINT);
 }
 
 void
@@ -675,9 +655,10 @@ lm_check_source(Oid source, Oid members)
 	lm_relation_sql(source);
 	if (OidIsValid(members))
 		lm_relation_sql(members);
-	check_columns(source, "source", source_columns, lengthof(source_columns));
+	check_columns(source, "source", source_columns, lengthof(source_columns), SOURCE_HINT);
 	if (OidIsValid(members))
-		check_columns(members, "members", member_columns, lengthof(member_columns));
+		check_columns(members, "members", member_columns, lengthof(member_columns),
+					  SOURCE_HINT);
 }
 
 /*
