@@ -1,5 +1,5 @@
 EXTENSION = limaml
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = limaml
 DATA = $(wildcard limaml--*.sql)

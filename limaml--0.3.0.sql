@@ -1,0 +1,572 @@
+-- limaml: LiMAML meta-learned personalization (Wang et al., KDD 2024)
+\echo Use "CREATE EXTENSION limaml" to load this file. \quit
+
+-- ------------------------------------------------------------------ catalog
+
+CREATE TABLE limaml_model (
+	model_id serial PRIMARY KEY,
+	name text NOT NULL UNIQUE,
+	source regclass,
+	members regclass,
+	config jsonb NOT NULL,
+	active_version int,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	items regclass
+);
+
+CREATE TABLE limaml_model_version (
+	model_id int NOT NULL REFERENCES limaml_model ON DELETE CASCADE,
+	version int NOT NULL,
+	params bytea NOT NULL,
+	training jsonb,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (model_id, version)
+);
+
+CREATE TABLE limaml_meta_embedding (
+	model text NOT NULL,
+	member_id bigint NOT NULL,
+	embedding bytea NOT NULL,
+	model_version int NOT NULL,
+	n_support int NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (model, member_id)
+);
+
+-- models are user data: pg_dump keeps them
+SELECT pg_catalog.pg_extension_config_dump('limaml_model', '');
+SELECT pg_catalog.pg_extension_config_dump('limaml_model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('limaml_model_version', '');
+SELECT pg_catalog.pg_extension_config_dump('limaml_meta_embedding', '');
+
+-- functions run with the caller's rights (so a model reads only sources its
+-- user may read); the catalog is therefore writable by every role
+GRANT SELECT, INSERT, UPDATE, DELETE ON limaml_model, limaml_model_version,
+	limaml_meta_embedding TO PUBLIC;
+GRANT USAGE, SELECT ON SEQUENCE limaml_model_model_id_seq TO PUBLIC;
+
+COMMENT ON TABLE limaml_model IS 'limaml models: name, interaction source, architecture and hyperparameters, active version';
+COMMENT ON COLUMN limaml_model.model_id IS 'identity stored in every meta embedding of the model';
+COMMENT ON COLUMN limaml_model.name IS 'model name used by the limaml functions';
+COMMENT ON COLUMN limaml_model.source IS 'table or view of (member_id, member_features, item_features, label, ts)';
+COMMENT ON COLUMN limaml_model.members IS 'optional relation of (member_id, member_features) for members without interactions';
+COMMENT ON COLUMN limaml_model.config IS 'architecture and adaptation hyperparameters';
+COMMENT ON COLUMN limaml_model.active_version IS 'version used by limaml_adapt and limaml_adapt_agg';
+COMMENT ON COLUMN limaml_model.created_at IS 'creation time';
+COMMENT ON COLUMN limaml_model.items IS 'optional relation of (item_id, features) that negatives are drawn from';
+COMMENT ON TABLE limaml_model_version IS 'immutable model versions: every parameter, and how they were trained';
+COMMENT ON COLUMN limaml_model_version.model_id IS 'model of this version';
+COMMENT ON COLUMN limaml_model_version.version IS 'version number; 0 is the initialization';
+COMMENT ON COLUMN limaml_model_version.params IS 'all parameters as little-endian float32, meta block first';
+COMMENT ON COLUMN limaml_model_version.training IS 'training hyperparameters and per-epoch metrics, or the import record';
+COMMENT ON COLUMN limaml_model_version.created_at IS 'creation time';
+COMMENT ON TABLE limaml_meta_embedding IS 'meta embeddings written by limaml_adapt';
+COMMENT ON COLUMN limaml_meta_embedding.model IS 'model name';
+COMMENT ON COLUMN limaml_meta_embedding.member_id IS 'member';
+COMMENT ON COLUMN limaml_meta_embedding.embedding IS 'meta embedding bytea (see limaml_embedding_info)';
+COMMENT ON COLUMN limaml_meta_embedding.model_version IS 'model version that produced the embedding';
+COMMENT ON COLUMN limaml_meta_embedding.n_support IS 'interactions the embedding was adapted on; 0 is cold start';
+COMMENT ON COLUMN limaml_meta_embedding.updated_at IS 'time of the last refresh';
+
+-- the per-backend model cache drops entries when versions change
+CREATE FUNCTION limaml_catalog_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION limaml_catalog_changed() IS 'trigger: invalidates every backend''s cached model versions';
+
+CREATE TRIGGER limaml_model_version_changed
+	AFTER UPDATE OR DELETE ON limaml_model_version
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+CREATE TRIGGER limaml_model_version_truncated
+	AFTER TRUNCATE ON limaml_model_version
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+CREATE TRIGGER limaml_model_changed
+	AFTER UPDATE OR DELETE ON limaml_model
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+CREATE TRIGGER limaml_model_truncated
+	AFTER TRUNCATE ON limaml_model
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+
+-- ------------------------------------------------------------------ models
+
+CREATE FUNCTION limaml_create_model(
+	name text,
+	source regclass,
+	embedding_dim int DEFAULT 16,
+	meta_hidden int[] DEFAULT '{32}',
+	global_hidden int[] DEFAULT '{64}',
+	loss text DEFAULT 'bce',
+	inner_steps int DEFAULT 5,
+	inner_lr real DEFAULT NULL,
+	support_size int DEFAULT 50,
+	query_size int DEFAULT 10,
+	seed bigint DEFAULT 0,
+	members regclass DEFAULT NULL,
+	member_dim int DEFAULT NULL,
+	item_dim int DEFAULT NULL,
+	adapt_steps int DEFAULT NULL,
+	adapt_lr real DEFAULT NULL,
+	meta_sgd boolean DEFAULT false,
+	bilinear boolean DEFAULT false,
+	item_buckets int DEFAULT NULL,
+	item_embedding_dim int DEFAULT 16,
+	wide boolean DEFAULT NULL,
+	wide_rank int DEFAULT 16,
+	ridge_lambda real DEFAULT 3,
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
+
+CREATE FUNCTION limaml_drop_model(name text) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_drop_model' LANGUAGE C STRICT;
+COMMENT ON FUNCTION limaml_drop_model(text) IS 'drops a model, its versions and its meta embeddings';
+
+CREATE FUNCTION limaml_train(
+	name text,
+	epochs int DEFAULT 10,
+	meta_batch int DEFAULT 32,
+	outer_lr real DEFAULT 5e-3,
+	validation_fraction real DEFAULT 0.1,
+	clip_norm real DEFAULT NULL,
+	patience int DEFAULT NULL,
+	"order" int DEFAULT 1,
+	episodes int DEFAULT 1,
+	support_weight real DEFAULT NULL,
+	random_splits boolean DEFAULT NULL,
+	weight_decay real DEFAULT NULL,
+	lr_schedule text DEFAULT NULL,
+	OUT epoch int,
+	OUT train_loss real,
+	OUT val_loss_cold real,
+	OUT val_loss_adapted real,
+	OUT val_auc_cold real,
+	OUT val_auc_adapted real)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
+COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int, int, real, boolean, real, text)
+	IS 'meta-trains a model with first- or second-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
+
+CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'limaml_model_export' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_model_export(text, int) IS 'a model version''s configuration and every parameter as jsonb';
+
+CREATE FUNCTION limaml_model_import(name text, model jsonb, source regclass DEFAULT NULL, members regclass DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_model_import' LANGUAGE C;
+COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass)
+	IS 'stores an exported model as a new active version (creating the model if needed); returns the version';
+
+CREATE FUNCTION limaml_evaluate(
+	model text,
+	source regclass DEFAULT NULL,
+	segments int[] DEFAULT '{5,20,50}',
+	query_fraction real DEFAULT NULL,
+	version int DEFAULT NULL,
+	validation_fraction real DEFAULT NULL,
+	OUT segment text,
+	OUT predictor text,
+	OUT members int,
+	OUT query_rows bigint,
+	OUT auc real,
+	OUT member_auc real,
+	OUT ndcg10 real,
+	OUT logloss real,
+	OUT mae real,
+	OUT rmse real)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_evaluate' LANGUAGE C;
+COMMENT ON FUNCTION limaml_evaluate(text, regclass, int[], real, int, real)
+	IS 'prediction quality of the model cold and adapted and of the popularity and bias baselines on the same query rows, per member-activity segment and in total, with the training time split';
+
+CREATE FUNCTION limaml_evaluate_members(
+	model text,
+	source regclass DEFAULT NULL,
+	query_fraction real DEFAULT NULL,
+	version int DEFAULT NULL,
+	validation_fraction real DEFAULT NULL,
+	OUT member_id bigint,
+	OUT n_total bigint,
+	OUT query_rows int,
+	OUT predictor text,
+	OUT auc real,
+	OUT ndcg10 real,
+	OUT logloss real,
+	OUT mae real,
+	OUT rmse real)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_evaluate_members' LANGUAGE C;
+COMMENT ON FUNCTION limaml_evaluate_members(text, regclass, real, int, real)
+	IS 'limaml_evaluate per evaluated member: each predictor''s AUC, NDCG@10 and errors on the member''s query rows, for confidence intervals over members';
+
+-- -------------------------------------------------------------- adaptation
+
+CREATE FUNCTION limaml_adapt(member_id bigint, model text DEFAULT NULL) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt' LANGUAGE C;
+COMMENT ON FUNCTION limaml_adapt(bigint, text)
+	IS 'adapts the meta block to a member''s newest interactions, upserts the meta embedding into limaml_meta_embedding and returns it';
+
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg transition: keeps the newest support_size rows';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg final: adapts and encodes the meta embedding';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	SSPACE = 8192,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real)
+	IS 'meta embedding of one member from its rows (use ORDER BY ts inside the call): the bytea limaml_adapt would return';
+
+-- ------------------------------------------- batch adaptation (issue 4)
+
+-- the parallel form: ts is an argument, the aggregate orders by it itself
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features)';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg final: adapts on the kept rows in time order and encodes the meta embedding';
+
+CREATE FUNCTION limaml_adapt_agg_combinefn(internal, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_combinefn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_combinefn(internal, internal)
+	IS 'limaml_adapt_agg combine: the newest support_size rows of two partial states, exactly';
+
+CREATE FUNCTION limaml_adapt_agg_serializefn(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_serializefn' LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_serializefn(internal)
+	IS 'limaml_adapt_agg serialize: a partial state as bytea (parallel workers, hash aggregation spills)';
+
+CREATE FUNCTION limaml_adapt_agg_deserializefn(bytea, internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_deserializefn' LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_deserializefn(bytea, internal)
+	IS 'limaml_adapt_agg deserialize: a partial state from its bytea';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  ts timestamptz) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz)
+	IS 'meta embedding of one member from its rows, newest support_size by ts (ties by label, item_features): parallel-capable, the same bytea whatever the row order or split';
+
+-- the item_id forms, for models with item-ID embeddings (item_buckets > 0):
+-- each row adapts with its item's bucket, a NULL item_id is the unknown
+-- item; the forms without item_id treat every row as the unknown item
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows with their item ids';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg final: adapts with the rows'' item-ID buckets and encodes the meta embedding';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	SSPACE = 8192,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, bigint)
+	IS 'meta embedding of one member from its rows and their item ids (use ORDER BY ts inside the call), for models with item_buckets: the bytea limaml_adapt would return';
+
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features, item_id) with their item ids';
+
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg final: adapts on the kept rows in time order with their item-ID buckets and encodes the meta embedding';
+
+CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
+								  ts timestamptz, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz, bigint)
+	IS 'meta embedding of one member from its rows and their item ids, newest support_size by ts (ties by label, item_features, item_id with NULL least), for models with item_buckets: parallel-capable, the same bytea whatever the row order or split';
+
+-- what the embedding was adapted on, so limaml_refresh can tell new rows
+ALTER TABLE limaml_meta_embedding ADD COLUMN source_ts timestamptz, ADD COLUMN source_rows bigint;
+COMMENT ON COLUMN limaml_meta_embedding.source_ts IS 'newest ts of the member''s source rows when adapted (NULL: none, or not recorded)';
+COMMENT ON COLUMN limaml_meta_embedding.source_rows IS 'the member''s source rows when adapted (NULL: not recorded)';
+
+CREATE TABLE limaml_refresh_progress (
+	model text PRIMARY KEY,
+	pid int NOT NULL,
+	model_version int NOT NULL,
+	batch_size int NOT NULL,
+	members_total bigint NOT NULL,
+	members_done bigint NOT NULL,
+	batches_total int NOT NULL,
+	batches_done int NOT NULL,
+	started_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL,
+	finished_at timestamptz
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON limaml_refresh_progress TO PUBLIC;
+-- refresh history is user data: pg_dump keeps it
+SELECT pg_catalog.pg_extension_config_dump('limaml_refresh_progress', '');
+COMMENT ON TABLE limaml_refresh_progress IS 'the last limaml_refresh of each model, committed after every batch';
+COMMENT ON COLUMN limaml_refresh_progress.model IS 'model name';
+COMMENT ON COLUMN limaml_refresh_progress.pid IS 'backend running (or that ran) the refresh';
+COMMENT ON COLUMN limaml_refresh_progress.model_version IS 'active version when the refresh started';
+COMMENT ON COLUMN limaml_refresh_progress.batch_size IS 'members per batch (one transaction each)';
+COMMENT ON COLUMN limaml_refresh_progress.members_total IS 'stale members found at the start';
+COMMENT ON COLUMN limaml_refresh_progress.members_done IS 'members adapted and committed';
+COMMENT ON COLUMN limaml_refresh_progress.batches_total IS 'batches to run';
+COMMENT ON COLUMN limaml_refresh_progress.batches_done IS 'batches committed';
+COMMENT ON COLUMN limaml_refresh_progress.started_at IS 'start of the refresh';
+COMMENT ON COLUMN limaml_refresh_progress.updated_at IS 'last commit';
+COMMENT ON COLUMN limaml_refresh_progress.finished_at IS 'end of the refresh; NULL while running or when interrupted';
+
+-- state: a running refresh holds a transaction advisory lock (1280134226, model_id)
+CREATE VIEW limaml_refresh_status AS
+SELECT p.model, p.pid,
+	   CASE WHEN p.finished_at IS NOT NULL THEN 'done'
+			WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+						  WHERE l.locktype = 'advisory' AND l.granted
+							AND l.pid = p.pid AND l.classid = 1280134226
+							AND l.objid = m.model_id::oid AND l.objsubid = 2)
+			THEN 'running'
+			ELSE 'interrupted' END AS state,
+	   p.members_done, p.members_total,
+	   round(100.0 * p.members_done / greatest(p.members_total, 1), 1) AS percent,
+	   p.batches_done, p.batches_total, p.model_version, p.started_at, p.updated_at, p.finished_at,
+	   round((p.members_done / greatest(extract(epoch FROM p.updated_at - p.started_at), 0.001))::numeric, 0)
+		 AS members_per_second
+  FROM limaml_refresh_progress p
+  JOIN limaml_model m ON m.name = p.model;	-- dropped models' last refreshes are not shown
+GRANT SELECT ON limaml_refresh_status TO PUBLIC;
+COMMENT ON VIEW limaml_refresh_status IS 'progress of limaml_refresh, readable from any session: running, done or interrupted (resume with CALL limaml_refresh)';
+
+CREATE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
+LANGUAGE plpgsql AS $proc$
+DECLARE
+	m record;
+	b record;
+	lock_key CONSTANT int := 1280134226;	-- 'LMLR'
+	holder int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	n_done bigint := 0;
+	n_batches int := 0;
+	done_ids bigint[];
+	missing bigint[];
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
+			USING ERRCODE = '22023';
+	END IF;
+	SELECT mo.model_id, mo.active_version, mo.source,
+		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids INTO m
+	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
+	END IF;
+	IF m.source IS NULL THEN
+		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(lock_key, m.model_id) THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = lock_key
+		   AND l.objid = m.model_id::oid AND l.objsubid = 2;
+		RAISE EXCEPTION 'limaml_refresh of model "%" is already running', model
+			USING ERRCODE = '55P03', DETAIL = pg_catalog.format('Backend %s holds it.', holder);
+	END IF;
+
+	-- stale: rows whose newest ts or count differ from those adapted on (new,
+	-- late or deleted rows), no embedding yet, an older model version, or an
+	-- embedding made by another model of this name (dropped and re-created)
+	FOR b IN EXECUTE pg_catalog.format($q$
+		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
+		emb AS (SELECT member_id, model_version, source_ts, source_rows,
+					   -- the model id in the embedding's header (bytes 8-11, little-endian);
+					   -- -1 for a bytea too short to hold one (stale as well)
+					   CASE WHEN pg_catalog.length(embedding) >= 12
+							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
+								 + pg_catalog.get_byte(embedding, 10) * 65536
+								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
+							ELSE -1 END AS header_model_id
+				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
+		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
+					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
+				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
+					  OR e.source_ts IS DISTINCT FROM s.ts
+					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
+		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
+					   FROM stale)
+		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
+			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
+		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
+		USING model, m.active_version, batch_size, m.model_id
+	LOOP
+		IF n_batches = 0 THEN
+			INSERT INTO @extschema@.limaml_refresh_progress AS p
+			VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, b.members, 0,
+					b.batches, 0, t0, pg_catalog.clock_timestamp(), NULL)
+			ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+			   SET pid = EXCLUDED.pid, model_version = EXCLUDED.model_version,
+				   batch_size = EXCLUDED.batch_size, members_total = EXCLUDED.members_total,
+				   members_done = 0, batches_total = EXCLUDED.batches_total, batches_done = 0,
+				   started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+				   finished_at = NULL;
+			RAISE NOTICE 'limaml_refresh %: % stale members in % batches of %',
+				model, b.members, b.batches, batch_size;
+			COMMIT;
+			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+		END IF;
+
+		-- one scan of the batch's rows; the fingerprint, and the active version
+		-- the aggregate adapts with, come from the statement's snapshot
+		EXECUTE pg_catalog.format($q$
+			WITH v AS (
+				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				  FROM @extschema@.limaml_model WHERE name = $1),
+			a AS (
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
+															   label, ts%s) AS e,
+					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
+				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
+			ins AS (
+				INSERT INTO @extschema@.limaml_meta_embedding AS t
+					(model, member_id, embedding, model_version, n_support, updated_at,
+					 source_ts, source_rows)
+				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
+					   a.ts, a.n
+				  FROM a, v
+				ON CONFLICT (model, member_id) DO UPDATE
+				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
+					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+				RETURNING t.member_id)
+			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
+			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
+		INTO done_ids USING model, b.ids;
+		-- members left without rows get the cold-start embedding
+		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
+		IF missing IS NOT NULL THEN
+			PERFORM @extschema@.limaml_adapt(id, model) FROM pg_catalog.unnest(missing) id;
+		END IF;
+
+		n_batches := n_batches + 1;
+		n_done := n_done + pg_catalog.cardinality(b.ids);
+		UPDATE @extschema@.limaml_refresh_progress p
+		   SET members_done = n_done, batches_done = n_batches, updated_at = pg_catalog.clock_timestamp()
+		 WHERE p.model = limaml_refresh.model;
+		RAISE NOTICE 'limaml_refresh %: batch %/% committed, %/% members, % members/s',
+			model, n_batches, b.batches, n_done, b.members,
+			pg_catalog.round(n_done / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 0.001));
+		COMMIT;
+		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+	END LOOP;
+
+	INSERT INTO @extschema@.limaml_refresh_progress AS p
+	VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, n_done, n_done,
+			n_batches, n_batches, t0, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp())
+	ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+	   SET pid = EXCLUDED.pid, updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at,
+		   members_done = EXCLUDED.members_done, batches_done = EXCLUDED.batches_done,
+		   members_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.members_total END,
+		   batches_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.batches_total END,
+		   started_at = EXCLUDED.started_at, model_version = EXCLUDED.model_version,
+		   batch_size = EXCLUDED.batch_size;
+	IF n_batches = 0 THEN
+		RAISE NOTICE 'limaml_refresh %: every member is fresh', model;
+	ELSE
+		RAISE NOTICE 'limaml_refresh %: done, % members in % s', model, n_done,
+			pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
+	END IF;
+END
+$proc$;
+COMMENT ON PROCEDURE limaml_refresh(text, int)
+	IS 'adapts every member whose source rows changed since their embedding (or whose embedding is from an older model version), committing after each batch; resumable, progress in limaml_refresh_status';
+
+-- ----------------------------------------------------------------- serving
+
+CREATE FUNCTION limaml_score(embedding bytea, item_features real[]) RETURNS real
+AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_score(bytea, real[])
+	IS 'scores an item for a member with the global block of the model version that produced the embedding: a probability (bce) or a value (mse); a model with item_buckets scores it as the unknown item';
+
+CREATE FUNCTION limaml_score(embedding bytea, item_features real[], item_id bigint) RETURNS real
+AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
+	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id';
+
+-- serving (issue 5)
+
+CREATE FUNCTION limaml_item_encode(model text, item_features real[], version int DEFAULT NULL,
+	item_id bigint DEFAULT NULL) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_item_encode' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_item_encode(text, real[], int, bigint)
+	IS 'item code: the item side of the first global layer for a model version (default: the active one), for limaml_score(embedding, item_code); with item_buckets the code includes the item_id''s embedding row (NULL: the unknown item), pass it as item_id => id; models without item_buckets ignore item_id';
+
+CREATE FUNCTION limaml_score(embedding bytea, item_code bytea) RETURNS real
+AS 'MODULE_PATHNAME', 'limaml_score_code' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_score(bytea, bytea)
+	IS 'scores an item code from limaml_item_encode for a member: the same score as with the item''s features, for less work per candidate';
+
+CREATE FUNCTION limaml_item_code_info(item_code bytea,
+	OUT model text, OUT model_id int, OUT version int, OUT len int)
+AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
+
+CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
+	OUT member_id bigint, OUT item_id bigint, OUT score real, OUT rank int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_top_k' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[])
+	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them (item_id picks the item embedding of models with item_buckets); for batch jobs';
+
+CREATE FUNCTION limaml_serving_isa() RETURNS text
+AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_serving_isa() IS 'the instruction set of the scoring kernels on this server: avx512, avx2 or scalar';
+
+-- -------------------------------------------------------- embedding format
+
+CREATE FUNCTION limaml_embedding_array(embedding bytea) RETURNS real[]
+AS 'MODULE_PATHNAME', 'limaml_embedding_array' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_embedding_array(bytea) IS 'the meta embedding''s vector';
+
+CREATE FUNCTION limaml_embedding_info(embedding bytea,
+	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int)
+AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model, model id, version, dimension, support rows';
