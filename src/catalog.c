@@ -177,10 +177,10 @@ catalog_snapshot(void)
 /*
  * The current user may use the model: row-level security on limaml_model
  * shows it (owner, grantee, superuser).  A model hidden from the user is
- * one that does not exist, as names resolve.
+ * one that does not exist, by name or by the id in an embedding.
  */
 static void
-check_usable(int32 model_id)
+check_usable(int32 model_id, int32 version)
 {
 	AccessKey	key = {model_id, GetUserId()};
 	Oid			argtypes[1] = {INT4OID};
@@ -196,8 +196,8 @@ check_usable(int32 model_id)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("limaml model with id %d does not exist", model_id),
-				 errhint("It was dropped, or its owner has not granted it to you (limaml_grant).")));
+				 errmsg("limaml model version %d of model id %d does not exist", version, model_id),
+				 errhint("The model was dropped, or its owner has not granted it to you (limaml_grant).")));
 	SPI_finish();
 	hash_search(access_cache, &key, HASH_ENTER, NULL);
 }
@@ -319,7 +319,7 @@ lm_model_acquire(int32 model_id, int32 version, MemoryContext holder)
 	init_cache();
 	if (!OidIsValid(cached_catalog_relid))
 		cached_catalog_relid = lm_catalog_relid("limaml_model_version");
-	check_usable(model_id);
+	check_usable(model_id, version);
 	entry = hash_search(model_cache, &key, HASH_FIND, NULL);
 	if (entry)
 		model = entry->model;
