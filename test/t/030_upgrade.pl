@@ -52,12 +52,12 @@ my $describe_sql = q{
 		  FROM objs JOIN pg_trigger t ON objs.classid = 'pg_class'::regclass AND t.tgrelid = objs.objid
 		 WHERE NOT t.tgisinternal
 		UNION ALL
-		SELECT c.oid::regclass::text || ' rls ' || c.relrowsecurity || ' ' || c.relforcerowsecurity
+		SELECT c.oid::regclass::text || ' rls ' || c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text
 		       || ' options ' || coalesce(c.reloptions::text, '') || ' acl ' || coalesce(c.relacl::text, '')
 		  FROM objs JOIN pg_class c ON objs.classid = 'pg_class'::regclass AND c.oid = objs.objid
 		UNION ALL
-		SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text || ' ' || pol.polcmd
-		       || ' ' || pol.polpermissive || ' ' || pol.polroles::text
+		SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text || ' ' || pol.polcmd::text
+		       || ' ' || pol.polpermissive::text || ' ' || pol.polroles::text
 		       || ' using ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
 		       || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
 		       || coalesce(' -- ' || obj_description(pol.oid, 'pg_policy'), '')
