@@ -146,6 +146,8 @@ is(sq_ok($bob, q{SELECT count(*) FROM limaml_top_k('alice_m', 'alice.planted_ite
 	'granted, bob ranks with limaml_top_k');
 is(sq_ok($bob, q{SELECT length(limaml_adapt_agg('alice_m', '{0,0,0}', '{1,0,0,0,0,0,0,0}', 1)) > 0}), 't',
 	'granted, bob adapts his own rows with limaml_adapt_agg');
+is(sq_ok($bob, q{SELECT count(*) > 0 FROM limaml_evaluate('alice_m')}), 't',
+	'granted, bob evaluates her model on her source');
 is(sq_ok($bob, q{SELECT count(*) FROM limaml_model_version}), '0', 'granted, her parameters stay hidden');
 denied($bob, q{SELECT limaml_model_export('alice_m')}, 'granted, export');
 denied($bob, q{SELECT * FROM limaml_train('alice_m', epochs => 1)}, 'granted, training');
