@@ -8,6 +8,7 @@
  *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
  *   export_import.c limaml_model_export and limaml_model_import
+ *   versions.c      limaml_drop_version
  *   embedding.c     the meta-embedding bytea format
  *   tasks.c         a source's rows as MAML tasks (tasks.h)
  *   quality.c       cold against adapted metrics (quality.h)
@@ -87,6 +88,7 @@ void		lm_check_model_size(const LmArch *arch, const char *name);
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);
 void		lm_check_range(const char *what, double value, double lo, double hi);
+double		lm_getarg_real(FunctionCallInfo fcinfo, int argno);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 const char *lm_relation_sql(Oid relid);
