@@ -105,7 +105,7 @@ SELECT count(*) FROM limaml_train('op_jump2', epochs => 2, outer_lr => 1, valida
 CALL limaml_refresh('op');
 SELECT name, owner = current_user::regrole AS own, source, loss, active_version, versions,
        parameters, bytes = versions * parameters * 4 AS bytes_ok, created_at <= trained_at AS times_ok,
-       training_seconds >= 0 AS timed, kept_epoch, epochs_run,
+       training_seconds >= 0 AS timed, kept_epoch <= epochs_run AS kept_ok,
        train_loss > 0 AS train_loss, val_loss_adapted > 0 AS val_loss, val_auc_adapted > 0 AS val_auc,
        embeddings
   FROM limaml_models ORDER BY name;
