@@ -1,2 +1,172 @@
 -- limaml 0.2.0 -> 0.3.0
 \echo Use "ALTER EXTENSION limaml UPDATE TO '0.3.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------- sources (issue 11)
+
+CREATE FUNCTION limaml_check_source(relation regclass, loss text DEFAULT 'bce',
+	support_size int DEFAULT 50, query_size int DEFAULT 10,
+	OUT severity text, OUT "check" text, OUT detail text, OUT hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int)
+	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss, an index for per-member reads; reads the whole relation';
+
+CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
+AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
+	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+
+CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION limaml_prevent_transaction_block(text)
+	IS 'internal, for limaml_refresh: errors inside a transaction block or another atomic context, where a procedure cannot commit';
+
+-- limaml_score: NULL in, NULL out (the three-argument form keeps NULL item_id as the unknown item)
+ALTER FUNCTION limaml_score(bytea, real[]) STRICT;
+ALTER FUNCTION limaml_score(bytea, bytea) STRICT;
+COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
+	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id; NULL when the embedding or the features are NULL';
+
+-- limaml_refresh: fails at once in a transaction block; reads every accepted source type
+CREATE OR REPLACE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
+LANGUAGE plpgsql AS $proc$
+DECLARE
+	m record;
+	b record;
+	lock_key CONSTANT int := 1280134226;	-- 'LMLR'
+	holder int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	n_done bigint := 0;
+	n_batches int := 0;
+	done_ids bigint[];
+	missing bigint[];
+	agg_args text;
+BEGIN
+	-- it commits as it goes: fail now, not at the first COMMIT
+	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
+			USING ERRCODE = '22023';
+	END IF;
+	SELECT mo.model_id, mo.active_version, mo.source,
+		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids INTO m
+	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
+	END IF;
+	IF m.source IS NULL THEN
+		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(lock_key, m.model_id) THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = lock_key
+		   AND l.objid = m.model_id::oid AND l.objsubid = 2;
+		RAISE EXCEPTION 'limaml_refresh of model "%" is already running', model
+			USING ERRCODE = '55P03', DETAIL = pg_catalog.format('Backend %s holds it.', holder);
+	END IF;
+
+	-- stale: rows whose newest ts or count differ from those adapted on (new,
+	-- late or deleted rows), no embedding yet, an older model version, or an
+	-- embedding made by another model of this name (dropped and re-created)
+	FOR b IN EXECUTE pg_catalog.format($q$
+		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
+		emb AS (SELECT member_id, model_version, source_ts, source_rows,
+					   -- the model id in the embedding's header (bytes 8-11, little-endian);
+					   -- -1 for a bytea too short to hold one (stale as well)
+					   CASE WHEN pg_catalog.length(embedding) >= 12
+							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
+								 + pg_catalog.get_byte(embedding, 10) * 65536
+								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
+							ELSE -1 END AS header_model_id
+				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
+		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
+					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
+				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
+					  OR e.source_ts IS DISTINCT FROM s.ts
+					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
+		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
+					   FROM stale)
+		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
+			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
+		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
+		USING model, m.active_version, batch_size, m.model_id
+	LOOP
+		IF n_batches = 0 THEN
+			INSERT INTO @extschema@.limaml_refresh_progress AS p
+			VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, b.members, 0,
+					b.batches, 0, t0, pg_catalog.clock_timestamp(), NULL)
+			ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+			   SET pid = EXCLUDED.pid, model_version = EXCLUDED.model_version,
+				   batch_size = EXCLUDED.batch_size, members_total = EXCLUDED.members_total,
+				   members_done = 0, batches_total = EXCLUDED.batches_total, batches_done = 0,
+				   started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+				   finished_at = NULL;
+			RAISE NOTICE 'limaml_refresh %: % stale members in % batches of %',
+				model, b.members, b.batches, batch_size;
+			COMMIT;
+			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+		END IF;
+
+		-- one scan of the batch's rows; the fingerprint, and the active version
+		-- the aggregate adapts with, come from the statement's snapshot; the
+		-- rows converted as limaml_adapt reads them
+		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
+		EXECUTE pg_catalog.format($q$
+			WITH v AS (
+				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				  FROM @extschema@.limaml_model WHERE name = $1),
+			a AS (
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
+					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
+				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
+			ins AS (
+				INSERT INTO @extschema@.limaml_meta_embedding AS t
+					(model, member_id, embedding, model_version, n_support, updated_at,
+					 source_ts, source_rows)
+				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
+					   a.ts, a.n
+				  FROM a, v
+				ON CONFLICT (model, member_id) DO UPDATE
+				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
+					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+				RETURNING t.member_id)
+			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
+			agg_args, m.source::regclass)
+		INTO done_ids USING model, b.ids;
+		-- members left without rows get the cold-start embedding
+		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
+		IF missing IS NOT NULL THEN
+			PERFORM @extschema@.limaml_adapt(id, model) FROM pg_catalog.unnest(missing) id;
+		END IF;
+
+		n_batches := n_batches + 1;
+		n_done := n_done + pg_catalog.cardinality(b.ids);
+		UPDATE @extschema@.limaml_refresh_progress p
+		   SET members_done = n_done, batches_done = n_batches, updated_at = pg_catalog.clock_timestamp()
+		 WHERE p.model = limaml_refresh.model;
+		RAISE NOTICE 'limaml_refresh %: batch %/% committed, %/% members, % members/s',
+			model, n_batches, b.batches, n_done, b.members,
+			pg_catalog.round(n_done / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 0.001));
+		COMMIT;
+		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+	END LOOP;
+
+	INSERT INTO @extschema@.limaml_refresh_progress AS p
+	VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, n_done, n_done,
+			n_batches, n_batches, t0, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp())
+	ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+	   SET pid = EXCLUDED.pid, updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at,
+		   members_done = EXCLUDED.members_done, batches_done = EXCLUDED.batches_done,
+		   members_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.members_total END,
+		   batches_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.batches_total END,
+		   started_at = EXCLUDED.started_at, model_version = EXCLUDED.model_version,
+		   batch_size = EXCLUDED.batch_size;
+	IF n_batches = 0 THEN
+		RAISE NOTICE 'limaml_refresh %: every member is fresh', model;
+	ELSE
+		RAISE NOTICE 'limaml_refresh %: done, % members in % s', model, n_done,
+			pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
+	END IF;
+END
+$proc$;
