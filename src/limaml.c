@@ -230,17 +230,11 @@ limaml_prevent_transaction_block(PG_FUNCTION_ARGS)
 {
 	const char *procedure = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	if (IsTransactionBlock())
+	if (IsTransactionBlock() || !SPI_inside_nonatomic_context())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("%s cannot run inside a transaction block", procedure),
-				 errhint("It commits after every batch: CALL %s(...) on its own, outside BEGIN ... COMMIT.",
-						 procedure)));
-	if (!SPI_inside_nonatomic_context())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("%s cannot run inside a function or an atomic context", procedure),
-				 errhint("It commits after every batch: CALL %s(...) as a top-level statement.",
+				 errmsg("%s cannot run inside a transaction block or a function", procedure),
+				 errhint("It commits after every batch: CALL %s(...) as a statement of its own, outside BEGIN ... COMMIT.",
 						 procedure)));
 	PG_RETURN_VOID();
 }

@@ -166,7 +166,7 @@ check_features(Check *c, const char *col)
 		if (!(num(r, 4) > SCALE_LIMIT))
 			continue;
 		if (n_off < SCALE_LIST)
-			appendStringInfo(&off, "%sdimension %.0f (mean %.3g, std %.3g, max |x| %.3g)",
+			appendStringInfo(&off, "%sdimension %.0f (mean %.4g, std %.4g, max |x| %.4g)",
 							 n_off ? "; " : "", num(r, 1), num(r, 2), num(r, 3), num(r, 4));
 		n_off++;
 	}
@@ -230,7 +230,7 @@ check_labels(Check *c, LmLoss loss)
 			 "A constant target teaches nothing.");
 	else if (num(0, 4) > SCALE_LIMIT || fabs(num(0, 3)) > 10 * SCALE_LIMIT)
 		emit(c, "warning", "labels",
-			 psprintf("labels have mean %.3g and std %.3g", num(0, 3), num(0, 4)),
+			 psprintf("labels have mean %.4g and std %.4g", num(0, 3), num(0, 4)),
 			 "mse gradients grow with the targets: standardize them, or lower inner_lr.");
 }
 
