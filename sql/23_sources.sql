@@ -72,6 +72,12 @@ SELECT count(*) FILTER (WHERE limaml_embedding_array(e.embedding) = b.e) AS same
 -- a member id beyond the column type's range has no rows: the cold start
 SELECT limaml_embedding_info(limaml_adapt(99999999999, 't_int')) IS NOT NULL AS cold,
        (limaml_embedding_info(limaml_adapt(99999, 't_small'))).n_support AS n_support;
+-- limaml_top_k reads an items relation of integer ids and arrays as it reads real[] ones
+CREATE TABLE items_int AS SELECT i AS item_id, ARRAY[i % 3, i % 2, 1] AS features FROM generate_series(1, 6) i;
+CREATE TABLE items_real AS SELECT item_id::bigint AS item_id, features::real[] AS features FROM items_int;
+SELECT (SELECT count(*) FROM limaml_top_k('t_real', 'items_int', 3)) AS ranked,
+       (SELECT count(*) FROM (SELECT * FROM limaml_top_k('t_real', 'items_int', 3)
+                              EXCEPT SELECT * FROM limaml_top_k('t_real', 'items_real', 3)) d) AS differing;
 
 -- per-member reads use the index on the user's int column (default settings):
 -- the table's own counters see index scans and no sequential scan
@@ -117,6 +123,7 @@ CREATE VIEW src_text_item AS SELECT member_id, member_features, item_features, l
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_text_item', item_buckets => 8) $$);
 CREATE TABLE items_bad (item_id numeric, features text);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_real', negatives => 1, items => 'items_bad') $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_top_k('t_real', 'items_bad') $$);
 -- non-finite values: double precision beyond real, numeric NaN; bce labels out of range
 CREATE TABLE src_huge AS SELECT member_id, member_features::float8[] AS member_features,
        item_features::float8[] || 1e300::float8 AS item_features, label, ts FROM src_real;

@@ -31,9 +31,11 @@ members_relation_features(LmModel *model, int64 member_id)
 	argtypes[0] = sql.member_id_type;
 	if (!lm_member_id_param(argtypes[0], member_id, &args[0]))
 		return NULL;
-	SPI_execute_with_args(psprintf("SELECT %s FROM %s src WHERE src.member_id = $1 LIMIT 1",
-								   sql.member_features, lm_relation_sql(model->members)),
-						  1, argtypes, args, NULL, true, 1);
+	lm_execute_plan_as(lm_model_reader(model),
+					   SPI_prepare(psprintf("SELECT %s FROM %s src WHERE src.member_id = $1 LIMIT 1",
+											sql.member_features, lm_relation_sql(model->members)),
+								   1, argtypes),
+					   args, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -196,7 +198,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	if (lm_member_id_param(plans->member_id_type, member_id, &member_param))
 	{
 		args[0] = member_param;
-		SPI_execute_plan(plans->rows, args, NULL, true, 0);
+		/* the owner's source with the owner's rights, whoever adapts */
+		lm_execute_plan_as(lm_model_reader(model), plans->rows, args, NULL, true, 0);
 		n = (int) SPI_processed;
 	}
 	if (n > 0)
@@ -288,7 +291,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[5] = source_ts;
 	nulls[5] = source_ts_null ? 'n' : ' ';
 	args[6] = source_rows;
-	SPI_execute_plan(plans->upsert, args, nulls, false, 0);
+	/* a grantee stores what the owner would: the model's embedding of the owner's rows */
+	lm_execute_plan_as(lm_model_reader(model), plans->upsert, args, nulls, false, 0);
 	SPI_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }

@@ -6,6 +6,7 @@
  *   limaml.c        module init, GUCs, input checks
  *   source.c        accepted column types of source, members and items
  *   model_json.c    a model's configuration and parameters as jsonb
+ *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
  *   export_import.c limaml_model_export and limaml_model_import
  *   embedding.c     the meta-embedding bytea format
@@ -28,6 +29,7 @@
 #include "postgres.h"
 
 #include "core/arch.h"
+#include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -67,6 +69,7 @@ typedef struct LmModel
 	Oid			source;			/* InvalidOid when imported without one */
 	Oid			members;		/* optional member relation */
 	Oid			items;			/* optional item relation (negative sampling) */
+	Oid			owner;			/* InvalidOid in a catalog from before 0.3.0 */
 	LmArch		arch;
 	LmConfig	config;
 	float	   *params;			/* [arch.n_params] */
@@ -127,6 +130,18 @@ void		lm_check_items_relation(Oid items);
 bool		lm_has_item_id(Oid source);
 void		lm_source_sql(Oid relid, LmSourceSql *sql);
 bool		lm_member_id_param(Oid type, int64 member_id, Datum *param);
+
+/* ownership.c */
+bool		lm_catalog_has_owner(void);
+bool		lm_check_model_owner(const char *name, const char *action, bool missing_ok,
+								 int32 *model_id);
+Oid			lm_model_reader(const LmModel *model);
+Oid			lm_catalog_owner(void);
+void		lm_run_as(Oid role, void (*fn) (void *), void *arg);
+void		lm_execute_plan_as(Oid role, SPIPlanPtr plan, Datum *args, const char *nulls,
+							   bool read_only, long count);
+Portal		lm_cursor_open_as(Oid role, SPIPlanPtr plan, Datum *args, bool read_only);
+void		lm_cursor_fetch_as(Oid role, Portal portal, long count);
 
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
