@@ -69,6 +69,11 @@ SELECT member_id, limaml_embedding_array(embedding) AS e FROM limaml_meta_embedd
 CALL limaml_refresh('t_int');
 SELECT count(*) FILTER (WHERE limaml_embedding_array(e.embedding) = b.e) AS same_after_refresh, count(*) AS members
   FROM limaml_meta_embedding e JOIN before_refresh b USING (member_id) WHERE e.model = 't_int';
+-- the same over smallint ids, double precision arrays, numeric labels and dates
+DELETE FROM limaml_meta_embedding WHERE model = 't_small' AND member_id > 30;
+CALL limaml_refresh('t_small');
+SELECT count(*) FILTER (WHERE limaml_embedding_array(e.embedding) = b.e) AS same_after_refresh, count(*) AS members
+  FROM limaml_meta_embedding e JOIN before_refresh b USING (member_id) WHERE e.model = 't_small';
 -- a member id beyond the column type's range has no rows: the cold start
 SELECT limaml_embedding_info(limaml_adapt(99999999999, 't_int')) IS NOT NULL AS cold,
        (limaml_embedding_info(limaml_adapt(99999, 't_small'))).n_support AS n_support;
