@@ -199,8 +199,9 @@ SELECT pg_temp.err($$ SELECT * FROM limaml_check_source(4242424::oid::regclass) 
 SELECT pg_temp.err($$ SELECT * FROM limaml_check_source('src_int', 'hinge') $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_check_source('src_int', support_size => 0) $$);
 
-SELECT count(limaml_drop_model(name)) AS dropped FROM limaml_model;
-DELETE FROM limaml_refresh_progress;
+SELECT count(limaml_drop_model(name)) AS dropped FROM limaml_model
+ WHERE name IN ('t_real', 't_int', 't_small', 't_big', 't_cast', 'bad', 'bad_huge', 'bad_nan', 'bad_two');
+DELETE FROM limaml_refresh_progress WHERE model IN ('t_real', 't_int', 't_small');
 DROP VIEW src_text_item, src_const, src_wide, big_cast;
 DROP TABLE base, src_real, src_int, src_small, items_int, items_real, big_int, src_bad, src_missing,
            items_bad, src_huge, src_nan, src_two, src_rough;
