@@ -108,7 +108,7 @@ SELECT name, owner = current_user::regrole AS own, source, loss, active_version,
        training_seconds >= 0 AS timed, kept_epoch <= epochs_run AS kept_ok,
        train_loss > 0 AS train_loss, val_loss_adapted > 0 AS val_loss, val_auc_adapted > 0 AS val_auc,
        embeddings
-  FROM limaml_models ORDER BY name;
+  FROM limaml_models WHERE name LIKE 'op%' ORDER BY name;
 -- the initialization and versions from before 0.3.0 have no training record
 SELECT training_seconds, kept_epoch, train_loss FROM limaml_models WHERE name = 'op_types';
 SELECT count(*) AS columns, count(*) FILTER (WHERE col_description('limaml_models'::regclass, attnum) IS NULL) AS uncommented

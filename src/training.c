@@ -134,8 +134,11 @@ report_epoch(const LmModel *model, int epoch, int epochs, double train_loss,
 /*
  * A watched loss that is not finite, or more than doubles from one epoch
  * to the next, is worth a look even when early stopping keeps an earlier
- * epoch (README, limaml_train).
+ * epoch (README, limaml_train).  A rise smaller than this is noise around
+ * a loss near zero, not a jump.
  */
+#define LM_JUMP_MIN_RISE 0.01
+
 static void
 warn_on_jump(const LmModel *model, const char *what, int epoch, double prev, double loss)
 {
@@ -145,7 +148,7 @@ warn_on_jump(const LmModel *model, const char *what, int epoch, double prev, dou
 		ereport(WARNING,
 				(errmsg("limaml \"%s\" epoch %d: %s is not finite", model->name, epoch, what),
 				 errhint("%s", hint)));
-	else if (epoch > 1 && isfinite(prev) && prev > 0 && loss > 2 * prev)
+	else if (epoch > 1 && isfinite(prev) && loss > 2 * prev && loss - prev >= LM_JUMP_MIN_RISE)
 		ereport(WARNING,
 				(errmsg("limaml \"%s\" epoch %d: %s more than doubled", model->name, epoch, what),
 				 errdetail("From %.4f to %.4f.", prev, loss),
