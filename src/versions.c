@@ -72,10 +72,10 @@ limaml_drop_version(PG_FUNCTION_ARGS)
 	Datum		args[2];
 
 	lm_check_model_owner(name_str, "drop versions of", false, &model_id);
-	SPI_connect();
+	lm_spi_connect();
 	if (!lock_versions(model_id, version, &active, &newest))
 	{
-		SPI_finish();
+		lm_spi_finish();
 		ereport(NOTICE,
 				(errmsg("version %d of limaml model \"%s\" does not exist, skipping",
 						version, name_str)));
@@ -118,6 +118,6 @@ limaml_drop_version(PG_FUNCTION_ARGS)
 	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_model_version "
 								   "WHERE model_id = $1 AND version = $2", schema),
 						  2, argtypes, args, NULL, false, 0);
-	SPI_finish();
+	lm_spi_finish();
 	PG_RETURN_BOOL(true);
 }
