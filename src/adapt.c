@@ -161,7 +161,12 @@ limaml_adapt(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no source relation", model->name),
 				 errhint("Use limaml_adapt_agg over your own rows.")));
-	items = palloc(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1));
+	/* the copies below and the fetched rows, each about its features' size */
+	lm_check_adapt_memory(model, (double) model->config.support_size *
+						  (sizeof(float) * (2 * arch->item_feature_dim + arch->member_dim + 1) +
+						   sizeof(int32) + 2 * sizeof(int64) + 64));
+	items = palloc_extended(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1),
+							MCXT_ALLOC_HUGE);
 	labels = palloc(sizeof(float) * model->config.support_size);
 	if (arch->item_buckets > 0)
 		buckets = palloc(sizeof(int32) * (model->config.support_size + 1));

@@ -34,19 +34,51 @@ palloc_for_core(size_t size)
 }
 
 int			limaml_max_model_size = 1024;
+int			limaml_max_work_mem = 2048;
+
+#define MB (1024.0 * 1024.0)
 
 /* a model's parameters fit limaml.max_model_size, so no role can exhaust a server's memory with one */
 void
 lm_check_model_size(const LmArch *arch, const char *name)
 {
-	double		mb = (double) arch->n_params * sizeof(float) / (1024.0 * 1024.0);
+	double		mb = (double) arch->n_params * sizeof(float) / MB;
 
+	/* a version's parameters are one bytea: at most 1 GB, whatever the setting */
+	if ((double) arch->n_params * sizeof(float) > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; a model version holds at most 1 GB",
+						name, ceil(mb)),
+				 errhint("Use fewer item_buckets or narrower layers.")));
 	if (mb > limaml_max_model_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; limaml.max_model_size allows %d MB",
 						name, ceil(mb), limaml_max_model_size),
 				 errhint("Use fewer item_buckets or narrower layers, or have a superuser raise limaml.max_model_size.")));
+}
+
+/* limaml.max_work_mem in bytes */
+size_t
+lm_work_mem_bytes(void)
+{
+	return (size_t) limaml_max_work_mem * 1024 * 1024;
+}
+
+/*
+ * Refuses, before it allocates, a call whose working memory (what) would
+ * exceed limaml.max_work_mem; hint says how to need less.
+ */
+void
+lm_check_work_mem(double bytes, const char *what, const char *hint)
+{
+	if (bytes > (double) lm_work_mem_bytes())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s would need %.0f MB of working memory; limaml.max_work_mem allows %d MB",
+						what, ceil(bytes / MB), limaml_max_work_mem),
+				 errhint("%s, or have a superuser raise limaml.max_work_mem.", hint)));
 }
 
 void
@@ -63,6 +95,11 @@ _PG_init(void)
 							"Largest parameter set of a limaml model, at creation and import.",
 							"Training holds about six times this much, adaptation and scoring one copy per model version in use.",
 							&limaml_max_model_size, 1024, 1, INT_MAX / 2,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("limaml.max_work_mem",
+							"Largest working memory of one limaml training or adaptation call.",
+							"Work areas, rows and optimizer state, checked before they are allocated.",
+							&limaml_max_work_mem, 2048, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("limaml");
 }
