@@ -104,6 +104,8 @@ agg_model(FunctionCallInfo fcinfo)
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggModelCache));
 	cache->model = lm_model_acquire_by_name(name ? cstring_to_text(name) : NULL,
 											fcinfo->flinfo->fn_mcxt);
+	/* a concurrent drop waits for this transaction (lm_lock_model_id) */
+	lm_lock_model_id(cache->model->model_id, false);
 	cache->name = name ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name) : NULL;
 	fcinfo->flinfo->fn_extra = cache;
 	return cache->model;

@@ -42,6 +42,7 @@ lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
 	bool		isnull;
 	LmConfig	cfg;
 
+	lm_lock_model_name(name);
 	SPI_connect();
 	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
 								   "WHERE name = $1 FOR UPDATE", schema),

@@ -14,6 +14,9 @@
 #include "catalog/pg_extension.h"
 #include "utils/fmgroids.h"
 #include "commands/extension.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -44,6 +47,12 @@ lm_check_model_size(const LmArch *arch, const char *name)
 {
 	double		mb = (double) arch->n_params * sizeof(float) / MB;
 
+	if (mb > limaml_max_model_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; limaml.max_model_size allows %d MB",
+						name, ceil(mb), limaml_max_model_size),
+				 errhint("Use fewer item_buckets or narrower layers, or have a superuser raise limaml.max_model_size.")));
 	/* a version's parameters are one bytea: at most 1 GB, whatever the setting */
 	if ((double) arch->n_params * sizeof(float) > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,
@@ -51,12 +60,6 @@ lm_check_model_size(const LmArch *arch, const char *name)
 				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; a model version holds at most 1 GB",
 						name, ceil(mb)),
 				 errhint("Use fewer item_buckets or narrower layers.")));
-	if (mb > limaml_max_model_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; limaml.max_model_size allows %d MB",
-						name, ceil(mb), limaml_max_model_size),
-				 errhint("Use fewer item_buckets or narrower layers, or have a superuser raise limaml.max_model_size.")));
 }
 
 /* limaml.max_work_mem in bytes */
@@ -102,6 +105,43 @@ _PG_init(void)
 							&limaml_max_work_mem, 2048, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("limaml");
+}
+
+/*
+ * Transaction-level advisory locks (pg_locks: locktype advisory, objsubid 2,
+ * classid one of these), so drop, create, import and adapt of one model
+ * serialize where they must without writing to the catalog.
+ */
+#define LM_LOCK_NAME 0x4c4d4c4e	/* objid: a hash of the model name */
+#define LM_LOCK_MODEL 0x4c4d4c49	/* objid: the model id */
+
+static void
+advisory_xact_lock(uint32 classid, uint32 objid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, classid, objid, 2);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/* creating, importing and dropping models of one name run one at a time */
+void
+lm_lock_model_name(const char *name)
+{
+	advisory_xact_lock(LM_LOCK_NAME, hash_bytes((const unsigned char *) name, strlen(name)),
+					   ExclusiveLock);
+}
+
+/*
+ * Adapting holds a model id shared until commit, dropping it exclusively:
+ * a drop waits for the adaptations in flight, whose embeddings it then
+ * sees and deletes, and an adaptation that starts after a drop finds the
+ * model gone (adapt.c's upsert checks for the model row).
+ */
+void
+lm_lock_model_id(int32 model_id, bool exclusive)
+{
+	advisory_xact_lock(LM_LOCK_MODEL, (uint32) model_id, exclusive ? ExclusiveLock : ShareLock);
 }
 
 /*
