@@ -26,9 +26,10 @@ members_relation_features(LmModel *model, Datum member_id)
 
 	if (!OidIsValid(model->members))
 		return NULL;
-	SPI_execute_with_args(psprintf("SELECT member_features FROM %s WHERE member_id = $1 LIMIT 1",
-								   lm_relation_sql(model->members)),
-						  1, argtypes, args, NULL, true, 1);
+	lm_execute_plan_as(lm_model_reader(model),
+					   SPI_prepare(psprintf("SELECT member_features FROM %s WHERE member_id = $1 LIMIT 1",
+											lm_relation_sql(model->members)), 1, argtypes),
+					   args, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -115,7 +116,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "
 									   "source_ts, source_rows) "
 									   "SELECT $1, $2, $3, $4, $5, now(), $6, $7 "
-									   "WHERE EXISTS (SELECT FROM %s.limaml_model WHERE model_id = $8) "
+									   "WHERE EXISTS (SELECT FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $8) "
 									   "ON CONFLICT (model, member_id) DO UPDATE SET "
 									   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
 									   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "
@@ -184,7 +185,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	plans = adapt_plans(fcinfo, model, argtypes);
 	args[0] = member_id;
 	args[1] = Int32GetDatum(model->config.support_size);
-	SPI_execute_plan(plans->rows, args, NULL, true, 0);
+	/* the owner's source with the owner's rights, whoever adapts */
+	lm_execute_plan_as(lm_model_reader(model), plans->rows, args, NULL, true, 0);
 	n = (int) SPI_processed;
 	if (n > 0)
 	{
@@ -276,7 +278,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	nulls[5] = source_ts_null ? 'n' : ' ';
 	args[6] = source_rows;
 	args[7] = Int32GetDatum(model->model_id);
-	SPI_execute_plan(plans->upsert, args, nulls, false, 0);
+	/* a grantee stores what the owner would: the model's embedding of the owner's rows */
+	lm_execute_plan_as(lm_model_reader(model), plans->upsert, args, nulls, false, 0);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
