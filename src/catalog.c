@@ -1087,7 +1087,9 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
 
 	lm_lock_model_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PushActiveSnapshot(GetTransactionSnapshot());
 	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "drop", false, NULL);
+	PopActiveSnapshot();
 	SPI_connect();
 	/* waits for adaptations in flight, then sees their embeddings */
 	SPI_execute_with_args(psprintf("SELECT model_id FROM %s.limaml_model WHERE name OPERATOR(pg_catalog.=) $1", schema),
