@@ -115,10 +115,11 @@ CREATE FUNCTION limaml_create_model(
 	ridge_lambda real DEFAULT 3,
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,
-	items regclass DEFAULT NULL)
+	items regclass DEFAULT NULL,
+	wide_features boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

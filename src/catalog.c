@@ -896,6 +896,8 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
 #define WIDE_BY_DEFAULT true
+/* wide_features => NULL: the wide solve reads the item features too (measured, README) */
+#define WIDE_FEATURES_BY_DEFAULT false
 /* history => NULL: the meta block reads the pooled support rows (measured, README) */
 #define HISTORY_BY_DEFAULT false
 
@@ -1057,7 +1059,15 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
+		/* 0.2.0's limaml_create_model has twenty-six arguments */
+		if (PG_NARGS() > 26 ? (PG_ARGISNULL(26) ? WIDE_FEATURES_BY_DEFAULT : PG_GETARG_BOOL(26)) : false)
+			lm_arch_enable_wide_features(&arch);
 	}
+	else if (PG_NARGS() > 26 && !PG_ARGISNULL(26) && PG_GETARG_BOOL(26))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wide_features needs the wide head"),
+				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
 	if (cfg.negatives > 0)
 		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);

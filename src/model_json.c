@@ -250,6 +250,8 @@ config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 		(err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
 								   json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"))))
 		json_error("config", err);
+	if (json_flag(c, "wide_features") && (err = lm_arch_enable_wide_features(arch)))
+		json_error("config", err);
 	if (json_flag(c, "bilinear"))
 		lm_arch_enable_bilinear(arch);
 	if (json_flag(c, "meta_sgd"))
@@ -518,6 +520,8 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 		appendStringInfo(&buf, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": ",
 						 arch->wide_rank);
 		append_float(&buf, (float) arch->ridge_lambda);
+		if (arch->wide_features)
+			appendStringInfoString(&buf, ", \"wide_features\": true");
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

@@ -545,8 +545,10 @@ test_crc(void)
 static void
 test_wide_serving(void)
 {
-	for (int bil = 0; bil < 2; bil++)
+	for (int variant = 0; variant < 4; variant++)
 	{
+		int			bil = variant & 1;
+		int			wx = variant >> 1;
 		LmArch		arch;
 		int			hidden[1] = {8};
 		int			B = 6;
@@ -566,6 +568,8 @@ test_wide_serving(void)
 		lm_arch_init(&arch, 0, 4, 3, NULL, 0, hidden, 1, LM_LOSS_BCE);
 		lm_arch_enable_item_embedding(&arch, B, 2);
 		CHECK(lm_arch_enable_wide(&arch, 3, 1.0) == NULL, "wide serving: arch");
+		if (wx)
+			lm_arch_enable_wide_features(&arch);
 		if (bil)
 			lm_arch_enable_bilinear(&arch);
 		params = malloc(arch.n_params * sizeof(float));
@@ -581,7 +585,8 @@ test_wide_serving(void)
 		lm_item_table_finish(&arch, global);
 		emb = random_floats(lm_embedding_len(&arch));
 		work = lm_work_create(&arch, 1);
-		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 4, "wide serving: the input carries (bias, f)");
+		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 4 + (wx ? 4 : 0),
+			  "wide serving: the input carries (x, bias, f)");
 		for (int si = 0; si < n_isas; si++)
 		{
 			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
@@ -610,9 +615,9 @@ test_wide_serving(void)
 			}
 			lm_serve_plan_free(plan);
 		}
-		CHECK(ok, "wide serving%s: plan, code, code + features and the reference score as "
+		CHECK(ok, "wide serving%s%s: plan, code, code + features and the reference score as "
 			  "lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
-			  bil ? " with the bilinear term" : "", worst);
+			  bil ? " with the bilinear term" : "", wx ? " with the item features" : "", worst);
 		lm_work_free(work);
 		free(emb);
 		free(params);
