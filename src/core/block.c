@@ -32,7 +32,7 @@ static size_t
 work_bytes(const LmArch *arch, int max_rows, int nested)
 {
 	size_t		rows = max_rows > 0 ? max_rows : 1;
-	size_t		m = arch->wide ? 1 + arch->wide_rank : 0;
+	size_t		m = arch->wide ? lm_wide_len(arch) : 0;
 	size_t		wr = arch->wide ? rows : 0;
 	size_t		item_x = arch->item_buckets ? rows * arch->item_dim : 0;
 
