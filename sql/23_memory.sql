@@ -93,3 +93,6 @@ SELECT pg_temp.err($$ SELECT limaml_create_model('w4', 'w_ids', item_buckets => 
 RESET limaml.max_model_size;
 SELECT count(*) AS nothing_created FROM limaml_model WHERE name = 'w4';
 DROP VIEW w_ids;
+
+SELECT count(*) AS models_left FROM limaml_model WHERE name LIKE 'w%';
+DROP TABLE planted_interactions, planted_members, planted_items;
