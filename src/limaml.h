@@ -16,12 +16,12 @@
  *   training.c      limaml_train
  *   evaluate.c      limaml_evaluate
  *   adapt_rows.c    the inner loop over one member's rows (adapt.h)
- *   adapt.c         limaml_adapt
+ *   adapt.c         limaml_adapt, limaml_cold_embedding
  *   adapt_agg.c     limaml_adapt_agg
  *   serving.c       serving plans and item inputs (serving.h)
  *   item_code.c     the item-code bytea format, limaml_item_encode
  *   score.c         limaml_score
- *   rank.c          limaml_top_k
+ *   rank.c          limaml_top_k, limaml_recommend
  * A file calls only files above it in this list, so no two call each other.
  */
 #ifndef LIMAML_H
