@@ -121,7 +121,6 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('sh', limaml_model_export('sh')
 SELECT max(version) AS versions_unchanged FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'sh';
 -- owner only: another role gets 42501 when granted, 42704 otherwise
 CREATE ROLE sh_other;
-GRANT SELECT ON sh_events, sh_profiles TO sh_other;
 SET ROLE sh_other;
 SELECT pg_temp.err($$ SELECT limaml_alter_model('sh', members => 'sh_profiles') $$);
 SELECT pg_temp.err($$ SELECT limaml_cold_embedding('sh', ARRAY[1, 2, 3]) $$);
@@ -129,6 +128,7 @@ RESET ROLE;
 SELECT limaml_grant('sh', 'sh_other');
 SET ROLE sh_other;
 SELECT pg_temp.err($$ SELECT limaml_alter_model('sh', members => 'sh_profiles') $$);
+-- a grantee reads the model's relations with the owner's rights (no privilege on them)
 SELECT limaml_cold_embedding('sh', ARRAY[0.5, -0.25, 0.125]) = limaml_adapt(9001, 'sh') AS granted_cold;
 RESET ROLE;
 
@@ -185,6 +185,12 @@ SELECT count(*) AS rows FROM limaml_recommend('sh', 9002, 5, 'sh_items');
 SELECT pg_temp.err($$ SELECT * FROM limaml_recommend('sh', 1) $$);
 SELECT limaml_alter_model('sh', items => 'sh_items');
 SELECT count(*) AS rows FROM limaml_recommend('sh', 1);
+-- a grantee: the model's items and source are read as the owner, a relation it passes as itself
+SET ROLE sh_other;
+SELECT count(*) AS rows FROM limaml_recommend('sh', 1);
+SELECT pg_temp.err($$ SELECT * FROM limaml_recommend('sh', 1, items => 'sh_items') $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_recommend('sh', 1, exclude => 'sh_exclude') $$);
+RESET ROLE;
 -- bad input
 SELECT pg_temp.err($$ SELECT * FROM limaml_recommend('sh', 1, 0) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_recommend('sh', NULL) $$);

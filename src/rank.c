@@ -64,6 +64,7 @@ typedef struct RankRequest
 	int32		active;
 	int			k;
 	const char *items_sql;		/* (item_id bigint, features real[]) */
+	Oid			items_reader;	/* role reading them (lm_model_reader), or InvalidOid: the caller */
 	const char *exclude_sql;	/* (member_id, item_id) of the members $1 bigint[], or NULL */
 	const int64 *excluded;		/* or item ids left out for every member, ascending */
 	int			n_excluded;
@@ -287,12 +288,13 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 
 /* one pass: the items against these members */
 static void
-rank_pass(const char *items_sql, RankMember *members, int n_members,
+rank_pass(const RankRequest *req, RankMember *members, int n_members,
 		  RankVersion *versions, int n_versions, int k, MemoryContext pass_cxt)
 {
 	MemoryContext batch_cxt = AllocSetContextCreate(pass_cxt, "limaml_top_k batch",
 													ALLOCSET_DEFAULT_SIZES);
-	Portal		cursor = SPI_cursor_open_with_args(NULL, items_sql, 0, NULL, NULL, NULL, true, 0);
+	Portal		cursor = lm_cursor_open_as(req->items_reader, SPI_prepare(req->items_sql, 0, NULL),
+										   NULL, true);
 	int64	   *item_ids = MemoryContextAlloc(pass_cxt, sizeof(int64) * ITEM_BATCH);
 	float	  **features = MemoryContextAlloc(pass_cxt, sizeof(float *) * ITEM_BATCH);
 
@@ -303,7 +305,7 @@ rank_pass(const char *items_sql, RankMember *members, int n_members,
 		int			n;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(cursor, true, ITEM_BATCH);
+		lm_cursor_fetch_as(req->items_reader, cursor, ITEM_BATCH);
 		tt = SPI_tuptable;
 		n = (int) SPI_processed;
 		if (n == 0)
@@ -482,7 +484,7 @@ rank_members(FunctionCallInfo fcinfo, const RankRequest *req, Portal members_cur
 			m->pred = palloc(sizeof(lm_real) * k);
 		}
 		load_exclusions(req, members, n);
-		rank_pass(req->items_sql, members, n, versions, n_versions, k, pass_cxt);
+		rank_pass(req, members, n, versions, n_versions, k, pass_cxt);
 		for (int i = 0; i < n; i++)
 			emit(rsinfo, &members[i], req->member_column);
 		MemoryContextSwitchTo(old);
@@ -696,6 +698,9 @@ limaml_recommend(PG_FUNCTION_ARGS)
 				 errhint("Pass items => a relation of (item_id, features), or set the model's with limaml_alter_model(name, items => ...).")));
 	lm_check_items_relation(items);
 	req.items_sql = items_select(items, "item_id", "features");
+	/* the model's own items relation is read as its owner, one the caller passes as the caller */
+	if (PG_ARGISNULL(3))
+		req.items_reader = lm_model_reader(model);
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
