@@ -25,7 +25,7 @@ first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len
 	Datum		d;
 
 	*len1 = *len2 = -1;
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute(psprintf("SELECT coalesce(pg_catalog.cardinality(%s), 0), pg_catalog.cardinality(%s) FROM %s "
 						 "WHERE %s IS NOT NULL LIMIT 1",
 						 quote_identifier(col1), col2 ? quote_identifier(col2) : "NULL::int[]",
@@ -38,7 +38,7 @@ first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		*len2 = isnull ? -1 : DatumGetInt32(d);
 	}
-	SPI_finish();
+	lm_spi_finish();
 }
 
 static void
@@ -160,7 +160,7 @@ limaml_alter_model(PG_FUNCTION_ARGS)
 	nulls[3] = OidIsValid(items) ? ' ' : 'n';
 	args[4] = BoolGetDatum(clear_members);
 	args[5] = BoolGetDatum(clear_items);
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("UPDATE %s.limaml_model SET source = coalesce($2::pg_catalog.regclass, source), "
 								   "members = CASE WHEN $5 THEN NULL ELSE coalesce($3::pg_catalog.regclass, members) END%s "
 								   "WHERE model_id = $1",
@@ -173,6 +173,6 @@ limaml_alter_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("limaml model \"%s\" does not exist", name)));
-	SPI_finish();
+	lm_spi_finish();
 	PG_RETURN_VOID();
 }

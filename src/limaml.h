@@ -85,13 +85,28 @@ typedef struct LmModel
 extern char *limaml_default_model;
 extern int	limaml_max_model_size;	/* MB of parameters a model may hold */
 
+extern int	limaml_max_work_mem;	/* MB of working memory one call may take */
+
 void		lm_check_model_size(const LmArch *arch, const char *name);
+size_t		lm_work_mem_bytes(void);
+void		lm_lock_model_name(const char *name);
+void		lm_lock_model_id(int32 model_id, bool exclusive);
+void		lm_check_work_mem(double bytes, const char *what, const char *hint);
 
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);
 void		lm_check_range(const char *what, double value, double lo, double hi);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
+
+/*
+ * SPI_connect/SPI_finish with search_path pinned to pg_catalog, pg_temp in
+ * between: the SQL limaml builds names its own objects by schema, and no
+ * function or operator a role planted earlier on the caller's path runs
+ * inside it.  Pairs nest; an error unwinds them with the transaction.
+ */
+void		lm_spi_connect(void);
+void		lm_spi_finish(void);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
 

@@ -563,14 +563,14 @@ limaml_top_k(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	args[0] = PointerGetDatum(model_name);
 	args[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	SPI_connect();
+	lm_spi_connect();
 	members_cursor = SPI_cursor_open_with_args(NULL,
 											   psprintf("SELECT member_id, embedding FROM %s.limaml_meta_embedding "
 														"WHERE model = $1 %s ORDER BY member_id", schema,
 														PG_ARGISNULL(3) ? "" : "AND member_id = ANY ($2)"),
 											   PG_ARGISNULL(3) ? 1 : 2, argtypes, args, NULL, true, 0);
 	rank_members(fcinfo, &req, members_cursor);
-	SPI_finish();
+	lm_spi_finish();
 	return (Datum) 0;
 }
 
@@ -703,7 +703,7 @@ limaml_recommend(PG_FUNCTION_ARGS)
 		req.items_reader = lm_model_reader(model);
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	lm_spi_connect();
 	excluded = palloc(sizeof(int64) * cap);
 	if (PG_GETARG_BOOL(5))
 		seen_items(model, member_id, &excluded, &n_excluded, &cap);
@@ -720,6 +720,6 @@ limaml_recommend(PG_FUNCTION_ARGS)
 		rank_members(fcinfo, &req,
 					 SPI_cursor_open_with_args(NULL, "SELECT $1, $2", 2, argtypes, args, NULL, true, 0));
 	}
-	SPI_finish();
+	lm_spi_finish();
 	return (Datum) 0;
 }
