@@ -676,11 +676,39 @@ AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL 
 COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
 
 CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
+	id_column text DEFAULT 'item_id', features_column text DEFAULT 'features', exclude regclass DEFAULT NULL,
 	OUT member_id bigint, OUT item_id bigint, OUT score real, OUT rank int)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_top_k' LANGUAGE C STABLE;
-COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[])
-	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them (item_id picks the item embedding of models with item_buckets); for batch jobs';
+COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[], text, text, regclass)
+	IS 'the k best items of a relation (item id and features columns: id_column, features_column) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them, without the (member_id, item_id) rows of exclude; for batch jobs';
+
+-- serving helpers (issue 11)
+
+CREATE FUNCTION limaml_recommend(model text, member_id bigint, k int DEFAULT 10, items regclass DEFAULT NULL,
+	exclude regclass DEFAULT NULL, exclude_seen boolean DEFAULT true,
+	OUT item_id bigint, OUT score real, OUT rank int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_recommend' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION limaml_recommend(text, bigint, int, regclass, regclass, boolean)
+	IS 'one member''s k best items of a relation of (item_id, features) (default: the model''s items), ranked as limaml_top_k ranks them, without the items the member has in the model''s source (exclude_seen) and those of exclude ((member_id, item_id) or (item_id)); a member without a stored embedding is adapted first';
+
+CREATE FUNCTION limaml_cold_embedding(model text, member_features anyarray) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_cold_embedding' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_cold_embedding(text, anyarray)
+	IS 'the embedding of a member without interactions from its features (a numeric array of the model''s member_dim): what limaml_adapt gives such a member through the members relation; stores nothing';
+
+CREATE FUNCTION limaml_cold_embedding(model text) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_cold_embedding' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_cold_embedding(text)
+	IS 'the embedding of a member with neither interactions nor features (all-zero features); stores nothing';
+
+CREATE FUNCTION limaml_alter_model(name text, source regclass DEFAULT NULL, members regclass DEFAULT NULL,
+	items regclass DEFAULT NULL, clear_members boolean DEFAULT false, clear_items boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_alter_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_alter_model(text, regclass, regclass, regclass, boolean, boolean)
+	IS 'points a model at another source, members or items relation (checked as limaml_create_model checks them, feature lengths included) or clears members or items, without retraining; owner only';
 
 CREATE FUNCTION limaml_serving_isa() RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;
