@@ -41,6 +41,8 @@ SELECT count(*) AS events, count(DISTINCT customer_id) AS customers,
        count(*) FILTER (WHERE event_type = 'purchase') AS purchases FROM events;
 
 -- ------------------------------------------------------------ Quick start
+-- (CREATE EXTENSION limaml: pg_regress --load-extension)
+-- customers' features, and the source: a row per customer, product and day of a view
 CREATE VIEW customer_features AS
 SELECT customer_id AS member_id, ARRAY[(age - 40) / 15.0] AS member_features FROM customers;
 CREATE VIEW interactions AS
@@ -51,7 +53,7 @@ SELECT e.customer_id AS member_id, c.member_features, i.features AS item_feature
           FROM events GROUP BY customer_id, product_id, created_at::date) e
   JOIN customer_features c ON c.member_id = e.customer_id
   JOIN items i ON i.item_id = e.product_id;
-CREATE INDEX ON events (customer_id, created_at);
+CREATE INDEX ON events (customer_id, created_at);  -- limaml_adapt reads one customer's rows
 CREATE VIEW purchases AS
 SELECT customer_id AS member_id, product_id AS item_id FROM events WHERE event_type = 'purchase';
 
@@ -59,11 +61,11 @@ SELECT customer_id AS member_id, product_id AS item_id FROM events WHERE event_t
 SELECT limaml_create_model('shop', 'interactions', members => 'customer_features', items => 'items');
 SELECT epoch, val_auc_cold, val_auc_adapted FROM limaml_train('shop') WHERE kept;
 \o
-CALL limaml_refresh('shop');
+CALL limaml_refresh('shop');  -- adapts every customer; run it hourly: only changed ones then
 \o /dev/null
 SELECT item_id, score FROM limaml_recommend('shop', 42, 10, exclude => 'purchases');
-SELECT limaml_cold_embedding('shop', ARRAY[(29 - 40) / 15.0]);
-SELECT item_id FROM limaml_recommend('shop', 9001, 10);
+SELECT limaml_cold_embedding('shop', ARRAY[(29 - 40) / 15.0]);  -- a new customer, aged 29
+SELECT item_id FROM limaml_recommend('shop', 9001, 10);  -- 9001: a profile, no events yet
 \o
 
 -- checks: a trained version, every customer with events adapted, ten recommendations
