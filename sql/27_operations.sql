@@ -175,3 +175,4 @@ SELECT count(*) AS unmarked
 
 SELECT limaml_drop_model(name) FROM limaml_model WHERE name LIKE 'op%' ORDER BY name;
 DROP ROLE op_user;
+DROP TABLE planted_interactions, planted_members, planted_items;

@@ -233,3 +233,4 @@ SELECT limaml_drop_model('sh');
 SELECT limaml_drop_model('sh_nofeat');
 DROP OWNED BY sh_other;
 DROP ROLE sh_other;
+DROP TABLE planted_interactions, planted_members, planted_items;

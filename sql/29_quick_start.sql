@@ -132,3 +132,5 @@ SELECT count(*) = 1 AS adapted FROM (SELECT limaml_adapt(42, 'shop_pos')) a;
 
 SELECT limaml_drop_model('shop_pos');
 SELECT limaml_drop_model('shop');
+DROP VIEW positives_raw_price, positives, product_features, purchases, interactions, customer_features;
+DROP TABLE product_stats, items, events, products, customers;
