@@ -3,7 +3,7 @@
  *
  * lm_item_bucket is splitmix64's finalizer of (item_id + 0x9e3779b97f4a7c15)
  * mod item_buckets, on the id's 64-bit two's complement.  The vectors below
- * are printed in the README ("Model JSON"), so an exporter written in another
+ * are printed in docs/formats.md ("Model JSON"), so an exporter written in another
  * language can check its bucketing against them; and an all-zero row of the
  * table is read as the unknown item's.  The same for the negative-sampling
  * hash of positive-only logs (README, "Positive-only logs: negatives").
