@@ -82,24 +82,6 @@ json_number(JsonbValue *v, const char *what)
 	return x;
 }
 
-/* an exact integer, parsed from the number's text (a double would round) */
-static int64
-json_int64(JsonbValue *v, const char *what)
-{
-	char	   *text;
-	char	   *end;
-	int64		x;
-
-	if (v == NULL || v->type != jbvNumeric)
-		json_error(what, "must be a number");
-	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	errno = 0;
-	x = strtoi64(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		json_error(what, "must be a 64-bit integer");
-	return x;
-}
-
 /* a parameter: finite and within float32's range */
 static float
 json_float(JsonbValue *v, const char *what)
@@ -129,147 +111,88 @@ json_int(JsonbContainer *obj, const char *key)
 	return (int) x;
 }
 
-static int
-json_int_array(JsonbContainer *obj, const char *key, int *out)
-{
-	JsonbContainer *arr = json_array(json_get(obj, key, true), key);
-	int			n = JsonContainerSize(arr);
-
-	if (n > LM_MAX_HIDDEN)
-		json_error(key, "has too many layers");
-	for (int i = 0; i < n; i++)
-	{
-		double		x = json_number(getIthJsonbValueFromContainer(arr, i), key);
-
-		if (x != floor(x) || x < 1 || x > LM_MAX_WIDTH)
-			json_error(key, "must hold widths between 1 and 4096");
-		out[i] = (int) x;
-	}
-	return n;
-}
-
 /* NULL, or what is wrong with the hyperparameters (create and import share it) */
 const char *
 lm_config_problem(const LmConfig *cfg)
 {
-	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
-		return psprintf("inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
-	if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
-		return psprintf("inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
-	if (cfg->support_size < 1 || cfg->support_size > 100000)
-		return psprintf("support_size must be between 1 and 100000, not %d", cfg->support_size);
-	if (cfg->query_size < 1 || cfg->query_size > 100000)
-		return psprintf("query_size must be between 1 and 100000, not %d", cfg->query_size);
-	if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
-		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
-	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
-		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
-	if (cfg->negatives < 0 || cfg->negatives > LM_MAX_NEGATIVES)
-		return psprintf("negatives must be between 1 and %d, not %d", LM_MAX_NEGATIVES,
-						cfg->negatives);
-	return NULL;
+	char		buf[160];
+
+	return lm_config_check(cfg, buf, sizeof(buf)) ? pstrdup(buf) : NULL;
 }
 
-/* the optional item vocabulary: n strictly ascending item ids, or NULL */
-static const int64 *
-json_item_vocab(JsonbContainer *c, int n)
+/* one member (v NULL: absent) as core/model_config.c reads it */
+static void
+json_field(JsonbValue *v, LmJsonField *f, int max_elems)
 {
-	JsonbValue *v = json_get(c, "item_vocab", false);
-	JsonbContainer *arr;
-	int64	   *ids;
-
+	memset(f, 0, sizeof(*f));
 	if (v == NULL)
-		return NULL;
-	arr = json_array(v, "item_vocab");
-	if (JsonContainerSize(arr) != (uint32) n)
-		json_error("item_vocab", "must hold item_buckets ids");
-	ids = palloc(sizeof(int64) * n);
-	for (int i = 0; i < n; i++)
+		return;
+	switch (v->type)
 	{
-		ids[i] = json_int64(getIthJsonbValueFromContainer(arr, i), "item_vocab");
-		if (i > 0 && ids[i] <= ids[i - 1])
-			json_error("item_vocab", "must be strictly ascending");
+		case jbvNumeric:
+			{
+				char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	 NumericGetDatum(v->val.numeric)));
+				char	   *end;
+
+				f->kind = LM_JSON_NUMBER;
+				f->number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+															   NumericGetDatum(v->val.numeric)));
+				errno = 0;
+				f->int64 = strtoi64(text, &end, 10);
+				f->is_int64 = errno == 0 && *end == '\0';
+				pfree(text);
+				break;
+			}
+		case jbvString:
+			f->kind = LM_JSON_STRING;
+			f->string = v->val.string.val;
+			f->n_elems = v->val.string.len;
+			break;
+		case jbvBool:
+			f->kind = LM_JSON_BOOL;
+			f->boolean = v->val.boolean;
+			break;
+		case jbvBinary:
+			if (JsonContainerIsArray(v->val.binary.data))
+			{
+				JsonbContainer *arr = v->val.binary.data;
+				LmJsonField *elems;
+
+				f->kind = LM_JSON_ARRAY;
+				f->n_elems = JsonContainerSize(arr);
+				if (f->n_elems > max_elems)
+					break;
+				/* elements' own elements are never read */
+				elems = palloc(sizeof(LmJsonField) * (f->n_elems + 1));
+				for (int i = 0; i < f->n_elems; i++)
+					json_field(getIthJsonbValueFromContainer(arr, i), &elems[i], 0);
+				f->elems = elems;
+				break;
+			}
+			f->kind = LM_JSON_OTHER;
+			break;
+		default:
+			f->kind = LM_JSON_OTHER;
+			break;
 	}
-	return ids;
-}
-
-/* an optional true/false member: false when absent */
-static bool
-json_flag(JsonbContainer *c, const char *key)
-{
-	JsonbValue *v = json_get(c, key, false);
-
-	if (v && v->type != jbvBool)
-		json_error(key, "must be true or false");
-	return v && v->val.boolean;
 }
 
 /* the configuration object: shape into *arch, hyperparameters into *cfg */
 static void
 config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
 {
-	int			meta_hidden[LM_MAX_HIDDEN];
-	int			global_hidden[LM_MAX_HIDDEN];
-	int			n_meta,
-				n_global;
-	JsonbValue *loss_v = json_get(c, "loss", true);
-	const char *problem;
-	LmLoss		loss;
-	const char *err;
+	LmJsonField fields[LM_N_CONFIG_KEYS];
+	int64	   *vocab;
+	LmConfigError err;
 
-	if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
-		strncmp(loss_v->val.string.val, "bce", 3) == 0)
-		loss = LM_LOSS_BCE;
-	else if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
-			 strncmp(loss_v->val.string.val, "mse", 3) == 0)
-		loss = LM_LOSS_MSE;
-	else
-		json_error("loss", "must be \"bce\" or \"mse\"");
-	n_meta = json_int_array(c, "meta_hidden", meta_hidden);
-	n_global = json_int_array(c, "global_hidden", global_hidden);
-	err = lm_arch_init(arch, json_int(c, "member_dim"), json_int(c, "item_dim"),
-					   json_int(c, "embedding_dim"), meta_hidden, n_meta,
-					   global_hidden, n_global, loss);
-	if (err)
-		json_error("config", err);
-	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") < 0)
-		json_error("item_buckets", "must not be negative");
-	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") > 0)
-	{
-		err = lm_arch_enable_item_embedding(arch, json_int(c, "item_buckets"),
-											json_int(c, "item_embedding_dim"));
-		if (err)
-			json_error("config", err);
-		arch->item_vocab = json_item_vocab(c, arch->item_buckets);
-	}
-	else if (json_get(c, "item_vocab", false))
-		json_error("item_vocab", "needs item_buckets");
-	if (json_flag(c, "history") && (err = lm_arch_enable_history(arch, meta_hidden, n_meta)))
-		json_error("config", err);
-	if (json_flag(c, "wide") &&
-		(err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
-								   json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"))))
-		json_error("config", err);
-	if (json_flag(c, "bilinear"))
-		lm_arch_enable_bilinear(arch);
-	if (json_flag(c, "meta_sgd"))
-		lm_arch_enable_meta_sgd(arch);
-
-	cfg->inner_steps = json_int(c, "inner_steps");
-	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
-	cfg->support_size = json_int(c, "support_size");
-	cfg->query_size = json_int(c, "query_size");
-	cfg->seed = json_int64(json_get(c, "seed", true), "seed");
-	/* optional: adaptation defaults to the training inner loop */
-	cfg->adapt_steps = json_get(c, "adapt_steps", false) ? json_int(c, "adapt_steps") : cfg->inner_steps;
-	cfg->adapt_lr = json_get(c, "adapt_lr", false) ?
-		json_number(json_get(c, "adapt_lr", true), "adapt_lr") : cfg->inner_lr;
-	/* optional: negatives sampled per positive row (positive-only logs) */
-	cfg->negatives = json_get(c, "negatives", false) ? json_int(c, "negatives") : 0;
-	if (cfg->negatives > 0 && arch->loss != LM_LOSS_BCE)
-		json_error("negatives", "needs loss bce");
-	if ((problem = lm_config_problem(cfg)))
-		json_error("config:", problem);
+	for (int k = 0; k < LM_N_CONFIG_KEYS; k++)
+		json_field(json_get(c, lm_config_keys[k], false), &fields[k],
+				   lm_config_max_elems((LmConfigKey) k));
+	vocab = fields[LM_CK_ITEM_VOCAB].elems ?
+		palloc(sizeof(int64) * (fields[LM_CK_ITEM_VOCAB].n_elems + 1)) : NULL;
+	if (lm_config_read(fields, vocab, arch, cfg, &err))
+		json_error(err.what, err.problem);
 }
 
 void
