@@ -268,13 +268,28 @@ lm_config_read(const LmJsonField *fields, int64_t *vocab, LmArch *arch, LmConfig
 	return lm_config_check(cfg, err->problem, sizeof(err->problem));
 }
 
+/* %g as PostgreSQL's snprintf prints it: NaN and Infinity spelled out */
+static const char *
+g(double x, char *buf, size_t len)
+{
+	if (isnan(x))
+		return "NaN";
+	if (isinf(x))
+		return x > 0 ? "Infinity" : "-Infinity";
+	snprintf(buf, len, "%g", x);
+	return buf;
+}
+
 int
 lm_config_check(const LmConfig *cfg, char *buf, size_t len)
 {
+	char		num[32];
+
 	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
 		snprintf(buf, len, "inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
 	else if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
-		snprintf(buf, len, "inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
+		snprintf(buf, len, "inner_lr must be between 1e-06 and 100, not %s",
+				 g(cfg->inner_lr, num, sizeof(num)));
 	else if (cfg->support_size < 1 || cfg->support_size > 100000)
 		snprintf(buf, len, "support_size must be between 1 and 100000, not %d", cfg->support_size);
 	else if (cfg->query_size < 1 || cfg->query_size > 100000)
@@ -282,7 +297,8 @@ lm_config_check(const LmConfig *cfg, char *buf, size_t len)
 	else if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
 		snprintf(buf, len, "adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
 	else if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
-		snprintf(buf, len, "adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
+		snprintf(buf, len, "adapt_lr must be between 1e-06 and 100, not %s",
+				 g(cfg->adapt_lr, num, sizeof(num)));
 	else if (cfg->negatives < 0 || cfg->negatives > LM_MAX_NEGATIVES)
 		snprintf(buf, len, "negatives must be between 1 and %d, not %d", LM_MAX_NEGATIVES,
 				 cfg->negatives);
