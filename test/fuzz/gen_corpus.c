@@ -1,0 +1,205 @@
+/*
+ * gen_corpus.c - writes the seed corpus of the fuzz targets into
+ * corpus/<target>/ (run once with `make corpus`; the files are committed):
+ * valid meta embeddings and item codes, and model configurations in
+ * config_input.h's encoding, each followed by parameter bytes to serve.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats.h"
+#include "model_config.h"
+
+static FILE *
+open_seed(const char *dir, const char *target, const char *name)
+{
+	char		path[512];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
+	if (!(f = fopen(path, "wb")))
+	{
+		perror(path);
+		exit(1);
+	}
+	return f;
+}
+
+static void
+payload(float *x, int n, unsigned seed)
+{
+	for (int i = 0; i < n; i++)
+	{
+		seed = seed * 1103515245u + 12345u;
+		x[i] = (float) ((int) (seed >> 16) % 2001 - 1000) / 1000.0f;
+	}
+}
+
+static void
+embedding(const char *dir, const char *name, int dim, int n_support)
+{
+	LmEmbeddingHeader h = {LM_EMBEDDING_MAGIC, LM_EMBEDDING_FORMAT, (uint16_t) dim, 1, 1,
+	n_support, 0};
+	float		x[256];
+	FILE	   *f = open_seed(dir, "fuzz_embedding", name);
+
+	payload(x, dim, (unsigned) dim);
+	h.checksum = lm_embedding_checksum(&h, x);
+	fwrite(&h, sizeof(h), 1, f);
+	fwrite(x, sizeof(float), dim, f);
+	fclose(f);
+}
+
+static void
+item_code(const char *dir, const char *name, int len)
+{
+	LmItemCodeHeader h = {LM_ITEM_CODE_MAGIC, LM_ITEM_CODE_FORMAT, (uint16_t) len, 2, 3, 0, 0};
+	float		x[256];
+	FILE	   *f = open_seed(dir, "fuzz_item_code", name);
+
+	payload(x, len, (unsigned) len + 7);
+	h.checksum = lm_item_code_checksum(&h, x);
+	fwrite(&h, sizeof(h), 1, f);
+	fwrite(x, sizeof(float), len, f);
+	fclose(f);
+}
+
+/* ---- config_input.h's encoding */
+
+static void
+put(FILE *f, const void *p, size_t n)
+{
+	fwrite(p, 1, n, f);
+}
+
+static void
+put_byte(FILE *f, int b)
+{
+	unsigned char c = (unsigned char) b;
+
+	put(f, &c, 1);
+}
+
+static void
+put_int(FILE *f, int32_t v)
+{
+	put_byte(f, LM_JSON_NUMBER);
+	put_byte(f, 1);
+	put(f, &v, sizeof(v));
+}
+
+static void
+put_double(FILE *f, double d)
+{
+	put_byte(f, LM_JSON_NUMBER);
+	put_byte(f, 2);
+	put(f, &d, sizeof(d));
+}
+
+static void
+put_int64(FILE *f, int64_t v)
+{
+	put_byte(f, LM_JSON_NUMBER);
+	put_byte(f, 3);
+	put(f, &v, sizeof(v));
+}
+
+static void
+put_bool(FILE *f, int b)
+{
+	put_byte(f, LM_JSON_BOOL);
+	put_byte(f, b);
+}
+
+static void
+put_ints(FILE *f, const int *v, int n, int step)
+{
+	uint16_t	count = (uint16_t) n;
+
+	put_byte(f, LM_JSON_ARRAY);
+	put(f, &count, sizeof(count));
+	for (int i = 0; i < n; i++)
+		v ? put_int(f, v[i]) : put_int64(f, (int64_t) i * step - 5);
+}
+
+typedef struct Seed
+{
+	const char *name;
+	const char *loss;
+	int			meta[2],
+				n_meta,
+				global[2],
+				n_global;
+	int			member_dim,
+				item_dim,
+				embedding_dim;
+	int			buckets,
+				item_emb_dim,
+				vocab;
+	int			history,
+				wide,
+				wide_rank,
+				bilinear,
+				meta_sgd,
+				negatives;
+} Seed;
+
+static void
+config(const char *dir, const Seed *s)
+{
+	FILE	   *f = open_seed(dir, "fuzz_model_config", s->name);
+	unsigned char params[512];
+
+	put_byte(f, LM_JSON_STRING);
+	put_byte(f, 3);
+	put(f, s->loss, 3);
+	put_ints(f, s->meta, s->n_meta, 0);
+	put_ints(f, s->global, s->n_global, 0);
+	put_int(f, s->member_dim);
+	put_int(f, s->item_dim);
+	put_int(f, s->embedding_dim);
+	s->buckets ? put_int(f, s->buckets) : put_byte(f, LM_JSON_ABSENT);
+	s->buckets ? put_int(f, s->item_emb_dim) : put_byte(f, LM_JSON_ABSENT);
+	s->vocab ? put_ints(f, NULL, s->buckets, 3) : put_byte(f, LM_JSON_ABSENT);
+	put_bool(f, s->history);
+	put_bool(f, s->wide);
+	s->wide ? put_int(f, s->wide_rank) : put_byte(f, LM_JSON_ABSENT);
+	s->wide ? put_double(f, 0.5) : put_byte(f, LM_JSON_ABSENT);
+	put_bool(f, s->bilinear);
+	put_bool(f, s->meta_sgd);
+	put_int(f, 5);				/* inner_steps */
+	put_double(f, 0.1);			/* inner_lr */
+	put_int(f, 10);				/* support_size */
+	put_int(f, 10);				/* query_size */
+	put_int64(f, 42);			/* seed */
+	put_int(f, 8);				/* adapt_steps */
+	put_double(f, 0.05);		/* adapt_lr */
+	s->negatives ? put_int(f, s->negatives) : put_byte(f, LM_JSON_ABSENT);
+	for (size_t i = 0; i < sizeof(params); i++)
+		params[i] = (unsigned char) (i * 37 + 11);
+	put(f, params, sizeof(params));
+	fclose(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *dir = argc > 1 ? argv[1] : "corpus";
+	static const Seed seeds[] = {
+		{"plain_bce", "bce", {16}, 1, {32, 16}, 2, 4, 3, 8},
+		{"vocab_mse", "mse", {8, 8}, 2, {16}, 1, 2, 2, 4, 50, 4, 1},
+		{"wide_history", "bce", {8}, 1, {8}, 1, 3, 2, 4, 20, 4, 0, 1, 1, 2},
+		{"bilinear_sgd_negatives", "bce", {0}, 0, {8}, 1, 0, 5, 6, 0, 0, 0, 0, 0, 0, 1, 1, 4},
+	};
+
+	embedding(dir, "dim1", 1, 0);
+	embedding(dir, "dim8", 8, 12);
+	embedding(dir, "dim35", 35, 1000);
+	item_code(dir, "len1", 1);
+	item_code(dir, "len16", 16);
+	item_code(dir, "len64", 64);
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		config(dir, &seeds[i]);
+	return 0;
+}
