@@ -81,29 +81,18 @@ put_byte(FILE *f, int b)
 	put(f, &c, 1);
 }
 
+/* a NUMBER in form 1 (int32), 2 (double) or 3 (int64) */
 static void
-put_int(FILE *f, int32_t v)
+put_number(FILE *f, int form, const void *v, size_t size)
 {
 	put_byte(f, LM_JSON_NUMBER);
-	put_byte(f, 1);
-	put(f, &v, sizeof(v));
+	put_byte(f, form);
+	put(f, v, size);
 }
 
-static void
-put_double(FILE *f, double d)
-{
-	put_byte(f, LM_JSON_NUMBER);
-	put_byte(f, 2);
-	put(f, &d, sizeof(d));
-}
-
-static void
-put_int64(FILE *f, int64_t v)
-{
-	put_byte(f, LM_JSON_NUMBER);
-	put_byte(f, 3);
-	put(f, &v, sizeof(v));
-}
+#define put_int(f, v) put_number(f, 1, &(int32_t) {(v)}, 4)
+#define put_double(f, v) put_number(f, 2, &(double) {(v)}, 8)
+#define put_int64(f, v) put_number(f, 3, &(int64_t) {(v)}, 8)
 
 static void
 put_bool(FILE *f, int b)

@@ -76,29 +76,23 @@ poke(Bytes *r, size_t off, const void *value, int reseal)
 	}
 }
 
+/* the reader's status is want and, when given, its problem that text */
 static int
-embedding_says(const Bytes *r, LmFormatStatus want, const char *problem)
+says(const Bytes *r, int item_code, LmFormatStatus want, const char *problem)
 {
-	LmEmbeddingHeader h;
+	LmEmbeddingHeader eh;
+	LmItemCodeHeader ch;
 	const char *got = NULL;
-	LmFormatStatus st = lm_embedding_parse(r->b, r->size, &h, &got);
+	LmFormatStatus st = item_code ? lm_item_code_parse(r->b, r->size, &ch, &got) :
+		lm_embedding_parse(r->b, r->size, &eh, &got);
 
 	if (st != want)
 		return 0;
 	return problem == NULL || (got && strcmp(got, problem) == 0);
 }
 
-static int
-code_says(const Bytes *r, LmFormatStatus want, const char *problem)
-{
-	LmItemCodeHeader h;
-	const char *got = NULL;
-	LmFormatStatus st = lm_item_code_parse(r->b, r->size, &h, &got);
-
-	if (st != want)
-		return 0;
-	return problem == NULL || (got && strcmp(got, problem) == 0);
-}
+#define embedding_says(r, want, problem) says(r, 0, want, problem)
+#define code_says(r, want, problem) says(r, 1, want, problem)
 
 static void
 check_embedding(void)
