@@ -7,8 +7,8 @@
  * Per member, in lm_config_keys' order: a kind byte (mod 6, LmJsonKind),
  * then NUMBER: a form byte (mod 4) and an int8, int32, double or int64;
  * STRING: a length byte (mod 8) and its bytes; BOOL: a byte; ARRAY: a
- * 16-bit count (0xFFFF: more than lm_config_max_elems, elements unread)
- * and that many elements, each a kind byte and its value (nested arrays
+ * 16-bit count (0xFFFF: more than lm_config_max_elems, elements unread;
+ * else mod 4097, which keeps an execution fast) and that many elements, each a kind byte and its value (nested arrays
  * and objects carry nothing; an absent element reads as null).  A short
  * input reads as zeros.
  */
@@ -135,6 +135,8 @@ decode_fields(const uint8_t *data, size_t size, LmJsonField *fields, Reader *res
 			LmJsonField *elems;
 
 			rd_bytes(&r, &count, sizeof(count));
+			if (count != 0xFFFF)
+				count %= 4097;
 			if (count == 0xFFFF || count > max)
 			{
 				/* the glue reads no elements of an array this large */

@@ -4,7 +4,8 @@
  * on the "config" object (input format: config_input.h).  A configuration
  * it accepts is then served: a plan is built on parameters from the rest
  * of the input, and a member and an item are scored both ways (features
- * and item code), as limaml_score does.
+ * and item code), as limaml_score does; then a code of arbitrary finite
+ * floats (a forged item code passes the reader when finite) is scored.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,20 @@
 #include "config_input.h"
 #include "serve.h"
 
-#define MAX_SERVED_PARAMS (1 << 18)	/* keeps an execution fast */
+#define MAX_SERVED_PARAMS (1 << 14)	/* keeps an execution fast */
+
+/* arbitrary floats from the input, the non-finite ones as the reader refuses them: 0 */
+static void
+fill_raw(Reader *r, lm_real *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		float		v;
+
+		rd_bytes(r, &v, sizeof(v));
+		x[i] = isfinite(v) ? v : 0;
+	}
+}
 
 /* finite values from the input, zeros once it is exhausted */
 static void
@@ -46,6 +60,8 @@ serve(const LmArch *arch, Reader *r)
 	lm_serve_plan_member(plan, e, member);
 	lm_serve_plan_encode(plan, v, code);
 	(void) lm_serve_plan_item(plan, member, v);
+	(void) lm_serve_plan_code(plan, member, code);
+	fill_raw(r, code, plan->code_len);
 	(void) lm_serve_plan_code(plan, member, code);
 	lm_serve_plan_free(plan);
 	free(code);
