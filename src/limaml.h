@@ -28,7 +28,7 @@
 
 #include "core/arch.h"
 #include "core/formats.h"
-#include "core/model_config.h"
+#include "core/model_reader.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 

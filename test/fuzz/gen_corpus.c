@@ -1,15 +1,18 @@
 /*
  * gen_corpus.c - writes the seed corpus of the fuzz targets into
  * corpus/<target>/ (run once with `make corpus`; the files are committed):
- * valid meta embeddings and item codes, and model configurations in
- * config_input.h's encoding, each followed by parameter bytes to serve.
+ * valid meta embeddings and item codes, model configurations in
+ * config_input.h's encoding (each followed by parameter bytes to serve),
+ * and the same models as model JSON documents, as limaml_model_export
+ * writes them (format 2; format 1 for the one without a wide head).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats.h"
-#include "model_config.h"
+#include "items.h"
+#include "model_reader.h"
 
 static FILE *
 open_seed(const char *dir, const char *target, const char *name)
@@ -171,6 +174,130 @@ config(const char *dir, const Seed *s)
 	fclose(f);
 }
 
+/* ---- model JSON */
+
+/* [x, ...] of n values in [-0.25, 0.25] (zero: all zeros) */
+static void
+json_row(FILE *f, int n, unsigned *seed, int zero)
+{
+	fputc('[', f);
+	for (int i = 0; i < n; i++)
+	{
+		*seed = *seed * 1103515245u + 12345u;
+		fprintf(f, "%s%.9g", i ? ", " : "",
+				zero ? 0.0f : (float) ((int) (*seed >> 16) % 2001 - 1000) / 4000.0f);
+	}
+	fputc(']', f);
+}
+
+/* rows of cols values; row zero_row (or -1) all zeros */
+static void
+json_matrix(FILE *f, int rows, int cols, unsigned *seed, int zero_row)
+{
+	fputc('[', f);
+	for (int o = 0; o < rows; o++)
+	{
+		fputs(o ? ", " : "", f);
+		json_row(f, cols, seed, o == zero_row);
+	}
+	fputc(']', f);
+}
+
+static void
+json_block(FILE *f, const LmDense *layers, int n, unsigned *seed)
+{
+	fputc('[', f);
+	for (int l = 0; l < n; l++)
+	{
+		fputs(l ? ", {\"weight\": " : "{\"weight\": ", f);
+		json_matrix(f, layers[l].out_dim, layers[l].in_dim, seed, -1);
+		fputs(", \"bias\": ", f);
+		json_row(f, layers[l].out_dim, seed, 0);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void
+model_json(const char *dir, const Seed *s)
+{
+	char		name[128];
+	FILE	   *f;
+	LmArch		a;
+	unsigned	seed = 7;
+	int			format_version = s->wide ? 2 : 1;
+
+	if (lm_arch_init(&a, s->member_dim, s->item_dim, s->embedding_dim, s->meta, s->n_meta,
+					 s->global, s->n_global, s->loss[0] == 'b' ? LM_LOSS_BCE : LM_LOSS_MSE) ||
+		(s->buckets && lm_arch_enable_item_embedding(&a, s->buckets, s->item_emb_dim)) ||
+		(s->history && lm_arch_enable_history(&a, s->meta, s->n_meta)) ||
+		(s->wide && lm_arch_enable_wide(&a, s->wide_rank, 0.5)))
+		abort();
+	if (s->bilinear)
+		lm_arch_enable_bilinear(&a);
+	if (s->meta_sgd)
+		lm_arch_enable_meta_sgd(&a);
+	snprintf(name, sizeof(name), "%s.json", s->name);
+	f = open_seed(dir, "fuzz_model_json", name);
+	fprintf(f, "{\"format\": \"limaml-model\", \"format_version\": %d, \"name\": \"%s\", "
+			"\"version\": 1, \"config\": {\"member_dim\": %d, \"item_dim\": %d, "
+			"\"embedding_dim\": %d, \"meta_hidden\": [", format_version, s->name,
+			s->member_dim, s->item_dim, s->embedding_dim);
+	for (int i = 0; i < s->n_meta; i++)
+		fprintf(f, "%s%d", i ? ", " : "", s->meta[i]);
+	fputs("], \"global_hidden\": [", f);
+	for (int i = 0; i < s->n_global; i++)
+		fprintf(f, "%s%d", i ? ", " : "", s->global[i]);
+	fprintf(f, "], \"loss\": \"%s\", \"inner_steps\": 5, \"inner_lr\": 0.1, "
+			"\"adapt_steps\": 8, \"adapt_lr\": 0.05, \"support_size\": 10, "
+			"\"query_size\": 10, \"seed\": 42, \"bilinear\": %s, \"meta_sgd\": %s, "
+			"\"item_buckets\": %d, \"item_embedding_dim\": %d", s->loss,
+			s->bilinear ? "true" : "false", s->meta_sgd ? "true" : "false", s->buckets,
+			s->item_emb_dim);
+	if (s->vocab)
+	{
+		fputs(", \"item_vocab\": [", f);
+		for (int i = 0; i < s->buckets; i++)
+			fprintf(f, "%s%d", i ? ", " : "", 3 * i - 5);
+		fputc(']', f);
+	}
+	if (s->negatives)
+		fprintf(f, ", \"negatives\": %d", s->negatives);
+	if (s->history)
+		fputs(", \"history\": true", f);
+	if (s->wide)
+		fprintf(f, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": 0.5", s->wide_rank);
+	fputs("}, \"meta\": ", f);
+	json_block(f, a.meta, a.n_meta, &seed);
+	fputs(", \"global\": ", f);
+	json_block(f, a.global, a.n_global, &seed);
+	if (a.item_buckets)
+	{
+		/* the last bucket never trained: an all-zero row, listed in format 2 */
+		fputs(", \"item_embeddings\": ", f);
+		json_matrix(f, a.item_buckets + 1, a.item_embedding_dim, &seed, a.item_buckets - 1);
+		if (format_version >= 2)
+			fprintf(f, ", \"item_embeddings_untrained\": [%d]", a.item_buckets - 1);
+	}
+	if (a.wide)
+	{
+		fputs(", \"wide_table\": ", f);
+		json_matrix(f, a.item_buckets + 1, 1 + a.wide_rank, &seed, -1);
+	}
+	if (a.bilinear)
+	{
+		fputs(", \"bilinear\": ", f);
+		json_matrix(f, a.embedding_dim, a.item_dim, &seed, -1);
+	}
+	if (a.n_lr_params)
+	{
+		fputs(", \"inner_rates\": ", f);
+		json_block(f, a.meta, a.n_meta, &seed);
+	}
+	fputs("}\n", f);
+	fclose(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -189,6 +316,9 @@ main(int argc, char **argv)
 	item_code(dir, "len16", 16);
 	item_code(dir, "len64", 64);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+	{
 		config(dir, &seeds[i]);
+		model_json(dir, &seeds[i]);
+	}
 	return 0;
 }

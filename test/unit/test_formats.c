@@ -1,6 +1,6 @@
 /*
  * test_formats.c - the PG-free readers the server runs on untrusted input
- * (core/formats.c, core/model_config.c): every rejection, with the message
+ * (core/formats.c, core/model_reader.c): every rejection, with the message
  * the glue raises, and in particular what the checksum cannot vouch for: a
  * forged header with a valid CRC-32C and a NaN or infinite payload, a
  * negative n_support or non-zero reserved flags.
@@ -9,7 +9,7 @@
 
 #include "check.h"
 #include "formats.h"
-#include "model_config.h"
+#include "../fuzz/json_text.h"
 #include "serve_crc.h"
 
 /* ---------------------------------------------------------------- bytea */
@@ -209,203 +209,231 @@ check_crc(void)
 		  "first_non_finite: finite and empty payloads");
 }
 
-/* --------------------------------------------------------------- config */
+/* --------------------------------------------------------------- model JSON */
 
-static LmJsonField f[LM_N_CONFIG_KEYS];
-static LmJsonField elems[3][16];
+/* a valid configuration's members; a test leaves one out or overrides it (the last wins) */
+static const char *const base[] = {
+	"\"loss\": \"bce\"", "\"meta_hidden\": [16]", "\"global_hidden\": [32, 16]",
+	"\"member_dim\": 4", "\"item_dim\": 3", "\"embedding_dim\": 8", "\"inner_steps\": 5",
+	"\"inner_lr\": 0.1", "\"support_size\": 10", "\"query_size\": 10", "\"seed\": 42"
+};
 
-static void
-num(LmConfigKey k, double x)
-{
-	memset(&f[k], 0, sizeof(f[k]));
-	f[k].kind = LM_JSON_NUMBER;
-	f[k].number = x;
-	f[k].is_int64 = x == floor(x) && fabs(x) < 1e18;
-	f[k].int64 = f[k].is_int64 ? (int64_t) x : 0;
-}
-
-static void
-str(LmConfigKey k, const char *s)
-{
-	memset(&f[k], 0, sizeof(f[k]));
-	f[k].kind = LM_JSON_STRING;
-	f[k].string = s;
-	f[k].n_elems = (int) strlen(s);
-}
-
-static void
-flag(LmConfigKey k, int on)
-{
-	memset(&f[k], 0, sizeof(f[k]));
-	f[k].kind = LM_JSON_BOOL;
-	f[k].boolean = on;
-}
-
-static void
-absent(LmConfigKey k)
-{
-	memset(&f[k], 0, sizeof(f[k]));
-}
-
-/* an array of n numbers v[i] (slot: which element buffer) */
-static void
-arr(LmConfigKey k, int slot, const double *v, int n)
-{
-	memset(&f[k], 0, sizeof(f[k]));
-	f[k].kind = LM_JSON_ARRAY;
-	f[k].n_elems = n;
-	for (int i = 0; i < n && i < 16; i++)
-	{
-		memset(&elems[slot][i], 0, sizeof(elems[slot][i]));
-		elems[slot][i].kind = LM_JSON_NUMBER;
-		elems[slot][i].number = v[i];
-		elems[slot][i].is_int64 = v[i] == floor(v[i]);
-		elems[slot][i].int64 = (int64_t) v[i];
-	}
-	f[k].elems = n <= 16 ? elems[slot] : NULL;
-}
-
-static void
-valid_config(void)
-{
-	static const double meta[] = {16},
-				global[] = {32, 16};
-
-	memset(f, 0, sizeof(f));
-	str(LM_CK_LOSS, "bce");
-	arr(LM_CK_META_HIDDEN, 0, meta, 1);
-	arr(LM_CK_GLOBAL_HIDDEN, 1, global, 2);
-	num(LM_CK_MEMBER_DIM, 4);
-	num(LM_CK_ITEM_DIM, 3);
-	num(LM_CK_EMBEDDING_DIM, 8);
-	num(LM_CK_INNER_STEPS, 5);
-	num(LM_CK_INNER_LR, 0.1);
-	num(LM_CK_SUPPORT_SIZE, 10);
-	num(LM_CK_QUERY_SIZE, 10);
-	num(LM_CK_SEED, 42);
-}
-
-/* the reader's verdict on f: NULL when accepted, else "<what> <problem>" */
+/*
+ * The reader's verdict on a configuration (the base without member `without`,
+ * then `extra`) or, with doc, on a whole document: NULL when accepted, else
+ * the message the glue raises, less its "model json: " prefix.
+ */
 static const char *
-verdict(void)
+verdict(const char *without, const char *extra, const char *doc, LmArch *arch, int *warnings)
 {
-	static char msg[256];
-	int64_t		vocab[16];
-	LmArch		arch;
+	static char msg[512];
+	char		text[4096] = "{";
+	Value		root;
+	Arena		arena = {0};
+	LmJsonOps	ops = value_ops(&arena);
+	LmReadError err = {0};
 	LmConfig	cfg;
-	LmConfigError err = {0};
+	LmArch		a;
+	int			fv;
+	LmReadStatus st;
 
-	if (!lm_config_read(f, vocab, &arch, &cfg, &err))
-		return NULL;
-	snprintf(msg, sizeof(msg), "%s %s", err.what, err.problem);
-	return msg;
+	for (size_t i = 0; !doc && i < sizeof(base) / sizeof(base[0]); i++)
+		if (!without || strncmp(base[i] + 1, without, strlen(without)) != 0 ||
+			base[i][strlen(without) + 1] != '"')
+			snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s",
+					 text[1] ? ", " : "", base[i]);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s}", extra ? extra : "");
+	if (doc)
+		snprintf(text, sizeof(text), "%s", doc);
+	if (!json_parse((const uint8_t *) text, strlen(text), &root))
+	{
+		value_free(&root);
+		return "(test error: not JSON)";
+	}
+	arch = arch ? arch : &a;
+	if (!doc)
+		st = lm_config_read(&ops, &root, arch, &cfg, &err);
+	else if (!(st = lm_model_read_config(&ops, &root, &fv, arch, &cfg, &err)))
+	{
+		lm_real    *params = malloc(sizeof(lm_real) * arch->n_params);
+
+		st = lm_model_read_params(&ops, &root, fv, arch, params, &err);
+		free(params);
+	}
+	if (warnings)
+		*warnings = arena.zero_rows;
+	if (st == LM_READ_INVALID)
+		snprintf(msg, sizeof(msg), "%s %s", err.what, err.problem);
+	else if (st == LM_READ_LISTED_NOT_ZERO)
+		snprintf(msg, sizeof(msg), "%s lists bucket %d", err.what, err.bucket);
+	else if (st == LM_READ_UNLISTED_ZERO)
+		snprintf(msg, sizeof(msg), "%d unlisted zero rows, the first %d", err.n, err.bucket);
+	arena_free(&arena);
+	value_free(&root);
+	return st ? msg : NULL;
 }
 
-#define REJECTS(want, name) \
+#define SAYS(got, want, name) \
 	do { \
-		const char *got_ = verdict(); \
+		const char *got_ = (got); \
 		check_report(got_ && strcmp(got_, (want)) == 0, __FILE__, __LINE__, \
-					 got_ ? got_ : "accepted", "config: %s", name); \
-		valid_config(); \
+					 got_ ? got_ : "accepted", "model json: %s", name); \
 	} while (0)
+
+#define REJECTS(without, extra, want, name) SAYS(verdict(without, extra, NULL, NULL, NULL), want, name)
 
 static void
 check_config(void)
 {
-	static const double nine[9] = {4, 4, 4, 4, 4, 4, 4, 4, 4};
-	static const double zero[] = {0};
-	static const double vocab[] = {3, 5, 9};
-	static const double unsorted[] = {3, 9, 5};
-	static const double fraction[] = {3, 5.5, 9};
-	int64_t		ids[16];
 	LmArch		arch,
 				direct;
-	LmConfig	cfg;
-	LmConfigError err = {0};
 	int			meta[] = {16},
 				global[] = {32, 16};
 
-	valid_config();
-	CHECK(lm_config_read(f, ids, &arch, &cfg, &err) == 0 &&
+	CHECK(verdict(NULL, NULL, NULL, &arch, NULL) == NULL &&
 		  lm_arch_init(&direct, 4, 3, 8, meta, 1, global, 2, LM_LOSS_BCE) == NULL &&
-		  arch.n_params == direct.n_params && cfg.adapt_steps == 5 && cfg.adapt_lr == 0.1 &&
-		  cfg.negatives == 0 && cfg.seed == 42,
-		  "config: a valid one reads, adapt_* default to inner_*");
-
-	absent(LM_CK_LOSS);
-	REJECTS("loss is missing", "loss missing");
-	str(LM_CK_LOSS, "bcex");
-	REJECTS("loss must be \"bce\" or \"mse\"", "unknown loss");
-	str(LM_CK_META_HIDDEN, "16");
-	REJECTS("meta_hidden must be an array", "widths not an array");
-	arr(LM_CK_GLOBAL_HIDDEN, 1, nine, 9);
-	REJECTS("global_hidden has too many layers", "nine hidden layers");
-	arr(LM_CK_META_HIDDEN, 0, zero, 1);
-	REJECTS("meta_hidden must hold widths between 1 and 4096", "a zero width");
-	num(LM_CK_MEMBER_DIM, 1.5);
-	REJECTS("member_dim must be an integer", "fractional member_dim");
-	str(LM_CK_ITEM_DIM, "3");
-	REJECTS("item_dim must be a number", "item_dim a string");
-	num(LM_CK_EMBEDDING_DIM, INFINITY);
-	REJECTS("embedding_dim must be finite", "infinite embedding_dim");
-	num(LM_CK_EMBEDDING_DIM, 0);
-	REJECTS("config embedding dimension out of range", "zero embedding_dim (lm_arch_init)");
-	num(LM_CK_ITEM_BUCKETS, -1);
-	REJECTS("item_buckets must not be negative", "negative item_buckets");
-	num(LM_CK_ITEM_BUCKETS, 3);
-	REJECTS("item_embedding_dim is missing", "item_buckets without item_embedding_dim");
-	arr(LM_CK_ITEM_VOCAB, 2, vocab, 3);
-	REJECTS("item_vocab needs item_buckets", "item_vocab without item_buckets");
-	num(LM_CK_ITEM_BUCKETS, 4);
-	num(LM_CK_ITEM_EMBEDDING_DIM, 2);
-	arr(LM_CK_ITEM_VOCAB, 2, vocab, 3);
-	REJECTS("item_vocab must hold item_buckets ids", "a vocabulary of the wrong size");
-	num(LM_CK_ITEM_BUCKETS, 3);
-	num(LM_CK_ITEM_EMBEDDING_DIM, 2);
-	arr(LM_CK_ITEM_VOCAB, 2, unsorted, 3);
-	REJECTS("item_vocab must be strictly ascending", "an unsorted vocabulary");
-	num(LM_CK_ITEM_BUCKETS, 3);
-	num(LM_CK_ITEM_EMBEDDING_DIM, 2);
-	arr(LM_CK_ITEM_VOCAB, 2, fraction, 3);
-	REJECTS("item_vocab must be a 64-bit integer", "a fractional item id");
-	str(LM_CK_HISTORY, "yes");
-	REJECTS("history must be true or false", "a flag that is a string");
-	flag(LM_CK_WIDE, 1);
-	REJECTS("wide_rank is missing", "wide without wide_rank");
-	absent(LM_CK_SEED);
-	REJECTS("seed is missing", "seed missing");
-	num(LM_CK_SEED, 1e19);
-	REJECTS("seed must be a 64-bit integer", "seed beyond int64");
-	str(LM_CK_LOSS, "mse");
-	num(LM_CK_NEGATIVES, 4);
-	REJECTS("negatives needs loss bce", "negatives with mse");
-	num(LM_CK_INNER_LR, 1000);
-	REJECTS("config: inner_lr must be between 1e-06 and 100, not 1000", "inner_lr out of range");
-	num(LM_CK_ADAPT_STEPS, 5000);
-	REJECTS("config: adapt_steps must be between 0 and 1000, not 5000", "adapt_steps out of range");
-	num(LM_CK_NEGATIVES, 101);
-	REJECTS("config: negatives must be between 1 and 100, not 101", "too many negatives");
+		  arch.n_params == direct.n_params, "model json: a valid configuration reads");
+	REJECTS("loss", NULL, "loss is missing", "loss missing");
+	REJECTS(NULL, ", \"loss\": \"bcex\"", "loss must be \"bce\" or \"mse\"", "unknown loss");
+	REJECTS(NULL, ", \"meta_hidden\": \"16\"", "meta_hidden must be an array", "widths not an array");
+	REJECTS(NULL, ", \"global_hidden\": [4, 4, 4, 4, 4, 4, 4, 4, 4]",
+			"global_hidden has too many layers", "nine hidden layers");
+	REJECTS(NULL, ", \"meta_hidden\": [0]", "meta_hidden must hold widths between 1 and 4096",
+			"a zero width");
+	REJECTS(NULL, ", \"member_dim\": 1.5", "member_dim must be an integer", "fractional member_dim");
+	REJECTS(NULL, ", \"item_dim\": \"3\"", "item_dim must be a number", "item_dim a string");
+	REJECTS(NULL, ", \"embedding_dim\": 1e400", "embedding_dim must be finite",
+			"embedding_dim beyond double");
+	REJECTS(NULL, ", \"embedding_dim\": 0", "config embedding dimension out of range",
+			"zero embedding_dim (lm_arch_init)");
+	REJECTS(NULL, ", \"item_buckets\": -1", "item_buckets must not be negative",
+			"negative item_buckets");
+	REJECTS(NULL, ", \"item_buckets\": 3", "item_embedding_dim is missing",
+			"item_buckets without item_embedding_dim");
+	REJECTS(NULL, ", \"item_vocab\": [3, 5, 9]", "item_vocab needs item_buckets",
+			"item_vocab without item_buckets");
+	REJECTS(NULL, ", \"item_buckets\": 4, \"item_embedding_dim\": 2, \"item_vocab\": [3, 5, 9]",
+			"item_vocab must hold item_buckets ids", "a vocabulary of the wrong size");
+	REJECTS(NULL, ", \"item_buckets\": 3, \"item_embedding_dim\": 2, \"item_vocab\": [3, 9, 5]",
+			"item_vocab must be strictly ascending", "an unsorted vocabulary");
+	REJECTS(NULL, ", \"item_buckets\": 3, \"item_embedding_dim\": 2, \"item_vocab\": [3, 5.5, 9]",
+			"item_vocab must be a 64-bit integer", "a fractional item id");
+	REJECTS(NULL, ", \"history\": \"yes\"", "history must be true or false",
+			"a flag that is a string");
+	REJECTS(NULL, ", \"wide\": true", "wide_rank is missing", "wide without wide_rank");
+	REJECTS(NULL, ", \"item_buckets\": 3, \"item_embedding_dim\": 2, \"wide\": true, "
+			"\"wide_rank\": 2", "ridge_lambda is missing", "wide without ridge_lambda");
+	REJECTS("seed", NULL, "seed is missing", "seed missing");
+	REJECTS(NULL, ", \"seed\": 9223372036854775808", "seed must be a 64-bit integer",
+			"seed beyond int64");
+	REJECTS(NULL, ", \"loss\": \"mse\", \"negatives\": 4", "negatives needs loss bce",
+			"negatives with mse");
+	REJECTS(NULL, ", \"inner_lr\": 1000",
+			"config: inner_lr must be between 1e-06 and 100, not 1000", "inner_lr out of range");
+	REJECTS(NULL, ", \"adapt_steps\": 5000",
+			"config: adapt_steps must be between 0 and 1000, not 5000", "adapt_steps out of range");
+	REJECTS(NULL, ", \"negatives\": 101",
+			"config: negatives must be between 1 and 100, not 101", "too many negatives");
 	{
 		LmConfig	c = {5, NAN, 5, 0.1, 10, 10, 1, 0};
 		char		buf[160];
 
 		CHECK(lm_config_check(&c, buf, sizeof(buf)) &&
 			  strcmp(buf, "inner_lr must be between 1e-06 and 100, not NaN") == 0,
-			  "config: NaN is spelled as PostgreSQL spells it");
+			  "model json: NaN is spelled as PostgreSQL spells it");
 		c.inner_lr = 0.1;
 		c.adapt_lr = -INFINITY;
 		CHECK(lm_config_check(&c, buf, sizeof(buf)) &&
 			  strcmp(buf, "adapt_lr must be between 1e-06 and 100, not -Infinity") == 0,
-			  "config: so is -Infinity");
+			  "model json: so is -Infinity");
 	}
+}
+
+/* a document of a model with no hidden layers: meta 1 -> 2, global [2 + 1] -> 1, 2 buckets of 1 */
+#define DOC(format, config_extra, meta, global, rest) \
+	"{\"format\": \"" format "\", \"format_version\": 2, \"config\": {\"member_dim\": 1, " \
+	"\"item_dim\": 1, \"embedding_dim\": 2, \"meta_hidden\": [], \"global_hidden\": [], " \
+	"\"loss\": \"bce\", \"inner_steps\": 1, \"inner_lr\": 0.1, \"support_size\": 1, " \
+	"\"query_size\": 1, \"seed\": 1, \"item_buckets\": 2, \"item_embedding_dim\": 1" \
+	config_extra "}, \"meta\": " meta ", \"global\": " global rest "}"
+#define META "[{\"weight\": [[1], [2]], \"bias\": [0, 0]}]"
+#define GLOBAL "[{\"weight\": [[1, 2, 3, 4]], \"bias\": [0.5]}]"
+#define ROWS ", \"item_embeddings\": [[1], [0], [0.5]], \"item_embeddings_untrained\": [1]"
+#define DOC_SAYS(doc, want, name) SAYS(verdict(NULL, NULL, doc, NULL, NULL), want, name)
+
+static void
+check_document(void)
+{
+	int			warnings = -1;
+
+	CHECK(verdict(NULL, NULL, DOC("limaml-model", "", META, GLOBAL, ROWS), NULL, NULL) == NULL,
+		  "model json: a valid document reads");
+	DOC_SAYS("[1]", "format is missing", "a document that is no object");
+	DOC_SAYS(DOC("limaml-modeL", "", META, GLOBAL, ROWS), "format must be \"limaml-model\"",
+			 "a foreign format");
+	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 3}",
+			 "format_version is not supported by this limaml version", "format_version 3");
+	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 2, \"config\": []}",
+			 "config must be an object", "a config that is an array");
+	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 1, \"config\": {\"member_dim\": 1, "
+			 "\"item_dim\": 1, \"embedding_dim\": 2, \"meta_hidden\": [], \"global_hidden\": [], "
+			 "\"loss\": \"bce\", \"inner_steps\": 1, \"inner_lr\": 0.1, \"support_size\": 1, "
+			 "\"query_size\": 1, \"seed\": 1, \"item_buckets\": 2, \"item_embedding_dim\": 1, "
+			 "\"wide\": true, \"wide_rank\": 0, \"ridge_lambda\": 1}}",
+			 "wide needs format_version 2", "a wide head in format 1");
+	DOC_SAYS(DOC("limaml-model", "", "[]", GLOBAL, ROWS),
+			 "meta has the wrong number of layers for its config", "a missing layer");
+	DOC_SAYS(DOC("limaml-model", "", "[7]", GLOBAL, ROWS), "meta layers must be objects",
+			 "a layer that is a number");
+	DOC_SAYS(DOC("limaml-model", "", "[[]]", GLOBAL, ROWS), "weight is missing",
+			 "a layer that is an array");
+	DOC_SAYS(DOC("limaml-model", "", "[{\"weight\": [[1]], \"bias\": [0, 0]}]", GLOBAL, ROWS),
+			 "meta has a layer of the wrong output width", "too few weight rows");
+	DOC_SAYS(DOC("limaml-model", "", "[{\"weight\": [[1], [2, 3]], \"bias\": [0, 0]}]", GLOBAL, ROWS),
+			 "meta has a layer of the wrong input width", "a weight row too wide");
+	DOC_SAYS(DOC("limaml-model", "", "[{\"weight\": [[1], 2], \"bias\": [0, 0]}]", GLOBAL, ROWS),
+			 "weight must be an array", "a weight row that is a number");
+	DOC_SAYS(DOC("limaml-model", "", "[{\"weight\": [[1], [2]], \"bias\": [0, null]}]", GLOBAL, ROWS),
+			 "bias must be a number", "a null bias");
+	DOC_SAYS(DOC("limaml-model", "", "[{\"weight\": [[1], [1e39]], \"bias\": [0, 0]}]", GLOBAL, ROWS),
+			 "weight must be within the range of real", "a weight beyond float32");
+	DOC_SAYS(DOC("limaml-model", "", META, "[{\"weight\": [[1, 2, 3, 1e400]], \"bias\": [0.5]}]", ROWS),
+			 "weight must be finite", "a weight beyond double");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL, ", \"item_embeddings\": [[1], [0]]"),
+			 "item_embeddings has the wrong number of rows for its config", "a missing item row");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL, ", \"item_embeddings\": [[1], [0], [0.5, 1]]"),
+			 "item_embeddings has a row of the wrong width for its config", "an item row too wide");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL, ", \"item_embeddings\": [[1], [0], [0.5]]"),
+			 "1 unlisted zero rows, the first 1", "format 2: an all-zero row not listed");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL,
+				 ", \"item_embeddings\": [[1], [0], [0.5]], \"item_embeddings_untrained\": [0, 1]"),
+			 "item_embeddings_untrained lists bucket 0", "a listed row that is not all zeros");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL,
+				 ", \"item_embeddings\": [[1], [0], [0.5]], \"item_embeddings_untrained\": [1, 1]"),
+			 "item_embeddings_untrained must not list a bucket twice", "a bucket listed twice");
+	DOC_SAYS(DOC("limaml-model", "", META, GLOBAL,
+				 ", \"item_embeddings\": [[1], [0], [0.5]], \"item_embeddings_untrained\": [2]"),
+			 "item_embeddings_untrained must hold bucket numbers from 0 to item_buckets - 1",
+			 "the unknown row listed");
+	DOC_SAYS(DOC("limaml-model", ", \"bilinear\": true", META, GLOBAL, ROWS), "bilinear is missing",
+			 "a bilinear model without P");
+	CHECK(verdict(NULL, NULL, "{\"format\": \"limaml-model\", \"format_version\": 1, \"config\": "
+				  "{\"member_dim\": 1, \"item_dim\": 1, \"embedding_dim\": 2, \"meta_hidden\": [], "
+				  "\"global_hidden\": [], \"loss\": \"bce\", \"inner_steps\": 1, \"inner_lr\": 0.1, "
+				  "\"support_size\": 1, \"query_size\": 1, \"seed\": 1, \"item_buckets\": 2, "
+				  "\"item_embedding_dim\": 1}, \"meta\": " META ", \"global\": " GLOBAL
+				  ", \"item_embeddings\": [[1], [0], [0.5]]}", NULL, &warnings) == NULL &&
+		  warnings == 1, "model json: format 1: an all-zero row reads, with a warning");
 }
 
 int
 main(void)
 {
+	(void) check_close;
 	check_crc();
 	check_embedding();
 	check_item_code();
 	check_config();
+	check_document();
 	return check_done();
 }
