@@ -2,8 +2,9 @@
  * model_json.c - a model version as jsonb: the configuration and every
  * parameter, in torch.nn.Linear's layout, read and written without touching
  * the catalog (catalog.c stores configurations this way; export_import.c
- * moves whole versions in and out).  The checks of hyperparameters that
- * limaml_create_model and import share live here too.
+ * moves whole versions in and out).  Reading is core/model_reader.c's,
+ * through the LmJsonOps on jsonb below, so that the fuzz targets run it
+ * too; here its findings become errors.
  *
  * {"format": "limaml-model", "format_version": 2, "name": ..., "version": ...,
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
