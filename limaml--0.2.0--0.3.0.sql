@@ -1,2 +1,246 @@
 -- limaml 0.2.0 -> 0.3.0
 \echo Use "ALTER EXTENSION limaml UPDATE TO '0.3.0'" to load this file. \quit
+
+-- models get owners: the owner of their source relation, else the
+-- extension's owner (README, Security)
+ALTER TABLE limaml_model ADD COLUMN owner regrole NOT NULL DEFAULT current_user::regrole;
+UPDATE limaml_model m
+   SET owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = m.source),
+						(SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'limaml'))::regrole;
+
+-- the view shows what row-level security lets its reader see
+ALTER VIEW limaml_refresh_status SET (security_invoker = true);
+
+-- ---------------------------------------------------------------- ownership
+
+-- a model belongs to its owner; others use it once granted (README, Security)
+COMMENT ON COLUMN limaml_model.owner IS 'role owning the model: it, its members and superusers may train, import into, alter, drop and export it';
+
+CREATE TABLE limaml_model_grant (
+	model_id int NOT NULL REFERENCES limaml_model ON DELETE CASCADE,
+	grantee regrole NOT NULL,
+	PRIMARY KEY (model_id, grantee)
+);
+SELECT pg_catalog.pg_extension_config_dump('limaml_model_grant', '');
+-- readable by every role, as PostgreSQL's own ACLs; written by limaml_grant and limaml_revoke
+GRANT SELECT ON limaml_model_grant TO PUBLIC;
+COMMENT ON TABLE limaml_model_grant IS 'roles that may use a model of another role (limaml_grant, limaml_revoke)';
+COMMENT ON COLUMN limaml_model_grant.model_id IS 'model granted';
+COMMENT ON COLUMN limaml_model_grant.grantee IS 'role that may use the model, with its members';
+CREATE TRIGGER limaml_model_grant_changed
+	AFTER INSERT OR UPDATE OR DELETE ON limaml_model_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+CREATE TRIGGER limaml_model_grant_truncated
+	AFTER TRUNCATE ON limaml_model_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+
+-- versions are immutable
+REVOKE UPDATE ON limaml_model_version FROM PUBLIC;
+
+CREATE FUNCTION limaml_check_owner() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION limaml_check_owner() IS 'trigger: only a model''s owner may change or delete its rows (42501)';
+CREATE TRIGGER limaml_model_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_model
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+CREATE TRIGGER limaml_meta_embedding_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_meta_embedding
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+CREATE TRIGGER limaml_refresh_progress_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_refresh_progress
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+
+-- rows of a model are visible to the roles that may use it, new rows only to its owner
+ALTER TABLE limaml_model ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_model_access ON limaml_model
+	USING (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER')
+		   OR EXISTS (SELECT 1 FROM @extschema@.limaml_model_grant g
+					   WHERE g.model_id = limaml_model.model_id
+						 AND pg_catalog.pg_has_role(g.grantee::pg_catalog.oid, 'MEMBER')))
+	WITH CHECK (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'));
+COMMENT ON POLICY limaml_model_access ON limaml_model
+	IS 'a model is visible to its owner and grantees (and their members); only its owner writes it';
+
+ALTER TABLE limaml_model_version ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_model_version_access ON limaml_model_version
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+					WHERE m.model_id = limaml_model_version.model_id
+					  AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_model_version_access ON limaml_model_version
+	IS 'parameters are the owner''s: grantees use them through the limaml functions only';
+
+ALTER TABLE limaml_meta_embedding ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_meta_embedding_access ON limaml_meta_embedding
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = limaml_meta_embedding.model))
+	WITH CHECK (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+						 WHERE m.name = limaml_meta_embedding.model
+						   AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_meta_embedding_access ON limaml_meta_embedding
+	IS 'embeddings of a model are read by the roles that may use it, written by its owner';
+
+ALTER TABLE limaml_refresh_progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_refresh_progress_access ON limaml_refresh_progress
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = limaml_refresh_progress.model))
+	WITH CHECK (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+						 WHERE m.name = limaml_refresh_progress.model
+						   AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_refresh_progress_access ON limaml_refresh_progress
+	IS 'refresh progress of a model is read by the roles that may use it, written by its owner';
+
+CREATE FUNCTION limaml_grant(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_grant' LANGUAGE C;
+COMMENT ON FUNCTION limaml_grant(text, regrole)
+	IS 'lets a role (and its members) use a model: adapt, score, read its embeddings; owner only';
+
+CREATE FUNCTION limaml_revoke(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_revoke' LANGUAGE C;
+COMMENT ON FUNCTION limaml_revoke(text, regrole)
+	IS 'takes back limaml_grant: the role may no longer use the model, from its next statement; owner only';
+
+-- a non-owner fails before any work
+CREATE OR REPLACE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
+LANGUAGE plpgsql AS $proc$
+DECLARE
+	m record;
+	b record;
+	lock_key CONSTANT int := 1280134226;	-- 'LMLR'
+	holder int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	n_done bigint := 0;
+	n_batches int := 0;
+	done_ids bigint[];
+	missing bigint[];
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
+			USING ERRCODE = '22023';
+	END IF;
+	SELECT mo.model_id, mo.active_version, mo.source,
+		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids,
+		   pg_catalog.pg_has_role(mo.owner::pg_catalog.oid, 'MEMBER') AS owned,
+		   pg_catalog.pg_get_userbyid(mo.owner::pg_catalog.oid) AS owner_name INTO m
+	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
+	END IF;
+	-- before any work: a grantee would read the source with its own rights
+	IF NOT m.owned THEN
+		RAISE EXCEPTION 'permission denied for limaml model "%"', model USING ERRCODE = '42501',
+			HINT = pg_catalog.format('Only its owner (%s), members of that role and superusers may refresh it.',
+									 m.owner_name);
+	END IF;
+	IF m.source IS NULL THEN
+		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(lock_key, m.model_id) THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = lock_key
+		   AND l.objid = m.model_id::oid AND l.objsubid = 2;
+		RAISE EXCEPTION 'limaml_refresh of model "%" is already running', model
+			USING ERRCODE = '55P03', DETAIL = pg_catalog.format('Backend %s holds it.', holder);
+	END IF;
+
+	-- stale: rows whose newest ts or count differ from those adapted on (new,
+	-- late or deleted rows), no embedding yet, an older model version, or an
+	-- embedding made by another model of this name (dropped and re-created)
+	FOR b IN EXECUTE pg_catalog.format($q$
+		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
+		emb AS (SELECT member_id, model_version, source_ts, source_rows,
+					   -- the model id in the embedding's header (bytes 8-11, little-endian);
+					   -- -1 for a bytea too short to hold one (stale as well)
+					   CASE WHEN pg_catalog.length(embedding) >= 12
+							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
+								 + pg_catalog.get_byte(embedding, 10) * 65536
+								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
+							ELSE -1 END AS header_model_id
+				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
+		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
+					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
+				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
+					  OR e.source_ts IS DISTINCT FROM s.ts
+					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
+		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
+					   FROM stale)
+		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
+			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
+		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
+		USING model, m.active_version, batch_size, m.model_id
+	LOOP
+		IF n_batches = 0 THEN
+			INSERT INTO @extschema@.limaml_refresh_progress AS p
+			VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, b.members, 0,
+					b.batches, 0, t0, pg_catalog.clock_timestamp(), NULL)
+			ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+			   SET pid = EXCLUDED.pid, model_version = EXCLUDED.model_version,
+				   batch_size = EXCLUDED.batch_size, members_total = EXCLUDED.members_total,
+				   members_done = 0, batches_total = EXCLUDED.batches_total, batches_done = 0,
+				   started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+				   finished_at = NULL;
+			RAISE NOTICE 'limaml_refresh %: % stale members in % batches of %',
+				model, b.members, b.batches, batch_size;
+			COMMIT;
+			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+		END IF;
+
+		-- one scan of the batch's rows; the fingerprint, and the active version
+		-- the aggregate adapts with, come from the statement's snapshot
+		EXECUTE pg_catalog.format($q$
+			WITH v AS (
+				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				  FROM @extschema@.limaml_model WHERE name = $1),
+			a AS (
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
+															   label, ts%s) AS e,
+					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
+				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
+			ins AS (
+				INSERT INTO @extschema@.limaml_meta_embedding AS t
+					(model, member_id, embedding, model_version, n_support, updated_at,
+					 source_ts, source_rows)
+				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
+					   a.ts, a.n
+				  FROM a, v
+				ON CONFLICT (model, member_id) DO UPDATE
+				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
+					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+				RETURNING t.member_id)
+			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
+			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
+		INTO done_ids USING model, b.ids;
+		-- members left without rows get the cold-start embedding
+		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
+		IF missing IS NOT NULL THEN
+			PERFORM @extschema@.limaml_adapt(id, model) FROM pg_catalog.unnest(missing) id;
+		END IF;
+
+		n_batches := n_batches + 1;
+		n_done := n_done + pg_catalog.cardinality(b.ids);
+		UPDATE @extschema@.limaml_refresh_progress p
+		   SET members_done = n_done, batches_done = n_batches, updated_at = pg_catalog.clock_timestamp()
+		 WHERE p.model = limaml_refresh.model;
+		RAISE NOTICE 'limaml_refresh %: batch %/% committed, %/% members, % members/s',
+			model, n_batches, b.batches, n_done, b.members,
+			pg_catalog.round(n_done / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 0.001));
+		COMMIT;
+		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
+	END LOOP;
+
+	INSERT INTO @extschema@.limaml_refresh_progress AS p
+	VALUES (model, pg_catalog.pg_backend_pid(), m.active_version, batch_size, n_done, n_done,
+			n_batches, n_batches, t0, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp())
+	ON CONFLICT ON CONSTRAINT limaml_refresh_progress_pkey DO UPDATE
+	   SET pid = EXCLUDED.pid, updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at,
+		   members_done = EXCLUDED.members_done, batches_done = EXCLUDED.batches_done,
+		   members_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.members_total END,
+		   batches_total = CASE WHEN n_batches = 0 THEN 0 ELSE p.batches_total END,
+		   started_at = EXCLUDED.started_at, model_version = EXCLUDED.model_version,
+		   batch_size = EXCLUDED.batch_size;
+	IF n_batches = 0 THEN
+		RAISE NOTICE 'limaml_refresh %: every member is fresh', model;
+	ELSE
+		RAISE NOTICE 'limaml_refresh %: done, % members in % s', model, n_done,
+			pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
+	END IF;
+END
+$proc$;

@@ -11,7 +11,8 @@ CREATE TABLE limaml_model (
 	config jsonb NOT NULL,
 	active_version int,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	items regclass
+	items regclass,
+	owner regrole NOT NULL DEFAULT current_user::regrole
 );
 
 CREATE TABLE limaml_model_version (
@@ -39,8 +40,8 @@ SELECT pg_catalog.pg_extension_config_dump('limaml_model_model_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('limaml_model_version', '');
 SELECT pg_catalog.pg_extension_config_dump('limaml_meta_embedding', '');
 
--- functions run with the caller's rights (so a model reads only sources its
--- user may read); the catalog is therefore writable by every role
+-- functions run with the caller's rights; row-level security (below) keeps
+-- each role to the models it owns or was granted
 GRANT SELECT, INSERT, UPDATE, DELETE ON limaml_model, limaml_model_version,
 	limaml_meta_embedding TO PUBLIC;
 GRANT USAGE, SELECT ON SEQUENCE limaml_model_model_id_seq TO PUBLIC;
@@ -359,7 +360,7 @@ COMMENT ON COLUMN limaml_refresh_progress.updated_at IS 'last commit';
 COMMENT ON COLUMN limaml_refresh_progress.finished_at IS 'end of the refresh; NULL while running or when interrupted';
 
 -- state: a running refresh holds a transaction advisory lock (1280134226, model_id)
-CREATE VIEW limaml_refresh_status AS
+CREATE VIEW limaml_refresh_status WITH (security_invoker = true) AS
 SELECT p.model, p.pid,
 	   CASE WHEN p.finished_at IS NOT NULL THEN 'done'
 			WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
@@ -396,10 +397,18 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 	SELECT mo.model_id, mo.active_version, mo.source,
-		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids INTO m
+		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids,
+		   pg_catalog.pg_has_role(mo.owner::pg_catalog.oid, 'MEMBER') AS owned,
+		   pg_catalog.pg_get_userbyid(mo.owner::pg_catalog.oid) AS owner_name INTO m
 	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
+	END IF;
+	-- before any work: a grantee would read the source with its own rights
+	IF NOT m.owned THEN
+		RAISE EXCEPTION 'permission denied for limaml model "%"', model USING ERRCODE = '42501',
+			HINT = pg_catalog.format('Only its owner (%s), members of that role and superusers may refresh it.',
+									 m.owner_name);
 	END IF;
 	IF m.source IS NULL THEN
 		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
@@ -518,6 +527,92 @@ END
 $proc$;
 COMMENT ON PROCEDURE limaml_refresh(text, int)
 	IS 'adapts every member whose source rows changed since their embedding (or whose embedding is from an older model version), committing after each batch; resumable, progress in limaml_refresh_status';
+
+-- ---------------------------------------------------------------- ownership
+
+-- a model belongs to its owner; others use it once granted (README, Security)
+COMMENT ON COLUMN limaml_model.owner IS 'role owning the model: it, its members and superusers may train, import into, alter, drop and export it';
+
+CREATE TABLE limaml_model_grant (
+	model_id int NOT NULL REFERENCES limaml_model ON DELETE CASCADE,
+	grantee regrole NOT NULL,
+	PRIMARY KEY (model_id, grantee)
+);
+SELECT pg_catalog.pg_extension_config_dump('limaml_model_grant', '');
+-- readable by every role, as PostgreSQL's own ACLs; written by limaml_grant and limaml_revoke
+GRANT SELECT ON limaml_model_grant TO PUBLIC;
+COMMENT ON TABLE limaml_model_grant IS 'roles that may use a model of another role (limaml_grant, limaml_revoke)';
+COMMENT ON COLUMN limaml_model_grant.model_id IS 'model granted';
+COMMENT ON COLUMN limaml_model_grant.grantee IS 'role that may use the model, with its members';
+CREATE TRIGGER limaml_model_grant_changed
+	AFTER INSERT OR UPDATE OR DELETE ON limaml_model_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+CREATE TRIGGER limaml_model_grant_truncated
+	AFTER TRUNCATE ON limaml_model_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
+
+-- versions are immutable
+REVOKE UPDATE ON limaml_model_version FROM PUBLIC;
+
+CREATE FUNCTION limaml_check_owner() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION limaml_check_owner() IS 'trigger: only a model''s owner may change or delete its rows (42501)';
+CREATE TRIGGER limaml_model_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_model
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+CREATE TRIGGER limaml_meta_embedding_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_meta_embedding
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+CREATE TRIGGER limaml_refresh_progress_owner_check
+	BEFORE UPDATE OR DELETE ON limaml_refresh_progress
+	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
+
+-- rows of a model are visible to the roles that may use it, new rows only to its owner
+ALTER TABLE limaml_model ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_model_access ON limaml_model
+	USING (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER')
+		   OR EXISTS (SELECT 1 FROM @extschema@.limaml_model_grant g
+					   WHERE g.model_id = limaml_model.model_id
+						 AND pg_catalog.pg_has_role(g.grantee::pg_catalog.oid, 'MEMBER')))
+	WITH CHECK (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'));
+COMMENT ON POLICY limaml_model_access ON limaml_model
+	IS 'a model is visible to its owner and grantees (and their members); only its owner writes it';
+
+ALTER TABLE limaml_model_version ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_model_version_access ON limaml_model_version
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+					WHERE m.model_id = limaml_model_version.model_id
+					  AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_model_version_access ON limaml_model_version
+	IS 'parameters are the owner''s: grantees use them through the limaml functions only';
+
+ALTER TABLE limaml_meta_embedding ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_meta_embedding_access ON limaml_meta_embedding
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = limaml_meta_embedding.model))
+	WITH CHECK (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+						 WHERE m.name = limaml_meta_embedding.model
+						   AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_meta_embedding_access ON limaml_meta_embedding
+	IS 'embeddings of a model are read by the roles that may use it, written by its owner';
+
+ALTER TABLE limaml_refresh_progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY limaml_refresh_progress_access ON limaml_refresh_progress
+	USING (EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = limaml_refresh_progress.model))
+	WITH CHECK (EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+						 WHERE m.name = limaml_refresh_progress.model
+						   AND pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')));
+COMMENT ON POLICY limaml_refresh_progress_access ON limaml_refresh_progress
+	IS 'refresh progress of a model is read by the roles that may use it, written by its owner';
+
+CREATE FUNCTION limaml_grant(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_grant' LANGUAGE C;
+COMMENT ON FUNCTION limaml_grant(text, regrole)
+	IS 'lets a role (and its members) use a model: adapt, score, read its embeddings; owner only';
+
+CREATE FUNCTION limaml_revoke(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_revoke' LANGUAGE C;
+COMMENT ON FUNCTION limaml_revoke(text, regrole)
+	IS 'takes back limaml_grant: the role may no longer use the model, from its next statement; owner only';
 
 -- ----------------------------------------------------------------- serving
 

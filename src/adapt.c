@@ -26,9 +26,10 @@ members_relation_features(LmModel *model, Datum member_id)
 
 	if (!OidIsValid(model->members))
 		return NULL;
-	SPI_execute_with_args(psprintf("SELECT member_features FROM %s WHERE member_id = $1 LIMIT 1",
-								   lm_relation_sql(model->members)),
-						  1, argtypes, args, NULL, true, 1);
+	lm_execute_plan_as(lm_model_reader(model),
+					   SPI_prepare(psprintf("SELECT member_features FROM %s WHERE member_id = $1 LIMIT 1",
+											lm_relation_sql(model->members)), 1, argtypes),
+					   args, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -176,7 +177,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	plans = adapt_plans(fcinfo, model, argtypes);
 	args[0] = member_id;
 	args[1] = Int32GetDatum(model->config.support_size);
-	SPI_execute_plan(plans->rows, args, NULL, true, 0);
+	/* the owner's source with the owner's rights, whoever adapts */
+	lm_execute_plan_as(lm_model_reader(model), plans->rows, args, NULL, true, 0);
 	n = (int) SPI_processed;
 	if (n > 0)
 	{
@@ -267,7 +269,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[5] = source_ts;
 	nulls[5] = source_ts_null ? 'n' : ' ';
 	args[6] = source_rows;
-	SPI_execute_plan(plans->upsert, args, nulls, false, 0);
+	/* a grantee stores what the owner would: the model's embedding of the owner's rows */
+	lm_execute_plan_as(lm_model_reader(model), plans->upsert, args, nulls, false, 0);
 	SPI_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }

@@ -7,6 +7,10 @@
  * invalidation for limaml_model_version, and every backend then forgets
  * its cached versions and reloads (or fails clearly) on next use.  Queries
  * pin the versions they use, so a flush in mid-query never frees them.
+ *
+ * Whether a role may use a model is cached apart, per (model, role): the
+ * same invalidation, and any change of role memberships or attributes,
+ * forget it, so a revoked grant holds from the next statement on.
  */
 #include "limaml.h"
 
@@ -46,7 +50,14 @@ typedef struct CacheEntry
 	LmModel    *model;
 } CacheEntry;
 
+typedef struct AccessKey
+{
+	int32		model_id;
+	Oid			userid;
+} AccessKey;
+
 static HTAB *model_cache = NULL;
+static HTAB *access_cache = NULL;	/* AccessKey of the uses allowed */
 static Oid	cached_catalog_relid = InvalidOid;
 
 /* ------------------------------------------------------------- the cache */
@@ -78,11 +89,31 @@ flush_cache(void)
 }
 
 static void
+flush_access(void)
+{
+	HASH_SEQ_STATUS status;
+	AccessKey  *key;
+
+	if (!access_cache)
+		return;
+	hash_seq_init(&status, access_cache);
+	while ((key = hash_seq_search(&status)) != NULL)
+		hash_search(access_cache, key, HASH_REMOVE, NULL);
+}
+
+static void
+role_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	flush_access();
+}
+
+static void
 catalog_inval_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == cached_catalog_relid)
 	{
 		flush_cache();
+		flush_access();
 		/* the extension may have been dropped and created again */
 		cached_catalog_relid = InvalidOid;
 	}
@@ -120,7 +151,55 @@ init_cache(void)
 	ctl.hcxt = TopMemoryContext;
 	model_cache = hash_create("limaml model cache", 16, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(AccessKey);
+	ctl.entrysize = sizeof(AccessKey);
+	access_cache = hash_create("limaml model access", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(catalog_inval_callback, (Datum) 0);
+	/* memberships decide ownership and grants; rolsuper and rolbypassrls too */
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_inval_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, role_inval_callback, (Datum) 0);
+}
+
+/*
+ * Versions are immutable and the cache outlives this snapshot: read the
+ * latest committed state, so an old snapshot can neither cache a dropped
+ * version (or a revoked grant) nor miss one committed while we waited for
+ * a lock.  A parallel worker may not take a new snapshot; it reads with
+ * the leader's, and its cache dies with it at the end of the query.
+ */
+static Snapshot
+catalog_snapshot(void)
+{
+	return IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot();
+}
+
+/*
+ * The current user may use the model: row-level security on limaml_model
+ * shows it (owner, grantee, superuser).  A model hidden from the user is
+ * one that does not exist, by name or by the id in an embedding.
+ */
+static void
+check_usable(int32 model_id, int32 version)
+{
+	AccessKey	key = {model_id, GetUserId()};
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(model_id)};
+	SPIPlanPtr	plan;
+
+	if (hash_search(access_cache, &key, HASH_FIND, NULL))
+		return;
+	SPI_connect();
+	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $1",
+								lm_schema_quoted()), 1, argtypes);
+	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model version %d of model id %d does not exist", version, model_id),
+				 errhint("The model was dropped, or its owner has not granted it to you (limaml_grant).")));
+	SPI_finish();
+	hash_search(access_cache, &key, HASH_ENTER, NULL);
 }
 
 /* 0.1.0's catalog, still in use until ALTER EXTENSION UPDATE, has no items column */
@@ -130,16 +209,40 @@ catalog_has_items(void)
 	return get_attnum(lm_catalog_relid("limaml_model"), "items") != InvalidAttrNumber;
 }
 
-/* reads one version from the catalog into its own memory context */
+typedef struct VersionRead
+{
+	int32		model_id;
+	int32		version;
+} VersionRead;
+
+/* the version's row, as the catalog's owner: a grantee may not read params itself */
+static void
+read_version(void *arg)
+{
+	VersionRead *r = arg;
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(r->model_id), Int32GetDatum(r->version)};
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s, %s "
+								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
+								"ON v.model_id OPERATOR(pg_catalog.=) m.model_id "
+								"WHERE m.model_id OPERATOR(pg_catalog.=) $1 "
+								"AND v.version OPERATOR(pg_catalog.=) $2",
+								catalog_has_items() ? "m.items" : "NULL::pg_catalog.regclass",
+								lm_catalog_has_owner() ? "m.owner::pg_catalog.oid" : "0::pg_catalog.oid",
+								schema, schema), 2, argtypes);
+	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+}
+
+/* reads one version from the catalog into its own memory context; the caller checked the use */
 static LmModel *
 load_model(int32 model_id, int32 version)
 {
-	const char *schema = lm_schema_quoted();
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
+	VersionRead r = {model_id, version};
 	MemoryContext mcxt;
 	MemoryContext old;
-	SPIPlanPtr	plan;
 	LmModel    *model;
 	HeapTuple	tuple;
 	TupleDesc	desc;
@@ -148,23 +251,7 @@ load_model(int32 model_id, int32 version)
 	Jsonb	   *config;
 
 	SPI_connect();
-	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s "
-								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
-								"ON v.model_id = m.model_id "
-								"WHERE m.model_id = $1 AND v.version = $2",
-								catalog_has_items() ? "m.items" : "NULL::regclass",
-								schema, schema), 2, argtypes);
-
-	/*
-	 * Versions are immutable and the cache outlives this snapshot: read the
-	 * latest committed state, so an old snapshot can neither cache a dropped
-	 * version nor miss a version committed while we waited for a lock.
-	 * A parallel worker may not take a new snapshot; it reads with the
-	 * leader's, and its cache dies with it at the end of the query.
-	 */
-	SPI_execute_snapshot(plan, args, NULL,
-						 IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot(),
-						 InvalidSnapshot, true, false, 1);
+	lm_run_as(lm_catalog_owner(), read_version, &r);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -210,6 +297,7 @@ load_model(int32 model_id, int32 version)
 	model->items = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
 	if (isnull)
 		model->items = InvalidOid;
+	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
 	MemoryContextSwitchTo(old);
 	MemoryContextSetParent(mcxt, TopMemoryContext);
 	SPI_finish();
@@ -231,6 +319,7 @@ lm_model_acquire(int32 model_id, int32 version, MemoryContext holder)
 	init_cache();
 	if (!OidIsValid(cached_catalog_relid))
 		cached_catalog_relid = lm_catalog_relid("limaml_model_version");
+	check_usable(model_id, version);
 	entry = hash_search(model_cache, &key, HASH_FIND, NULL);
 	if (entry)
 		model = entry->model;
@@ -436,7 +525,7 @@ check_items_relation(Oid items)
 
 /* reads the item relation, ordered by item_id, into the current memory context */
 static LmNegatives *
-load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name)
+load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name, Oid reader)
 {
 	LmNegatives *neg = palloc0(sizeof(LmNegatives));
 	MemoryContext cxt = CurrentMemoryContext;
@@ -448,8 +537,9 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 	neg->seed = seed;
 	check_items_relation(items);
 	SPI_connect();
-	SPI_execute(psprintf("SELECT item_id, features FROM %s ORDER BY item_id",
-						 lm_relation_sql(items)), true, 0);
+	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT item_id, features FROM %s ORDER BY item_id",
+													lm_relation_sql(items)), 0, NULL),
+					   NULL, NULL, true, 0);
 	n = SPI_processed;
 	if (n == 0)
 		ereport(ERROR,
@@ -539,7 +629,8 @@ lm_model_negatives(const LmModel *model)
 		PG_TRY();
 		{
 			m->negatives = load_items(model->items, model->arch.item_feature_dim,
-									  model->config.negatives, model->config.seed, model->name);
+									  model->config.negatives, model->config.seed, model->name,
+									  lm_model_reader(model));
 		}
 		PG_CATCH();
 		{
@@ -968,7 +1059,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	}
 	/* the item relation must hold more items than negatives, of the model's item_dim */
 	if (cfg.negatives > 0)
-		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name);
+		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
@@ -994,6 +1085,7 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
 
+	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "drop", false, NULL);
 	SPI_connect();
 	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 0);
@@ -1001,8 +1093,12 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("limaml model \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
-	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_meta_embedding WHERE model = $1", schema),
-						  1, argtypes, args, NULL, false, 0);
+	/* checked above: the embeddings go as the catalog's owner, without a check per row */
+	lm_execute_plan_as(lm_catalog_owner(),
+					   SPI_prepare(psprintf("DELETE FROM %s.limaml_meta_embedding "
+											"WHERE model OPERATOR(pg_catalog.=) $1", schema),
+								   1, argtypes),
+					   args, NULL, false, 0);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

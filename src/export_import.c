@@ -26,6 +26,7 @@ limaml_model_export(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be NULL")));
+	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "export", false, NULL);
 	lm_model_resolve_version(PG_GETARG_TEXT_PP(0), !PG_ARGISNULL(1),
 							 PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &model_id, &version);
 	model = lm_model_acquire(model_id, version, CurrentMemoryContext);
@@ -79,7 +80,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg);
-	if (lock_existing_model(name, &model_id, &existing))
+	/* a model of another role's (hidden, or only granted) is not ours to import into */
+	if (lm_check_model_owner(name, "import into", true, NULL) &&
+		lock_existing_model(name, &model_id, &existing))
 	{
 		if (!lm_arch_equal(&existing, &arch))
 			ereport(ERROR,

@@ -5,6 +5,7 @@
  * SQL values into its buffers and back, one file per capability:
  *   limaml.c        module init, GUCs, input checks
  *   model_json.c    a model's configuration and parameters as jsonb
+ *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
  *   export_import.c limaml_model_export and limaml_model_import
  *   embedding.c     the meta-embedding bytea format
@@ -29,6 +30,7 @@
 #include "core/arch.h"
 #include "core/formats.h"
 #include "core/model_reader.h"
+#include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
@@ -53,6 +55,7 @@ typedef struct LmModel
 	Oid			source;			/* InvalidOid when imported without one */
 	Oid			members;		/* optional member relation */
 	Oid			items;			/* optional item relation (negative sampling) */
+	Oid			owner;			/* InvalidOid in a catalog from before 0.3.0 */
 	LmArch		arch;
 	LmConfig	config;
 	float	   *params;			/* [arch.n_params] */
@@ -76,6 +79,18 @@ Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
+
+/* ownership.c */
+bool		lm_catalog_has_owner(void);
+bool		lm_check_model_owner(const char *name, const char *action, bool missing_ok,
+								 int32 *model_id);
+Oid			lm_model_reader(const LmModel *model);
+Oid			lm_catalog_owner(void);
+void		lm_run_as(Oid role, void (*fn) (void *), void *arg);
+void		lm_execute_plan_as(Oid role, SPIPlanPtr plan, Datum *args, const char *nulls,
+							   bool read_only, long count);
+Portal		lm_cursor_open_as(Oid role, SPIPlanPtr plan, Datum *args, bool read_only);
+void		lm_cursor_fetch_as(Oid role, Portal portal, long count);
 
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);

@@ -46,6 +46,7 @@ struct LmMemberStream
 	const LmModel *model;
 	Portal		portal;
 	SPITupleTable *fetched;		/* the current fetch, kept apart from SPI_tuptable */
+	Oid			reader;			/* role the rows are read as (InvalidOid: the caller) */
 	uint64		n_fetched;
 	uint64		next_row;
 	bool		done;
@@ -285,8 +286,10 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 					   shuffled ? 1 : 0, argtypes);
 	if (!plan)
 		elog(ERROR, "limaml: could not plan the source query");
-	stream->portal = SPI_cursor_open(NULL, plan, shuffled ? args : NULL, NULL, true);
-	SPI_cursor_fetch(stream->portal, true, FETCH_ROWS);
+	/* the model's own source with its owner's rights; a source the caller passes, the caller's */
+	stream->reader = source == model->source ? lm_model_reader(model) : InvalidOid;
+	stream->portal = lm_cursor_open_as(stream->reader, plan, shuffled ? args : NULL, true);
+	lm_cursor_fetch_as(stream->reader, stream->portal, FETCH_ROWS);
 	stream->fetched = SPI_tuptable;
 	stream->n_fetched = SPI_processed;
 	stream->done = stream->n_fetched == 0;
@@ -333,7 +336,7 @@ lm_stream_next(LmMemberStream *stream, LmMember *member)
 		{
 			SPI_freetuptable(stream->fetched);
 			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(stream->portal, true, FETCH_ROWS);
+			lm_cursor_fetch_as(stream->reader, stream->portal, FETCH_ROWS);
 			stream->fetched = SPI_tuptable;
 			stream->n_fetched = SPI_processed;
 			stream->next_row = 0;

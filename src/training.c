@@ -441,6 +441,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml train", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(train_cxt);
 
+	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "train", false, NULL);
 	SPI_connect();
 	lock_model(PG_GETARG_TEXT_PP(0), &model_id, &from_version);
 	model = lm_model_acquire(model_id, from_version, train_cxt);

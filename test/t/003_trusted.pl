@@ -72,20 +72,29 @@ is(as_ok('alice', q{SELECT jsonb_typeof(limaml_model_export('m'))}), 'object',
 is(as_ok('alice', q{SELECT limaml_drop_model('m'); SELECT count(*) FROM limaml_model}), "\n0",
 	'alice drops the model');
 
-# functions run with the caller's rights: bob cannot read alice's source
+# bob may not use alice's model: it does not exist for him (test/t/040_ownership.pl has the rest)
 as_ok('alice', q{SELECT limaml_create_model('m', 'planted_interactions',
 	embedding_dim => 8, meta_hidden => '{16}', global_hidden => '{16}', seed => 5);
 	GRANT USAGE ON SCHEMA alice TO bob});
 $node->psql('appdb', q{SET search_path = alice; SELECT limaml_adapt(1, 'm')},
 	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'bob', '-v', 'VERBOSITY=verbose' ]);
-like($err, qr/ERROR:  42501: permission denied for table planted_interactions/,
-	'bob cannot adapt from alice\'s table: permission denied (42501)');
+like($err, qr/ERROR:  42704: limaml model "m" does not exist/,
+	'bob cannot adapt with alice\'s model: it does not exist for him (42704)');
 $node->psql('appdb', q{SET search_path = alice; SELECT count(*) FROM limaml_train('m', epochs => 1)},
 	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'bob', '-v', 'VERBOSITY=verbose' ]);
-like($err, qr/ERROR:  42501: permission denied for table planted_interactions/,
-	'bob cannot train on alice\'s table: permission denied (42501)');
+like($err, qr/ERROR:  42704: limaml model "m" does not exist/,
+	'bob cannot train alice\'s model (42704)');
 is(as_ok('alice', q{SELECT string_agg(version::text, ',') FROM limaml_model_version}), '0',
 	'bob\'s failed training stored no version');
+
+# granted, bob adapts from alice's table with her rights, and still may not train
+as_ok('alice', q{SELECT limaml_grant('m', 'bob')});
+like(as_ok('bob', q{SET search_path = alice; SELECT limaml_adapt(1, 'm')}), qr/^\\x/,
+	'granted, bob adapts without any privilege on alice\'s table');
+$node->psql('appdb', q{SET search_path = alice; SELECT count(*) FROM limaml_train('m', epochs => 1)},
+	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'bob', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  42501: permission denied for limaml model "m"/,
+	'granted, bob still cannot train alice\'s model (42501)');
 
 $node->stop;
 

@@ -50,11 +50,28 @@ my $describe_sql = q{
 		UNION ALL
 		SELECT pg_get_triggerdef(t.oid)
 		  FROM objs JOIN pg_trigger t ON objs.classid = 'pg_class'::regclass AND t.tgrelid = objs.objid
-		 WHERE NOT t.tgisinternal) lines};
+		 WHERE NOT t.tgisinternal
+		UNION ALL
+		SELECT c.oid::regclass::text || ' rls ' || c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text
+		       || ' options ' || coalesce(c.reloptions::text, '') || ' acl ' || coalesce(c.relacl::text, '')
+		  FROM objs JOIN pg_class c ON objs.classid = 'pg_class'::regclass AND c.oid = objs.objid
+		UNION ALL
+		SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text || ' ' || pol.polcmd::text
+		       || ' ' || pol.polpermissive::text || ' ' || pol.polroles::text
+		       || ' using ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
+		       || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
+		       || coalesce(' -- ' || obj_description(pol.oid, 'pg_policy'), '')
+		  FROM objs JOIN pg_policy pol ON objs.classid = 'pg_class'::regclass AND pol.polrelid = objs.objid
+		UNION ALL
+		SELECT p.oid::regprocedure::text || ' acl ' || coalesce(p.proacl::text, '')
+		  FROM objs JOIN pg_proc p ON objs.classid = 'pg_proc'::regclass AND p.oid = objs.objid) lines};
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION limaml');
 my $fresh = $node->safe_psql('fresh', $describe_sql);
+
+my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
+$node->safe_psql('postgres', 'CREATE ROLE tenant');
 
 my @versions = grep { $_ ne $newest } split /\n/, $node->safe_psql('postgres',
 	q{SELECT version FROM pg_available_extension_versions WHERE name = 'limaml' ORDER BY version});
@@ -67,6 +84,15 @@ for my $old (@versions)
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, "CREATE EXTENSION limaml VERSION '$old'");
 	planted_data($node, db => $db, n_members => 60, per_member => 30);
+
+	# owners on update: a model over a tenant's view belongs to the tenant,
+	# one imported without a source to the extension's owner
+	$node->safe_psql($db, q{
+		CREATE VIEW tenant_interactions AS SELECT * FROM planted_interactions;
+		GRANT SELECT ON planted_interactions TO tenant;
+		ALTER VIEW tenant_interactions OWNER TO tenant;
+		SELECT limaml_create_model('tenant_m', 'tenant_interactions', embedding_dim => 4, seed => 3);
+		SELECT limaml_model_import('sourceless', limaml_model_export('tenant_m'));});
 
 	# a trained model, its embeddings stored as a batch job would, and scores
 	$node->safe_psql($db, q{
@@ -95,6 +121,16 @@ for my $old (@versions)
 		SELECT count(*) FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model
 		 WHERE e.model = 'm' AND e.model_version = m.active_version}),
 		"t\n60", "$old: training and refresh work after the update");
+
+	is($node->safe_psql($db, q{
+		SELECT string_agg(name || ':' || owner, ',' ORDER BY name) FROM limaml_model}),
+		"m:$superuser,sourceless:$superuser,tenant_m:tenant",
+		"$old: models are owned by their source's owner, else the extension's");
+	is($node->safe_psql($db, q{SET ROLE tenant;
+		SELECT string_agg(name, ',' ORDER BY name) FROM limaml_model;
+		SELECT limaml_adapt(1, 'tenant_m') IS NOT NULL}), "tenant_m\nt",
+		"$old: the tenant sees and adapts its model only");
+	$node->safe_psql($db, q{SELECT limaml_drop_model('tenant_m'); SELECT limaml_drop_model('sourceless')});
 
 	my $updated = $node->safe_psql($db, $describe_sql);
 	is($updated, $fresh, "$old: the updated objects equal a fresh install of $newest");
