@@ -176,7 +176,7 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	{
 		const LmDense *layer = &arch->global[l];
 
-		n_reals += (layer->out_dim == 1 ? round_up(layer->in_dim)
+		n_reals += (l == arch->n_global - 1 ? round_up(layer->in_dim)
 					: (size_t) layer->in_dim * round_up(layer->out_dim))
 			+ round_up(layer->out_dim);
 	}
@@ -217,7 +217,8 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 
 		u->in_dim = layer->in_dim;
 		u->out_dim = layer->out_dim;
-		if (layer->out_dim == 1)
+		/* the output layer only: a hidden layer of width 1 is a matrix like any other */
+		if (l == arch->n_global - 1)
 		{
 			u->w = take(&next, layer->in_dim);
 			memcpy(u->w, global + layer->w_off, layer->in_dim * sizeof(lm_real));

@@ -356,6 +356,8 @@ static const Shape shapes[] = {
 	{32, 32, {64}, 1, 1},		/* with the bilinear term */
 	{3, 5, {0}, 0, 1},
 	{7, 13, {17, 5}, 2, 1},
+	{7, 13, {17, 1}, 2, 0},		/* a hidden layer of width 1 above the first (fuzzing) */
+	{8, 4, {9, 1, 3}, 3, 1},
 };
 
 #define N_ITEMS 20
@@ -377,8 +379,9 @@ test_plans(void)
 				   *scratch_b;
 		float		codes_by_isa[LM_ISA_COUNT][LM_MAX_WIDTH];
 
-		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d%s", s->d, s->p, s->n_hidden,
-				 s->n_hidden ? s->hidden[0] : 0, s->bilinear ? " bilinear" : "");
+		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d,%d%s", s->d, s->p, s->n_hidden,
+				 s->n_hidden ? s->hidden[0] : 0, s->n_hidden > 1 ? s->hidden[1] : 0,
+				 s->bilinear ? " bilinear" : "");
 		CHECK(err == NULL, "%s arch", tag);
 		if (err)
 			continue;
