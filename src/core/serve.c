@@ -168,8 +168,15 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	if (!k)
 		return NULL;
 
-	/* sizes first, in the order take() hands them out below */
-	width = round_up(arch->max_width) + PLAN_ALIGN;
+	/*
+	 * sizes first, in the order take() hands them out below; the scratch
+	 * buffers also hold an item code's wide section (lm_serve_plan_code),
+	 * which can be wider than every layer
+	 */
+	width = (size_t) arch->max_width;
+	if (arch->wide && (size_t) (1 + arch->wide_rank) > width)
+		width = (size_t) (1 + arch->wide_rank);
+	width = round_up(width) + PLAN_ALIGN;
 	n_reals = 2 * width + PLAN_ALIGN;
 	n_reals += round_up((size_t) arch->item_dim * (l0->out_dim == 1 ? 1 : round_up(l0->out_dim)));
 	for (int l = 1; l < arch->n_global; l++)

@@ -543,13 +543,16 @@ test_crc(void)
 /*
  * The wide head: every serving path (plan, code, code + features, the
  * scalar reference) scores an item as lm_predict_rows does, for trained,
- * never-trained and unknown items, with and without the bilinear term.
+ * never-trained and unknown items, with and without the bilinear term;
+ * rank 40 makes the code's wide section wider than every layer (the plan's
+ * scratch buffer overflowed there: found by fuzz_model_config).
  */
 static void
 test_wide_serving(void)
 {
-	for (int bil = 0; bil < 2; bil++)
+	for (int bil = 0; bil < 4; bil++)
 	{
+		int			rank = bil < 2 ? 3 : 40;
 		LmArch		arch;
 		int			hidden[1] = {8};
 		int			B = 6;
@@ -568,8 +571,8 @@ test_wide_serving(void)
 
 		lm_arch_init(&arch, 0, 4, 3, NULL, 0, hidden, 1, LM_LOSS_BCE);
 		lm_arch_enable_item_embedding(&arch, B, 2);
-		CHECK(lm_arch_enable_wide(&arch, 3, 1.0) == NULL, "wide serving: arch");
-		if (bil)
+		CHECK(lm_arch_enable_wide(&arch, rank, 1.0) == NULL, "wide serving: arch");
+		if (bil % 2)
 			lm_arch_enable_bilinear(&arch);
 		params = malloc(arch.n_params * sizeof(float));
 		lm_arch_init_params(&arch, params, rng_uniform, &rng);
@@ -578,13 +581,14 @@ test_wide_serving(void)
 		for (int b = 0; b < 4; b++)
 			for (int j = 0; j < 2; j++)
 				global[arch.item_table_off + b * 2 + j] = (float) rng_range(&rng, -1, 1);
-		for (size_t k = 0; k < (size_t) (B + 1) * 4; k++)
+		for (size_t k = 0; k < (size_t) (B + 1) * (1 + rank); k++)
 			global[arch.wide_off + k] = (float) rng_range(&rng, -1, 1);
 		lm_wide_table_finish(&arch, global);
 		lm_item_table_finish(&arch, global);
 		emb = random_floats(lm_embedding_len(&arch));
 		work = lm_work_create(&arch, 1);
-		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 4, "wide serving: the input carries (bias, f)");
+		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 1 + rank,
+			  "wide serving rank %d: the input carries (bias, f)", rank);
 		for (int si = 0; si < n_isas; si++)
 		{
 			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
@@ -613,9 +617,9 @@ test_wide_serving(void)
 			}
 			lm_serve_plan_free(plan);
 		}
-		CHECK(ok, "wide serving%s: plan, code, code + features and the reference score as "
-			  "lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
-			  bil ? " with the bilinear term" : "", worst);
+		CHECK(ok, "wide serving rank %d%s: plan, code, code + features and the reference score "
+			  "as lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
+			  rank, bil % 2 ? " with the bilinear term" : "", worst);
 		lm_work_free(work);
 		free(emb);
 		free(params);
