@@ -97,7 +97,34 @@ AS 'MODULE_PATHNAME', 'limaml_revoke' LANGUAGE C;
 COMMENT ON FUNCTION limaml_revoke(text, regrole)
 	IS 'takes back limaml_grant: the role may no longer use the model, from its next statement; owner only';
 
--- a non-owner fails before any work
+-- ---------------------------------------------------------------- sources (issue 11)
+
+CREATE FUNCTION limaml_check_source(relation regclass, loss text DEFAULT 'bce',
+	support_size int DEFAULT 50, query_size int DEFAULT 10,
+	OUT severity text, OUT "check" text, OUT detail text, OUT hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int)
+	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss, an index for per-member reads; reads the whole relation';
+
+CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
+AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
+	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+
+CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION limaml_prevent_transaction_block(text)
+	IS 'internal, for limaml_refresh: errors inside a transaction block or another atomic context, where a procedure cannot commit';
+
+-- limaml_score: NULL in, NULL out (the three-argument form keeps NULL item_id as the unknown item)
+ALTER FUNCTION limaml_score(bytea, real[]) STRICT;
+ALTER FUNCTION limaml_score(bytea, bytea) STRICT;
+COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
+	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id; NULL when the embedding or the features are NULL';
+
+
+-- a non-owner fails before any work; fails at once in a transaction block; reads every accepted source type
 CREATE OR REPLACE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
 LANGUAGE plpgsql AS $proc$
 DECLARE
@@ -110,7 +137,10 @@ DECLARE
 	n_batches int := 0;
 	done_ids bigint[];
 	missing bigint[];
+	agg_args text;
 BEGIN
+	-- it commits as it goes: fail now, not at the first COMMIT
+	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
 			USING ERRCODE = '22023';
@@ -183,14 +213,15 @@ BEGIN
 		END IF;
 
 		-- one scan of the batch's rows; the fingerprint, and the active version
-		-- the aggregate adapts with, come from the statement's snapshot
+		-- the aggregate adapts with, come from the statement's snapshot; the
+		-- rows converted as limaml_adapt reads them
+		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
 		EXECUTE pg_catalog.format($q$
 			WITH v AS (
 				SELECT active_version, (config ->> 'support_size')::int AS support_size
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
-				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
-															   label, ts%s) AS e,
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
 					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
 				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
 			ins AS (
@@ -206,7 +237,7 @@ BEGIN
 					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
 				RETURNING t.member_id)
 			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
-			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
+			agg_args, m.source::regclass)
 		INTO done_ids USING model, b.ids;
 		-- members left without rows get the cold-start embedding
 		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
@@ -244,3 +275,38 @@ BEGIN
 	END IF;
 END
 $proc$;
+
+-- the wide solve may read the item features too: one more argument
+DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass);
+CREATE FUNCTION limaml_create_model(
+	name text,
+	source regclass,
+	embedding_dim int DEFAULT 16,
+	meta_hidden int[] DEFAULT '{32}',
+	global_hidden int[] DEFAULT '{64}',
+	loss text DEFAULT 'bce',
+	inner_steps int DEFAULT 5,
+	inner_lr real DEFAULT NULL,
+	support_size int DEFAULT 50,
+	query_size int DEFAULT 10,
+	seed bigint DEFAULT 0,
+	members regclass DEFAULT NULL,
+	member_dim int DEFAULT NULL,
+	item_dim int DEFAULT NULL,
+	adapt_steps int DEFAULT NULL,
+	adapt_lr real DEFAULT NULL,
+	meta_sgd boolean DEFAULT false,
+	bilinear boolean DEFAULT false,
+	item_buckets int DEFAULT NULL,
+	item_embedding_dim int DEFAULT 16,
+	wide boolean DEFAULT NULL,
+	wide_rank int DEFAULT 16,
+	ridge_lambda real DEFAULT 3,
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL,
+	wide_features boolean DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass, boolean)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';

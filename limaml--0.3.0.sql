@@ -87,6 +87,26 @@ CREATE TRIGGER limaml_model_truncated
 	AFTER TRUNCATE ON limaml_model
 	FOR EACH STATEMENT EXECUTE FUNCTION limaml_catalog_changed();
 
+-- ---------------------------------------------------------------- sources (issue 11)
+
+CREATE FUNCTION limaml_check_source(relation regclass, loss text DEFAULT 'bce',
+	support_size int DEFAULT 50, query_size int DEFAULT 10,
+	OUT severity text, OUT "check" text, OUT detail text, OUT hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int)
+	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss, an index for per-member reads; reads the whole relation';
+
+CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
+AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
+	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+
+CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION limaml_prevent_transaction_block(text)
+	IS 'internal, for limaml_refresh: errors inside a transaction block or another atomic context, where a procedure cannot commit';
+
 -- ------------------------------------------------------------------ models
 
 CREATE FUNCTION limaml_create_model(
@@ -115,10 +135,11 @@ CREATE FUNCTION limaml_create_model(
 	ridge_lambda real DEFAULT 3,
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,
-	items regclass DEFAULT NULL)
+	items regclass DEFAULT NULL,
+	wide_features boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
@@ -391,7 +412,10 @@ DECLARE
 	n_batches int := 0;
 	done_ids bigint[];
 	missing bigint[];
+	agg_args text;
 BEGIN
+	-- it commits as it goes: fail now, not at the first COMMIT
+	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
 			USING ERRCODE = '22023';
@@ -464,14 +488,15 @@ BEGIN
 		END IF;
 
 		-- one scan of the batch's rows; the fingerprint, and the active version
-		-- the aggregate adapts with, come from the statement's snapshot
+		-- the aggregate adapts with, come from the statement's snapshot; the
+		-- rows converted as limaml_adapt reads them
+		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
 		EXECUTE pg_catalog.format($q$
 			WITH v AS (
 				SELECT active_version, (config ->> 'support_size')::int AS support_size
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
-				SELECT member_id, @extschema@.limaml_adapt_agg($1, member_features, item_features,
-															   label, ts%s) AS e,
+				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
 					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
 				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
 			ins AS (
@@ -487,7 +512,7 @@ BEGIN
 					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
 				RETURNING t.member_id)
 			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
-			CASE WHEN m.item_ids THEN ', item_id' ELSE '' END, m.source::regclass)
+			agg_args, m.source::regclass)
 		INTO done_ids USING model, b.ids;
 		-- members left without rows get the cold-start embedding
 		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
@@ -617,14 +642,14 @@ COMMENT ON FUNCTION limaml_revoke(text, regrole)
 -- ----------------------------------------------------------------- serving
 
 CREATE FUNCTION limaml_score(embedding bytea, item_features real[]) RETURNS real
-AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
+AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_score(bytea, real[])
 	IS 'scores an item for a member with the global block of the model version that produced the embedding: a probability (bce) or a value (mse); a model with item_buckets scores it as the unknown item';
 
 CREATE FUNCTION limaml_score(embedding bytea, item_features real[], item_id bigint) RETURNS real
 AS 'MODULE_PATHNAME', 'limaml_score' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
-	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id';
+	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id; NULL when the embedding or the features are NULL';
 
 -- serving (issue 5)
 
@@ -635,7 +660,7 @@ COMMENT ON FUNCTION limaml_item_encode(text, real[], int, bigint)
 	IS 'item code: the item side of the first global layer for a model version (default: the active one), for limaml_score(embedding, item_code); with item_buckets the code includes the item_id''s embedding row (NULL: the unknown item), pass it as item_id => id; models without item_buckets ignore item_id';
 
 CREATE FUNCTION limaml_score(embedding bytea, item_code bytea) RETURNS real
-AS 'MODULE_PATHNAME', 'limaml_score_code' LANGUAGE C STABLE PARALLEL SAFE;
+AS 'MODULE_PATHNAME', 'limaml_score_code' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_score(bytea, bytea)
 	IS 'scores an item code from limaml_item_encode for a member: the same score as with the item''s features, for less work per candidate';
 

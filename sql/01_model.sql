@@ -146,28 +146,29 @@ SELECT pg_temp.err($$ SELECT limaml_adapt_agg(NULL, member_features, item_featur
 
 CREATE TABLE src_no_ts (member_id bigint, member_features real[], item_features real[], label real);
 CREATE VIEW src_no_label AS SELECT member_id, member_features, item_features, ts FROM planted_interactions;
-CREATE VIEW src_int_member AS
-SELECT member_id::int AS member_id, member_features, item_features, label, ts FROM planted_interactions;
-CREATE VIEW src_float8_label AS
-SELECT member_id, member_features, item_features, label::float8 AS label, ts FROM planted_interactions;
-CREATE VIEW src_float8_items AS
-SELECT member_id, member_features, item_features::float8[] AS item_features, label, ts FROM planted_interactions;
-CREATE VIEW src_ts_no_tz AS
-SELECT member_id, member_features, item_features, label, ts::timestamp AS ts FROM planted_interactions;
+-- (integer, numeric, boolean and timestamp types are accepted: 23_sources)
+CREATE VIEW src_text_member AS
+SELECT member_id::text AS member_id, member_features, item_features, label, ts FROM planted_interactions;
+CREATE VIEW src_text_label AS
+SELECT member_id, member_features, item_features, label::text AS label, ts FROM planted_interactions;
+CREATE VIEW src_text_items AS
+SELECT member_id, member_features, item_features::text[] AS item_features, label, ts FROM planted_interactions;
+CREATE VIEW src_ts_text AS
+SELECT member_id, member_features, item_features, label, ts::text AS ts FROM planted_interactions;
 CREATE TABLE members_no_features (member_id bigint);
-CREATE TABLE members_int_features (member_id bigint, member_features int[]);
+CREATE TABLE members_text_features (member_id bigint, member_features text[]);
 
 SELECT pg_temp.catalog_rows();
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_no_ts') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_no_label') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_int_member') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_float8_label') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_float8_items') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_ts_no_tz') $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_text_member') $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_text_label') $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_text_items') $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'src_ts_text') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'pg_class') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'no_such_table') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'planted_interactions', members => 'members_no_features') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'planted_interactions', members => 'members_int_features') $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'planted_interactions', members => 'members_text_features') $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('bad', 'planted_interactions', members => 'planted_items') $$);
 
 -- ------------------------------------------------------------ absurd hyperparameters
@@ -327,6 +328,6 @@ SELECT active_version FROM limaml_model WHERE name = 'm_default';
 SELECT limaml_drop_model(name) FROM limaml_model ORDER BY name;
 SELECT pg_temp.catalog_rows();
 
-DROP TABLE src_no_ts, members_no_features, members_int_features, tr_src, empty_src;
-DROP VIEW planted_nofeat, src_no_label, src_int_member, src_float8_label, src_float8_items, src_ts_no_tz;
+DROP TABLE src_no_ts, members_no_features, members_text_features, tr_src, empty_src;
+DROP VIEW planted_nofeat, src_no_label, src_text_member, src_text_label, src_text_items, src_ts_text;
 DROP TABLE planted_interactions, planted_members, planted_items;

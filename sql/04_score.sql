@@ -140,8 +140,9 @@ SELECT avg((fav_score > other_score)::int) > 0.7 AS favourite_scores_higher
 
 CREATE TEMP TABLE one AS SELECT adapted AS e FROM emb WHERE member_id = 1;
 SELECT octet_length(e) AS bytes FROM one;
-SELECT pg_temp.err($$ SELECT limaml_score(NULL, '{1,0,0,0,0,0,0,0}'::real[]) $$);
-SELECT pg_temp.err($$ SELECT limaml_score(e, NULL) FROM one $$);
+-- NULL in, NULL out
+SELECT limaml_score(NULL, '{1,0,0,0,0,0,0,0}'::real[]) IS NULL AS null_embedding,
+       limaml_score(e, NULL) IS NULL AS null_features FROM one;
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{}') FROM one $$);

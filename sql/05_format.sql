@@ -153,7 +153,7 @@ SELECT limaml_embedding_array(limaml_adapt_agg('fm_nosrc', member_features, item
      = (SELECT limaml_embedding_array(orig) FROM both_models WHERE member_id = 2) AS aggregate_works
   FROM planted_interactions WHERE member_id = 2;
 -- a source given at import is checked
-CREATE TABLE wrong_src (member_id int);
+CREATE TABLE wrong_src (member_id text);
 SELECT pg_temp.err($$ SELECT limaml_model_import('fm_bad', j, 'wrong_src') FROM x $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('fm_bad', j, 'planted_interactions', 'planted_items') FROM x $$);
 

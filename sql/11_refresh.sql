@@ -110,9 +110,12 @@ SELECT members_done FROM pg_temp.progress();
 
 -- ------------------------------------------------------------ errors
 
-SELECT pg_temp.err($$ CALL limaml_refresh('nope') $$);
-SELECT pg_temp.err($$ CALL limaml_refresh('rf', 0) $$);
-SELECT pg_temp.err($$ CALL limaml_refresh('rf', NULL) $$);
+-- (top-level statements: inside pg_temp.err the procedure could not commit)
+\set VERBOSITY terse
+CALL limaml_refresh('nope');
+CALL limaml_refresh('rf', 0);
+CALL limaml_refresh('rf', NULL);
+\set VERBOSITY default
 -- it commits, so it cannot run inside a transaction block or a function
 INSERT INTO rf_src SELECT member_id, member_features, item_features, label, ts + interval '3 hours'
   FROM rf_src WHERE member_id = 9 AND ts = (SELECT max(ts) FROM rf_src WHERE member_id = 9);

@@ -236,13 +236,13 @@ SELECT pg_temp.err($$ SELECT limaml_adapt_agg('it_plain', member_features, item_
 SELECT limaml_adapt(50, 'it_plain') = limaml_adapt_agg('it_plain', member_features, item_features, label, ts)
        AS plain_equal
   FROM it_src WHERE member_id = 50;
--- limaml_adapt of an item-ID model needs the source's item_id bigint column
+-- limaml_adapt of an item-ID model needs the source's item_id column, of an integer type
 CREATE TABLE it_small AS SELECT * FROM it_src WHERE member_id <= 5;
 SELECT limaml_create_model('it_v', 'it_small', support_size => 20, item_buckets => 8) > 0 AS created;
 SELECT limaml_adapt(1, 'it_v') IS NOT NULL AS adapted;
 ALTER TABLE it_small DROP COLUMN item_id;
 SELECT pg_temp.err($$ SELECT limaml_adapt(1, 'it_v') $$);
-ALTER TABLE it_small ADD COLUMN item_id int;
+ALTER TABLE it_small ADD COLUMN item_id text;
 SELECT pg_temp.err($$ SELECT limaml_adapt(1, 'it_v') $$);
 
 -- ------------------------------------------------------------ bad input

@@ -137,8 +137,7 @@ SELECT count(*) AS pairs,
 -- bad codes
 CREATE TEMP TABLE one AS
 SELECT (SELECT e FROM sv_emb WHERE member_id = 1) AS e, (SELECT code FROM sv_codes WHERE item_id = 1) AS c;
-SELECT pg_temp.err($$ SELECT limaml_score(e, NULL::bytea) FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(NULL, c) FROM one $$);
+SELECT limaml_score(e, NULL::bytea) IS NULL AS null_code, limaml_score(NULL, c) IS NULL AS null_embedding FROM one;
 SELECT pg_temp.err($$ SELECT limaml_score(e, set_byte(c, 40, get_byte(c, 40) # 1)) FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, set_byte(c, 12, get_byte(c, 12) # 1)) FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, set_byte(c, 0, 0)) FROM one $$);

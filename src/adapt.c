@@ -17,18 +17,24 @@
 PG_FUNCTION_INFO_V1(limaml_adapt);
 
 static const float *
-members_relation_features(LmModel *model, Datum member_id)
+members_relation_features(LmModel *model, int64 member_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {member_id};
+	LmSourceSql sql;
+	Oid			argtypes[1];
+	Datum		args[1];
 	bool		isnull;
 	Datum		d;
 
 	if (!OidIsValid(model->members))
 		return NULL;
+	lm_source_sql(model->members, &sql);
+	argtypes[0] = sql.member_id_type;
+	if (!lm_member_id_param(argtypes[0], member_id, &args[0]))
+		return NULL;
 	lm_execute_plan_as(lm_model_reader(model),
-					   SPI_prepare(psprintf("SELECT member_features FROM %s WHERE member_id = $1 LIMIT 1",
-											lm_relation_sql(model->members)), 1, argtypes),
+					   SPI_prepare(psprintf("SELECT %s FROM %s src WHERE src.member_id = $1 LIMIT 1",
+											sql.member_features, lm_relation_sql(model->members)),
+								   1, argtypes),
 					   args, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
@@ -43,6 +49,7 @@ members_relation_features(LmModel *model, Datum member_id)
 typedef struct AdaptPlans
 {
 	Oid			source;
+	Oid			member_id_type; /* of the source's member_id, the rows statement's $1 */
 	bool		item_ids;		/* the rows statement selects item_id */
 	SPIPlanPtr	rows;			/* newest rows, and the member's row count */
 	SPIPlanPtr	upsert;			/* into limaml_meta_embedding */
@@ -77,12 +84,15 @@ static AdaptPlans *
 adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 {
 	AdaptPlans *plans = fcinfo->flinfo->fn_extra;
-	Oid			row_types[2] = {INT8OID, INT4OID};
+	Oid			row_types[2] = {InvalidOid, INT4OID};
 	const char *source;
+	LmSourceSql sql;
 	/* item ids for their buckets, and for negatives' sampling key */
 	bool		item_ids = model->arch.item_buckets > 0 || model->config.negatives > 0;
 
-	if (plans && plans->source == model->source && plans->item_ids == item_ids)
+	lm_source_sql(model->source, &sql);
+	if (plans && plans->source == model->source && plans->item_ids == item_ids &&
+		plans->member_id_type == sql.member_id_type)
 		return plans;
 	if (!plans)
 	{
@@ -98,16 +108,21 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 	/*
 	 * The newest rows in the shared row order (lm_row_order_sql, the order
 	 * of training and of limaml_adapt_agg), and the member's row count:
-	 * with the newest ts, the fingerprint limaml_refresh compares.
+	 * with the newest ts, the fingerprint limaml_refresh compares.  member_id
+	 * is compared with a parameter of its own type, and the conversions are
+	 * in the select list only, so an index on (member_id, ts) serves both.
 	 */
+	lm_check_source(model->source, InvalidOid);
 	if (item_ids)
 		lm_check_item_id(model->source);
 	source = lm_relation_sql(model->source);
-	plans->rows = keep_plan(psprintf("SELECT member_features, item_features, label, ts, "
-									 "(SELECT count(*) FROM %s WHERE member_id = $1)%s FROM %s "
-									 "WHERE member_id = $1 ORDER BY %s LIMIT $2",
+	row_types[0] = sql.member_id_type;
+	plans->rows = keep_plan(psprintf("SELECT %s, %s, %s, %s, "
+									 "(SELECT count(*) FROM %s c WHERE c.member_id = $1)%s%s FROM %s src "
+									 "WHERE src.member_id = $1 ORDER BY %s LIMIT $2",
+									 sql.member_features, sql.item_features, sql.label, sql.ts,
 									 source,
-									 item_ids ? ", item_id" : "",
+									 item_ids ? ", " : "", item_ids ? sql.item_id : "",
 									 source,
 									 lm_row_order_sql(item_ids, true)),
 							2, row_types);
@@ -122,6 +137,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   lm_schema_quoted()),
 							  7, upsert_types);
 	plans->source = model->source;
+	plans->member_id_type = sql.member_id_type;
 	plans->item_ids = item_ids;
 	return plans;
 }
@@ -132,7 +148,8 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	LmModel    *model;
 	const LmArch *arch;
-	Datum		member_id;
+	int64		member_id;
+	Datum		member_param;
 	float	   *items,
 			   *labels;
 	int32	   *buckets = NULL;
@@ -154,7 +171,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("member_id must not be NULL")));
-	member_id = PG_GETARG_DATUM(0);
+	member_id = PG_GETARG_INT64(0);
 	model = lm_model_acquire_by_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1), caller_cxt);
 	arch = &model->arch;
 	if (!OidIsValid(model->source))
@@ -175,11 +192,16 @@ limaml_adapt(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	plans = adapt_plans(fcinfo, model, argtypes);
-	args[0] = member_id;
 	args[1] = Int32GetDatum(model->config.support_size);
-	/* the owner's source with the owner's rights, whoever adapts */
-	lm_execute_plan_as(lm_model_reader(model), plans->rows, args, NULL, true, 0);
-	n = (int) SPI_processed;
+	/* an id out of the column type's range has no rows */
+	n = 0;
+	if (lm_member_id_param(plans->member_id_type, member_id, &member_param))
+	{
+		args[0] = member_param;
+		/* the owner's source with the owner's rights, whoever adapts */
+		lm_execute_plan_as(lm_model_reader(model), plans->rows, args, NULL, true, 0);
+		n = (int) SPI_processed;
+	}
 	if (n > 0)
 	{
 		bool		isnull;
@@ -262,7 +284,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	}
 
 	args[0] = CStringGetTextDatum(model->name);
-	args[1] = member_id;
+	args[1] = Int64GetDatum(member_id);
 	args[2] = PointerGetDatum(embedding);
 	args[3] = Int32GetDatum(model->version);
 	args[4] = Int32GetDatum(n);

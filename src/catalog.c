@@ -457,72 +457,6 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 /* ------------------------------------------------------------- negatives */
 
-#define SOURCE_HINT "Map your schema with a view of (member_id, member_features, item_features, label, ts)."
-
-typedef struct ColumnSpec
-{
-	const char *name;
-	Oid			type;
-	const char *type_name;
-} ColumnSpec;
-
-static const ColumnSpec source_columns[] = {
-	{"member_id", INT8OID, "bigint"},
-	{"member_features", FLOAT4ARRAYOID, "real[]"},
-	{"item_features", FLOAT4ARRAYOID, "real[]"},
-	{"label", FLOAT4OID, "real"},
-	{"ts", TIMESTAMPTZOID, "timestamp with time zone"},
-};
-
-static const ColumnSpec member_columns[] = {
-	{"member_id", INT8OID, "bigint"},
-	{"member_features", FLOAT4ARRAYOID, "real[]"},
-};
-
-static void
-check_columns(Oid relid, const char *role, const ColumnSpec *columns, int n,
-			  const char *map_hint)
-{
-	for (int i = 0; i < n; i++)
-	{
-		AttrNumber	attnum = get_attnum(relid, columns[i].name);
-		Oid			type;
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("%s relation \"%s\" has no column \"%s\"",
-							role, get_rel_name(relid), columns[i].name),
-					 errhint("%s", map_hint)));
-		type = get_atttype(relid, attnum);
-		if (type != columns[i].type)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of %s relation \"%s\" is %s, not %s",
-							columns[i].name, role, get_rel_name(relid),
-							format_type_be(type), columns[i].type_name),
-					 errhint("Cast it in a view.")));
-	}
-}
-
-/* an item relation is (item_id bigint, features real[]), as limaml_top_k reads */
-static void
-check_items_relation(Oid items)
-{
-	static const ColumnSpec columns[] = {
-		{"item_id", INT8OID, "bigint"},
-		{"features", FLOAT4ARRAYOID, "real[]"},
-	};
-
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(items)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("item relation with OID %u does not exist", items),
-				 errhint("Set another with UPDATE limaml_model SET items = 'relation' WHERE name = 'model'.")));
-	check_columns(items, "item", columns, lengthof(columns),
-				  "Map your items with a view of (item_id bigint, features real[]).");
-}
-
 /* reads the item relation, ordered by item_id, into the current memory context */
 static LmNegatives *
 load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name, Oid reader)
@@ -532,13 +466,16 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 	int64	   *ids;
 	float	   *features;
 	uint64		n;
+	LmSourceSql sql;
 
 	neg->n = negatives;
 	neg->seed = seed;
-	check_items_relation(items);
+	lm_check_items_relation(items);
 	SPI_connect();
-	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT item_id, features FROM %s ORDER BY item_id",
-													lm_relation_sql(items)), 0, NULL),
+	lm_source_sql(items, &sql);
+	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
+													sql.item_id, sql.features, lm_relation_sql(items)),
+										   0, NULL),
 					   NULL, NULL, true, 0);
 	n = SPI_processed;
 	if (n == 0)
@@ -617,7 +554,7 @@ lm_model_negatives(const LmModel *model)
 						 model->name)));
 	if (m->negatives)
 	{
-		check_items_relation(model->items);
+		lm_check_items_relation(model->items);
 		return m->negatives;
 	}
 	else
@@ -725,33 +662,6 @@ limaml_catalog_changed(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------- create */
 
-/* models with item-ID embeddings read an item_id bigint column from the source */
-void
-lm_check_item_id(Oid source)
-{
-	static const ColumnSpec item_id = {"item_id", INT8OID, "bigint"};
-
-	if (get_attnum(source, "item_id") == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
-				 errhint("item_buckets needs an item_id bigint column in the source.")));
-	check_columns(source, "source", &item_id, 1, SOURCE_HINT);
-}
-
-void
-lm_check_source(Oid source, Oid members)
-{
-	/* errors with the relation's OID when it was dropped */
-	lm_relation_sql(source);
-	if (OidIsValid(members))
-		lm_relation_sql(members);
-	check_columns(source, "source", source_columns, lengthof(source_columns), SOURCE_HINT);
-	if (OidIsValid(members))
-		check_columns(members, "members", member_columns, lengthof(member_columns),
-					  SOURCE_HINT);
-}
-
 /*
  * item_buckets NULL: item ids whenever the source has an item_id column; 0
  * without it.  Up to LM_MAX_ITEM_VOCAB distinct items each get a row of
@@ -777,9 +687,11 @@ auto_item_buckets(Oid source, const char *name, const int64 **vocab)
 	{
 		int64	   *ids = MemoryContextAlloc(caller, sizeof(int64) * n_items);
 		uint64		i = 0;
+		LmSourceSql sql;
 
-		SPI_execute(psprintf("SELECT DISTINCT item_id FROM %s WHERE item_id IS NOT NULL ORDER BY 1",
-							 lm_relation_sql(source)), true, 0);
+		lm_source_sql(source, &sql);
+		SPI_execute(psprintf("SELECT DISTINCT %s FROM %s WHERE item_id IS NOT NULL ORDER BY 1",
+							 sql.item_id, lm_relation_sql(source)), true, 0);
 		for (; i < SPI_processed && i < (uint64) n_items; i++)
 			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		SPI_finish();
@@ -895,6 +807,8 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
 #define WIDE_BY_DEFAULT true
+/* wide_features => NULL: the wide solve reads the item features too (measured, README) */
+#define WIDE_FEATURES_BY_DEFAULT false
 /* history => NULL: the meta block reads the pooled support rows (measured, README) */
 #define HISTORY_BY_DEFAULT false
 
@@ -975,7 +889,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("negatives needs an items relation"),
-					 errhint("Pass items => a relation of (item_id bigint, features real[]) to draw them from.")));
+					 errhint("Pass items => a relation of (item_id, features) to draw them from.")));
 		if (loss != LM_LOSS_BCE)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -985,11 +899,11 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
-					 errhint("negatives needs an item_id bigint column in the source: it keys the sampling.")));
+					 errhint("negatives needs an item_id column in the source: it keys the sampling.")));
 		lm_check_item_id(source);
 	}
 	if (OidIsValid(items))
-		check_items_relation(items);
+		lm_check_items_relation(items);
 	if (!PG_ARGISNULL(15) && !PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1056,7 +970,15 @@ limaml_create_model(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
+		/* 0.2.0's limaml_create_model has twenty-six arguments */
+		if (PG_NARGS() > 26 ? (PG_ARGISNULL(26) ? WIDE_FEATURES_BY_DEFAULT : PG_GETARG_BOOL(26)) : false)
+			lm_arch_enable_wide_features(&arch);
 	}
+	else if (PG_NARGS() > 26 && !PG_ARGISNULL(26) && PG_GETARG_BOOL(26))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wide_features needs the wide head"),
+				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
 	if (cfg.negatives > 0)
 		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);

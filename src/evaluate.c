@@ -8,7 +8,7 @@
  * The baselines learn from the rows that are not evaluated query rows: a
  * first pass over the source (and the model's source, for the members the
  * source does not have) gathers the global mean label and, when the
- * source has an item_id bigint column, each item's label sum and count.
+ * source has an item_id column, each item's label sum and count.
  * Then members are streamed again and evaluated, so memory holds one
  * member's rows, the item statistics and the pooled query predictions.
  *
@@ -55,7 +55,7 @@ typedef struct Evaluation
 	Oid			source;
 	LmSplit		split;
 	double		val_fraction;	/* > 0: only the validation members */
-	bool		item_ids;		/* the source has an item_id bigint column */
+	bool		item_ids;		/* the source has an item_id column */
 	HTAB	   *items;			/* ItemStat by item_id; NULL without item ids */
 	double		mean;			/* μ, the mean label of the statistics rows */
 	int64		n_stats;		/* statistics rows */
@@ -71,13 +71,6 @@ evaluated(const Evaluation *ev, int64 member_id)
 		lm_is_validation_member(member_id, ev->model->config.seed, ev->val_fraction);
 }
 
-static bool
-source_has_item_ids(Oid source)
-{
-	AttrNumber	att = get_attnum(source, "item_id");
-
-	return att != InvalidAttrNumber && get_atttype(source, att) == INT8OID;
-}
 
 static LmMemberStream *
 open_stream(const Evaluation *ev, Oid source, int keep_rows)
@@ -158,7 +151,7 @@ gather_statistics(Evaluation *ev)
 	add_statistics(ev, ev->source, seen, true, &sum);
 	if (OidIsValid(model_source) && model_source != ev->source &&
 		get_rel_name(model_source) != NULL &&
-		(!ev->item_ids || source_has_item_ids(model_source)))
+		(!ev->item_ids || lm_has_item_id(model_source)))
 		add_statistics(ev, model_source, seen, false, &sum);
 	hash_destroy(seen);
 	ev->mean = ev->n_stats ? sum / ev->n_stats : 0;
@@ -240,7 +233,7 @@ evaluation_start(FunctionCallInfo fcinfo, int arg_fraction, int arg_version, int
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("validation_fraction must be in (0, 1], not %g", ev->val_fraction)));
 	}
-	ev->item_ids = source_has_item_ids(ev->source);
+	ev->item_ids = lm_has_item_id(ev->source);
 }
 
 /* both passes run inside SPI in the evaluation's memory context cxt */

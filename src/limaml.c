@@ -10,10 +10,12 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "utils/fmgroids.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -184,19 +186,21 @@ lm_schema_quoted(void)
  * through; member_features last, NULL least, for the newest row's features.
  * limaml_adapt_agg's row_cmp (adapt_agg.c) is the same order in C.  The
  * descending form lists the newest first; both lead with ts, so an index
- * on (member_id, ts) serves them.
+ * on (member_id, ts) serves them.  The columns are the relation's own,
+ * aliased src, never the converted expressions a query selects
+ * (source.c), so the index still serves them.
  */
 const char *
 lm_row_order_sql(bool item_ids, bool descending)
 {
 	if (descending)
 		return item_ids ?
-			"ts DESC, item_id DESC NULLS LAST, label DESC, item_features DESC, "
-			"member_features DESC NULLS LAST" :
-			"ts DESC, label DESC, item_features DESC, member_features DESC NULLS LAST";
+			"src.ts DESC, src.item_id DESC NULLS LAST, src.label DESC, src.item_features DESC, "
+			"src.member_features DESC NULLS LAST" :
+			"src.ts DESC, src.label DESC, src.item_features DESC, src.member_features DESC NULLS LAST";
 	return item_ids ?
-		"ts, item_id NULLS FIRST, label, item_features, member_features NULLS FIRST" :
-		"ts, label, item_features, member_features NULLS FIRST";
+		"src.ts, src.item_id NULLS FIRST, src.label, src.item_features, src.member_features NULLS FIRST" :
+		"src.ts, src.label, src.item_features, src.member_features NULLS FIRST";
 }
 
 /* a relation's qualified, quoted name for SQL text */
@@ -211,4 +215,26 @@ lm_relation_sql(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid),
 				 errhint("The model's source or members relation was dropped.")));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+}
+
+PG_FUNCTION_INFO_V1(limaml_prevent_transaction_block);
+
+/*
+ * limaml_prevent_transaction_block(procedure): called first by procedures
+ * that commit as they go, so they fail at once, not at their first COMMIT.
+ * Called from PL/pgSQL, the innermost SPI connection is the procedure's:
+ * atomic inside BEGIN, in a function, or in an atomic procedure.
+ */
+Datum
+limaml_prevent_transaction_block(PG_FUNCTION_ARGS)
+{
+	const char *procedure = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (IsTransactionBlock() || !SPI_inside_nonatomic_context())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block or a function", procedure),
+				 errhint("It commits after every batch: CALL %s(...) as a statement of its own, outside BEGIN ... COMMIT.",
+						 procedure)));
+	PG_RETURN_VOID();
 }

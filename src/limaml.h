@@ -4,6 +4,7 @@
  * The numeric core (src/core) knows nothing of PostgreSQL; these files turn
  * SQL values into its buffers and back, one file per capability:
  *   limaml.c        module init, GUCs, input checks
+ *   source.c        accepted column types of source, members and items
  *   model_json.c    a model's configuration and parameters as jsonb
  *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
@@ -31,6 +32,7 @@
 #include "core/formats.h"
 #include "core/model_reader.h"
 #include "executor/spi.h"
+#include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
@@ -80,6 +82,43 @@ const char *lm_schema_quoted(void);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
 
+/* source.c: the relations limaml reads, their accepted column types */
+typedef enum LmRelationRole
+{
+	LM_SOURCE,					/* (member_id, member_features, item_features, label, ts[, item_id]) */
+	LM_MEMBERS,					/* (member_id, member_features) */
+	LM_ITEMS					/* (item_id, features) */
+} LmRelationRole;
+
+/* a missing or mistyped column */
+typedef struct LmColumnProblem
+{
+	const char *column;
+	bool		missing;
+	char	   *detail;			/* a sentence: its type and the accepted ones */
+} LmColumnProblem;
+
+/* a relation's columns as SQL expressions of limaml's own types */
+typedef struct LmSourceSql
+{
+	const char *member_id;		/* bigint */
+	const char *member_features;	/* real[] */
+	const char *item_features;	/* real[] */
+	const char *label;			/* real */
+	const char *ts;				/* timestamptz */
+	const char *item_id;		/* bigint; NULL when the relation has none */
+	const char *features;		/* real[] (an item relation's) */
+	Oid			member_id_type; /* the member_id column's own (base) type */
+} LmSourceSql;
+
+List	   *lm_relation_problems(Oid relid, LmRelationRole role, bool item_id);
+void		lm_check_source(Oid source, Oid members);
+void		lm_check_item_id(Oid source);
+void		lm_check_items_relation(Oid items);
+bool		lm_has_item_id(Oid source);
+void		lm_source_sql(Oid relid, LmSourceSql *sql);
+bool		lm_member_id_param(Oid type, int64 member_id, Datum *param);
+
 /* ownership.c */
 bool		lm_catalog_has_owner(void);
 bool		lm_check_model_owner(const char *name, const char *action, bool missing_ok,
@@ -100,8 +139,6 @@ bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_model_resolve_version(text *name, bool has_version, int32 requested,
 									 int32 *model_id, int32 *version);
-void		lm_check_source(Oid source, Oid members);
-void		lm_check_item_id(Oid source);
 int32		lm_insert_model(const char *name, Oid source, Oid members, Oid items,
 							const char *config_json);
 const LmNegatives *lm_model_negatives(const LmModel *model);

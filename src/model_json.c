@@ -276,6 +276,8 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 		appendStringInfo(&buf, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": ",
 						 arch->wide_rank);
 		append_float(&buf, (float) arch->ridge_lambda);
+		if (arch->wide_features)
+			appendStringInfoString(&buf, ", \"wide_features\": true");
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

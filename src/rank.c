@@ -317,6 +317,7 @@ limaml_top_k(PG_FUNCTION_ARGS)
 	int			n_versions = 0;
 	int			versions_cap = 4;
 	int			pass_size;
+	LmSourceSql items;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -329,7 +330,10 @@ limaml_top_k(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be between 1 and 100000, not %d", k)));
 	lm_model_resolve(model_name, &model_id, &active);	/* the model exists */
-	items_sql = psprintf("SELECT item_id::bigint, features::real[] FROM %s",
+	/* every wrong column at once; the accepted types read as bigint and real[] */
+	lm_check_items_relation(PG_GETARG_OID(1));
+	lm_source_sql(PG_GETARG_OID(1), &items);
+	items_sql = psprintf("SELECT %s, %s FROM %s", items.item_id, items.features,
 						 lm_relation_sql(PG_GETARG_OID(1)));
 
 	InitMaterializedSRF(fcinfo, 0);

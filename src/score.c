@@ -135,11 +135,6 @@ score_state(FunctionCallInfo fcinfo)
 	ScoreState *state = fcinfo->flinfo->fn_extra;
 	bytea	   *raw;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("meta embedding must not be NULL"),
-				 errhint("Members without an embedding need limaml_adapt first.")));
 	if (!state)
 	{
 		state = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
@@ -184,17 +179,17 @@ score_array(FunctionCallInfo fcinfo, ScoreState *state, Datum features, bool has
 
 /*
  * limaml_score(embedding, item_features [, item_id]): a NULL or absent
- * item_id is the unknown item; models without item-ID embeddings ignore it
+ * item_id is the unknown item; models without item-ID embeddings ignore it.
+ * A NULL embedding or item_features scores NULL.
  */
 Datum
 limaml_score(PG_FUNCTION_ARGS)
 {
 	bool		has_id = PG_NARGS() > 2 && !PG_ARGISNULL(2);
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("item_features must not be NULL")));
+	/* NULL in, NULL out, as pgvector's and core's functions (LEFT JOINs) */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
 	return score_array(fcinfo, score_state(fcinfo), PG_GETARG_DATUM(1), has_id,
 					   has_id ? PG_GETARG_INT64(2) : 0);
 }
@@ -208,12 +203,9 @@ limaml_score_code(PG_FUNCTION_ARGS)
 	bytea	   *raw;
 	const char *code;
 
-	/* (an untyped NULL resolves to this overload too: the same message) */
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("item_features must not be NULL"),
-				 errdetail("The item code or item features argument of limaml_score is NULL.")));
+	/* STRICT in SQL; also NULL-safe under an older script's declaration */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
 	state = score_state(fcinfo);
 	plan = state->cur->plan;
 	raw = PG_GETARG_BYTEA_PP(1);

@@ -257,6 +257,8 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	const char *rel;
 	const char *item_col;
 	const char *order;
+	const char *select;
+	LmSourceSql sql;
 	SPIPlanPtr	plan;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(order_seed)};
@@ -266,8 +268,10 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	if (model->arch.item_buckets || item_ids || neg)
 		lm_check_item_id(source);
 	rel = lm_relation_sql(source);
+	lm_source_sql(source, &sql);
 	/* negatives key on the positive's item_id and ts */
-	item_col = neg ? ", item_id, ts" : model->arch.item_buckets || item_ids ? ", item_id" : "";
+	item_col = neg ? psprintf(", %s, %s", sql.item_id, sql.ts) :
+		model->arch.item_buckets || item_ids ? psprintf(", %s", sql.item_id) : "";
 	stream->model = model;
 	rows_init(&stream->rows, &model->arch, keep_rows, item_ids, neg);
 	rows_init(&stream->ready, &model->arch, keep_rows, item_ids, neg);
@@ -277,12 +281,12 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	 * a model without item ids, so its figures do not change.
 	 */
 	order = lm_row_order_sql(model->arch.item_buckets > 0 || item_ids || neg, false);
+	select = psprintf("SELECT %s, %s, %s, %s%s FROM %s src", sql.member_id, sql.member_features,
+					  sql.item_features, sql.label, item_col, rel);
 	plan = SPI_prepare(shuffled ?
-					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
-								"ORDER BY hashint8extended(member_id, $1), member_id, %s",
-								item_col, rel, order) :
-					   psprintf("SELECT member_id, member_features, item_features, label%s FROM %s "
-								"ORDER BY member_id, %s", item_col, rel, order),
+					   psprintf("%s ORDER BY hashint8extended(src.member_id, $1), src.member_id, %s",
+								select, order) :
+					   psprintf("%s ORDER BY src.member_id, %s", select, order),
 					   shuffled ? 1 : 0, argtypes);
 	if (!plan)
 		elog(ERROR, "limaml: could not plan the source query");

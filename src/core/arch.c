@@ -87,6 +87,7 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->item_vocab = NULL;
 	arch->history = 0;
 	arch->wide = 0;
+	arch->wide_features = 0;
 	arch->wide_rank = 0;
 	arch->ridge_lambda = 0;
 	arch->wide_off = 0;
@@ -182,6 +183,15 @@ lm_arch_enable_wide(LmArch *arch, int rank, double lambda)
 	arch->wide_off = arch->n_global_params;
 	arch->n_global_params += (size_t) (arch->item_buckets + 1) * (1 + rank);
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	return NULL;
+}
+
+const char *
+lm_arch_enable_wide_features(LmArch *arch)
+{
+	if (!arch->wide)
+		return "wide features need the wide head";
+	arch->wide_features = 1;
 	return NULL;
 }
 
@@ -284,6 +294,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
+		a->wide_features == b->wide_features &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
 		(a->item_vocab == NULL) == (b->item_vocab == NULL) &&
 		(a->item_vocab == NULL ||

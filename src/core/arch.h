@@ -71,6 +71,7 @@ typedef struct LmArch
 	int			wide;			/* the wide head (wide.h) */
 	int			wide_rank;		/* r: item factors of the wide head (0: biases only) */
 	double		ridge_lambda;	/* λ of the wide head's ridge solve */
+	int			wide_features;	/* the solve also reads the row's item features */
 	size_t		wide_off;		/* [item_buckets + 1][1 + r] (bias, factors) in the
 								 * global block; the last row is the unknown item's */
 	int			bilinear;		/* adds e · (P v) to the prediction */
@@ -103,17 +104,32 @@ const char *lm_arch_enable_item_embedding(LmArch *arch, int buckets, int dim);
 const char *lm_arch_enable_wide(LmArch *arch, int rank, double lambda);
 
 /*
+ * The wide head's solve also reads the row's item features, F̃ = (1, x, f):
+ * a member's closed-form weights over the item features (a category's
+ * one-hot column, say) beside its weights over the learned factors.  The
+ * parameter layout does not change; returns NULL or a message.
+ */
+const char *lm_arch_enable_wide_features(LmArch *arch);
+
+/*
  * Widens the meta block's input by the pooled support rows (2 × item
  * features), rebuilding it with these hidden widths (before Meta-SGD);
  * returns NULL or a message.
  */
 const char *lm_arch_enable_history(LmArch *arch, const int *meta_hidden, int n_meta_hidden);
 
-/* floats in a meta embedding: e[d], then (w₀, w[r]) with the wide head */
+/* item features the wide head's solve reads (0 unless wide_features) */
+static inline int
+lm_wide_feature_len(const LmArch *arch)
+{
+	return arch->wide && arch->wide_features ? arch->item_feature_dim : 0;
+}
+
+/* floats in a meta embedding: e[d], then (w₀, w_x[item features], w[r]) with the wide head */
 static inline int
 lm_embedding_len(const LmArch *arch)
 {
-	return arch->embedding_dim + (arch->wide ? 1 + arch->wide_rank : 0);
+	return arch->embedding_dim + (arch->wide ? 1 + lm_wide_feature_len(arch) + arch->wide_rank : 0);
 }
 
 /* adds the bilinear term's P to the global block (before enabling Meta-SGD) */

@@ -8,6 +8,7 @@
 #include "dense.h"
 #include "items.h"
 #include "kernels.h"
+#include "wide.h"
 
 static LmWork *work_create(const LmArch *arch, int max_rows, int nested);
 
@@ -46,7 +47,7 @@ work_create(const LmArch *arch, int max_rows, int nested)
 	work->wide_x = NULL;
 	work->member_x = lm_alloc_reals(arch->meta[0].in_dim);
 	{
-		size_t		m = arch->wide ? 1 + arch->wide_rank : 0;
+		size_t		m = arch->wide ? lm_wide_len(arch) : 0;
 		size_t		wr = arch->wide ? rows : 0;
 
 		work->wide_fs = lm_alloc_reals(wr * m);

@@ -110,7 +110,7 @@ wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 {
 	LmWork	   *sw = work->support_work;
 
-	memset(work->wide_w, 0, sizeof(lm_real) * (1 + arch->wide_rank));
+	memset(work->wide_w, 0, sizeof(lm_real) * lm_wide_len(arch));
 	if (!adapts || support->n == 0)
 		return;
 	sw->item_fallback = work->item_fallback;
@@ -131,7 +131,7 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 	const LmRows *support = &task->support;
 	const LmRows *query = &task->query;
 	int			ridge = arch->wide && adapts && support->n > 0;
-	int			m = 1 + arch->wide_rank;
+	int			m = lm_wide_len(arch);
 	const LmRows none = {0, NULL, NULL, NULL};
 	/* nothing adapts (cold, conventional): no history either */
 	const lm_real *member = lm_meta_input(arch, task->member, adapts ? support : &none,
@@ -219,7 +219,7 @@ lm_adapt_embedding(const LmArch *arch, const lm_real *params,
 	if (arch->wide)
 	{
 		wide_fit(arch, global, emb, support, steps > 0, work);
-		memcpy(emb + arch->embedding_dim, work->wide_w, sizeof(lm_real) * (1 + arch->wide_rank));
+		memcpy(emb + arch->embedding_dim, work->wide_w, sizeof(lm_real) * lm_wide_len(arch));
 	}
 	work->item_fallback = 0;
 }

@@ -265,6 +265,9 @@ read_arch(Doc *d, const void *c, LmArch *arch)
 		TRY(required_number(d, c, "ridge_lambda", &lambda));
 		TRY(arch_problem(d, lm_arch_enable_wide(arch, rank, lambda)));
 	}
+	TRY(flag(d, c, "wide_features", &on));
+	if (on)
+		TRY(arch_problem(d, lm_arch_enable_wide_features(arch)));
 	TRY(flag(d, c, "bilinear", &on));
 	if (on)
 		lm_arch_enable_bilinear(arch);

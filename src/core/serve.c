@@ -22,13 +22,13 @@ wide_at(const LmArch *arch)
 int
 lm_serve_member_len(const LmArch *arch)
 {
-	return wide_at(arch) + (arch->wide ? 2 + arch->wide_rank : 0);
+	return wide_at(arch) + (arch->wide ? 1 + lm_wide_len(arch) : 0);
 }
 
 int
 lm_serve_input_len(const LmArch *arch)
 {
-	return arch->item_dim + (arch->wide ? 1 + arch->wide_rank : 0);
+	return arch->item_dim + (arch->wide ? lm_wide_len(arch) : 0);
 }
 
 void
@@ -45,13 +45,8 @@ lm_serve_input(const LmArch *arch, const lm_real *global, const lm_real *feature
 	lm_item_gather(arch, global, &row, 1, v);
 	if (arch->wide)
 	{
-		lm_real		f[1 + LM_MAX_WIDE_RANK + 1];
-		lm_real		bias;
-
-		/* (bias, f) after the item input: F̃'s leading 1 is dropped */
-		lm_wide_gather(arch, global, &row, 1, f, &bias);
-		v[arch->item_dim] = bias;
-		memcpy(v + arch->item_dim + 1, f + 1, sizeof(lm_real) * arch->wide_rank);
+		/* (x, bias, f) after the item input */
+		lm_wide_serve_section(arch, global, features, bucket, v + arch->item_dim);
 	}
 }
 
@@ -76,12 +71,14 @@ lm_serve_member_part(const LmArch *arch, const lm_real *global,
 	}
 	if (arch->wide)
 	{
-		/* (w₀, 1, w[r]): a candidate's wide term is w₀ + (1, w) · (bias, f) */
+		/* (w₀, w_x, 1, w[r]): a candidate's wide term is w₀ + (w_x, 1, w) · (x, bias, f) */
+		int			p = lm_wide_feature_len(arch);
 		lm_real    *t = member_part + wide_at(arch);
 
 		t[0] = e[d];
-		t[1] = 1;
-		memcpy(t + 2, e + d + 1, sizeof(lm_real) * arch->wide_rank);
+		memcpy(t + 1, e + d + 1, sizeof(lm_real) * p);
+		t[1 + p] = 1;
+		memcpy(t + 2 + p, e + d + 1 + p, sizeof(lm_real) * arch->wide_rank);
 	}
 }
 
@@ -118,7 +115,7 @@ lm_serve_item(const LmArch *arch, const lm_real *global,
 	{
 		const lm_real *t = member_part + wide_at(arch);
 
-		in[0] += t[0] + lm_dot(t + 1, v + arch->item_dim, 1 + arch->wide_rank);
+		in[0] += t[0] + lm_dot(t + 1, v + arch->item_dim, lm_wide_len(arch));
 	}
 	return in[0];
 }
@@ -174,8 +171,8 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	 * which can be wider than every layer
 	 */
 	width = (size_t) arch->max_width;
-	if (arch->wide && (size_t) (1 + arch->wide_rank) > width)
-		width = (size_t) (1 + arch->wide_rank);
+	if (arch->wide && (size_t) lm_wide_len(arch) > width)
+		width = (size_t) lm_wide_len(arch);
 	width = round_up(width) + PLAN_ALIGN;
 	n_reals = 2 * width + PLAN_ALIGN;
 	n_reals += round_up((size_t) arch->item_dim * (l0->out_dim == 1 ? 1 : round_up(l0->out_dim)));
@@ -203,7 +200,7 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	plan->p = arch->item_dim;
 	plan->h0 = l0->out_dim;
 	plan->input_len = lm_serve_input_len(arch);
-	plan->wide_len = arch->wide ? 1 + arch->wide_rank : 0;
+	plan->wide_len = arch->wide ? lm_wide_len(arch) : 0;
 	plan->wide_at = wide_at(arch);
 	plan->code_len = plan->h0 + (arch->bilinear ? plan->d : 0) + plan->wide_len;
 	plan->member_len = lm_serve_member_len(arch);

@@ -27,9 +27,10 @@
  * P v [d] with the bilinear term.
  *
  * With the wide head (wide.h) the item input v continues past item_dim with
- * the item's (bias, f[r]) (lm_serve_input), the member vector with
- * (w₀, 1, w[r]) and the item code with (bias, f[r]); a candidate's wide term
- * is w₀ + (1, w) · (bias, f), added last.
+ * the item's (x, bias, f[r]) (lm_serve_input; x, the item features, only
+ * with wide_features), the member vector with (w₀, w_x, 1, w[r]) and the
+ * item code with (x, bias, f[r]); a candidate's wide term is
+ * w₀ + (w_x, 1, w) · (x, bias, f), added last.
  */
 #ifndef LM_SERVE_H
 #define LM_SERVE_H
@@ -39,7 +40,7 @@
 #include "arch.h"
 #include "serve_simd.h"
 
-/* floats in a serving item input: item_dim, plus (bias, f[r]) with the wide head */
+/* floats in a serving item input: item_dim, plus (x, bias, f[r]) with the wide head */
 int			lm_serve_input_len(const LmArch *arch);
 
 /*

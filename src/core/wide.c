@@ -27,18 +27,36 @@ lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 			   int fallback, lm_real *Ft, lm_real *bias)
 {
 	int			m = lm_wide_len(arch);
+	int			p = lm_wide_feature_len(arch);
+	int			row_len = lm_wide_row_len(arch);
 	const lm_real *W = global + arch->wide_off;
 
 	for (int r = 0; r < rows->n; r++)
 	{
 		int32_t		b = lm_item_row(arch, global, rows->bucket ? rows->bucket[r] : arch->item_buckets,
 									fallback);
-		const lm_real *row = W + (size_t) b * m;
+		const lm_real *row = W + (size_t) b * row_len;
+		lm_real    *f = Ft + (size_t) r * m;
 
 		bias[r] = row[0];
-		Ft[(size_t) r * m] = 1;
-		memcpy(Ft + (size_t) r * m + 1, row + 1, sizeof(lm_real) * (m - 1));
+		f[0] = 1;
+		if (p > 0)
+			memcpy(f + 1, rows->item + (size_t) r * arch->item_feature_dim, sizeof(lm_real) * p);
+		memcpy(f + 1 + p, row + 1, sizeof(lm_real) * arch->wide_rank);
 	}
+}
+
+void
+lm_wide_serve_section(const LmArch *arch, const lm_real *global, const lm_real *features,
+					  int32_t bucket, lm_real *out)
+{
+	int			p = lm_wide_feature_len(arch);
+	const lm_real *row = global + arch->wide_off +
+		(size_t) lm_item_row(arch, global, bucket, 1) * lm_wide_row_len(arch);
+
+	memcpy(out, features, sizeof(lm_real) * p);
+	out[p] = row[0];
+	memcpy(out + p + 1, row + 1, sizeof(lm_real) * arch->wide_rank);
 }
 
 /* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
@@ -166,22 +184,24 @@ lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,
 					   const lm_real *dbias, const lm_real *dFt, lm_real *dglobal)
 {
 	int			m = lm_wide_len(arch);
+	int			p = lm_wide_feature_len(arch);
+	int			row_len = lm_wide_row_len(arch);
 	lm_real    *dW = dglobal + arch->wide_off;
 
 	for (int r = 0; r < n; r++)
 	{
-		lm_real    *row = dW + (size_t) (bucket ? bucket[r] : arch->item_buckets) * m;
+		lm_real    *row = dW + (size_t) (bucket ? bucket[r] : arch->item_buckets) * row_len;
 
 		row[0] += dbias[r];
-		/* F̃'s leading 1 is a constant */
-		lm_axpy(row + 1, 1, dFt + (size_t) r * m + 1, m - 1);
+		/* F̃'s leading 1 and the item features are constants */
+		lm_axpy(row + 1, 1, dFt + (size_t) r * m + 1 + p, arch->wide_rank);
 	}
 }
 
 void
 lm_wide_table_finish(const LmArch *arch, lm_real *global)
 {
-	int			m = lm_wide_len(arch);
+	int			m = lm_wide_row_len(arch);
 	lm_real    *W = global + arch->wide_off;
 	lm_real    *unknown = W + (size_t) arch->item_buckets * m;
 	long		trained = 0;

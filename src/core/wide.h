@@ -7,13 +7,15 @@
  * W[b] = (bias_b, f_b[r]).  For a member with support rows s, after the
  * inner loop has adapted θ_meta to φ:
  *   z_s   = deep(φ; x_s) + bias_s                 base prediction
- *   F̃_s   = (1, f_s)                              [m = 1 + r]
+ *   F̃_s   = (1, x_s, f_s)                         [m = 1 + p + r]
  *   (F̃ᵀ K F̃ + λ I) w = F̃ᵀ (y − ŷ(z))             ŷ = σ(z), K = diag σ'(z_s) (bce);
  *                                                 ŷ = z,    K = I            (mse)
  * For mse this is the exact ridge fit of the residuals; for bce one Newton
  * (IRLS) step of the L2-penalised logistic fit from z.  A row's prediction is
  *   pred = deep(φ; x) + bias + F̃ · w,
  * so w₀ is the member's adapted bias and w[1..r] its vector against f.
+ * x_s are the row's item features with wide_features (p of them), else
+ * absent (p = 0): the member's own weights over, say, category columns.
  * The head runs after the inner loop (which sees the deep part only), so
  * the second-order reverse pass through the inner steps is unchanged; the
  * solve itself is differentiated exactly (A⁻¹ once per task).
@@ -25,15 +27,22 @@
 
 #include "maml.h"
 
-/* m = 1 + r: the solve's size */
+/* m = 1 + p + r: the solve's size (p item features with wide_features, else 0) */
 static inline int
 lm_wide_len(const LmArch *arch)
+{
+	return 1 + lm_wide_feature_len(arch) + arch->wide_rank;
+}
+
+/* a table row: (bias, f[r]) */
+static inline int
+lm_wide_row_len(const LmArch *arch)
 {
 	return 1 + arch->wide_rank;
 }
 
 /*
- * Ft[n][m] = (1, f[b]) and bias[n] = bias[b] for the rows' buckets (the
+ * Ft[n][m] = (1, x, f[b]) and bias[n] = bias[b] for the rows' buckets (the
  * unknown row for a NULL bucket array); with fallback, never-trained items
  * (items.h) read the unknown row.
  */
@@ -49,6 +58,14 @@ void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *ro
 void		lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 						  const lm_real *label, int n, lm_real *chol, lm_real *w,
 						  lm_real *resid, lm_real *slope, lm_real *dslope);
+
+/*
+ * A serving item's wide section out[lm_wide_len] = (x, bias, f[r]) for its
+ * features and bucket (never-trained items read the unknown row); with the
+ * member's (w₀, w_x, 1, w) it gives w₀ + F̃ · w.
+ */
+void		lm_wide_serve_section(const LmArch *arch, const lm_real *global,
+								  const lm_real *features, int32_t bucket, lm_real *out);
 
 /* pred[n] += bias[r] + Ft[r] · w */
 void		lm_wide_add(const LmArch *arch, const lm_real *Ft, const lm_real *bias,

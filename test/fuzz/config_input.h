@@ -23,7 +23,8 @@ static const char *const config_keys[] = {
 	"loss", "meta_hidden", "global_hidden", "member_dim", "item_dim", "embedding_dim",
 	"item_buckets", "item_embedding_dim", "item_vocab", "history", "wide", "wide_rank",
 	"ridge_lambda", "bilinear", "meta_sgd", "inner_steps", "inner_lr", "support_size",
-	"query_size", "seed", "adapt_steps", "adapt_lr", "negatives"
+	"query_size", "seed", "adapt_steps", "adapt_lr", "negatives",
+	"wide_features"				/* last: earlier seeds keep their meaning */
 };
 
 #define N_CONFIG_KEYS ((int) (sizeof(config_keys) / sizeof(config_keys[0])))

@@ -31,7 +31,7 @@ my $describe_sql = q{
 		UNION ALL
 		SELECT p.oid::regprocedure::text || ' -> ' || pg_get_function_result(p.oid)
 		       || ' ' || p.provolatile::text || p.proparallel::text || p.prosecdef::text || p.proisstrict::text
-		       || ' ' || coalesce(p.proconfig::text, '')
+		       || ' ' || coalesce(p.proconfig::text, '') || ' ' || md5(p.prosrc)
 		  FROM objs JOIN pg_proc p ON objs.classid = 'pg_proc'::regclass AND p.oid = objs.objid
 		UNION ALL
 		SELECT c.oid::regclass::text || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)

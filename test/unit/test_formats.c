@@ -321,6 +321,8 @@ check_config(void)
 	REJECTS(NULL, ", \"history\": \"yes\"", "history must be true or false",
 			"a flag that is a string");
 	REJECTS(NULL, ", \"wide\": true", "wide_rank is missing", "wide without wide_rank");
+	REJECTS(NULL, ", \"wide_features\": 1", "wide_features must be true or false",
+			"wide_features a number");
 	REJECTS(NULL, ", \"item_buckets\": 3, \"item_embedding_dim\": 2, \"wide\": true, "
 			"\"wide_rank\": 2", "ridge_lambda is missing", "wide without ridge_lambda");
 	REJECTS("seed", NULL, "seed is missing", "seed missing");

@@ -49,28 +49,32 @@ typedef struct Spec
 	int			wide;			/* the wide head (needs item buckets) */
 	int			wide_rank;
 	int			history;		/* the meta block reads the pooled support rows */
+	int			wide_features;	/* the wide solve reads the item features too */
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 0},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0, 0},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0, 0},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0, 0},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0, 0},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0, 0},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0, 0},
-	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0, 0},
-	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0, 0},
-	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0, 0},
-	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0, 0},
-	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0, 0},
-	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0, 0},
-	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0},
-	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0},
-	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 0},
-	{"history/vec/m1/g1", 0, 3, 3, 1, {4}, 1, {4}, 0, 0, 0, 0, 0, 1},
-	{"history/mem/m0/g0", 2, 2, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 1},
-	{"history+wide/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 0, 4, 2, 1, 2, 1},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 0, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0, 0, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0, 0, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0, 0, 0},
+	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0, 0, 0},
+	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0, 0, 0},
+	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0, 0, 0},
+	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0},
+	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0},
+	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 0, 0},
+	{"history/vec/m1/g1", 0, 3, 3, 1, {4}, 1, {4}, 0, 0, 0, 0, 0, 1, 0},
+	{"history/mem/m0/g0", 2, 2, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 1, 0},
+	{"history+wide/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 0, 4, 2, 1, 2, 1, 0},
+	{"widex/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 1},
+	{"widex0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 1},
+	{"widex+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1},
 };
 
 typedef struct Case
@@ -114,6 +118,9 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->wide)
 		CHECK(lm_arch_enable_wide(&c->arch, s->wide_rank, 0.7) == NULL,
 			  "%s: wide head accepted", s->name);
+	if (s->wide_features)
+		CHECK(lm_arch_enable_wide_features(&c->arch) == NULL,
+			  "%s: wide features accepted", s->name);
 	if (s->bilinear)
 		lm_arch_enable_bilinear(&c->arch);
 	c->params = lm_alloc_reals(c->arch.n_params);
@@ -515,6 +522,36 @@ test_wide_hand(void)
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: enabled only once");
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: needs item ids");
+	CHECK(lm_arch_enable_wide_features(&arch) != NULL, "wide features: need the wide head");
+
+	/*
+	 * With the item features in the solve: one feature, rank 0, so F̃ =
+	 * (1, x) with x = (1, −1, 2) is the factor case above; the same w.
+	 */
+	lm_arch_init(&arch, 0, 1, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 0, 1.0);
+	CHECK(lm_arch_enable_wide_features(&arch) == NULL, "wide features: accepted");
+	CHECK(lm_wide_len(&arch) == 2 && lm_embedding_len(&arch) == 2 + 2,
+		  "wide features: the solve and the embedding gain a weight per item feature");
+	{
+		double		x[3] = {1, -1, 2};
+		int32_t		bucket[3] = {0, 1, 2};
+		LmRows		rows = {3, x, NULL, bucket};
+		double	   *params = lm_alloc_reals(arch.n_params);
+		double		Fx[3][2],
+					bias[3];
+
+		for (size_t k = 0; k < arch.n_params; k++)
+			params[k] = 0.5;
+		lm_wide_gather(&arch, params + arch.n_meta_params, &rows, 0, &Fx[0][0], bias);
+		CHECK(Fx[0][0] == 1 && Fx[0][1] == 1 && Fx[1][1] == -1 && Fx[2][1] == 2 && bias[2] == 0.5,
+			  "wide features: F̃ = (1, x) and the item's bias");
+		lm_wide_solve(&arch, &Fx[0][0], z, y, 3, chol, w, resid, slope, dslope);
+		CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide features: ridge by hand, w0");
+		CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide features: ridge by hand, w_x");
+		lm_free(params);
+	}
 }
 
 /* the pooled history by hand, and zeros for a member without rows */

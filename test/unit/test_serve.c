@@ -550,9 +550,11 @@ test_crc(void)
 static void
 test_wide_serving(void)
 {
-	for (int bil = 0; bil < 4; bil++)
+	for (int variant = 0; variant < 8; variant++)
 	{
-		int			rank = bil < 2 ? 3 : 40;
+		int			bil = variant & 1;
+		int			wx = (variant >> 1) & 1;
+		int			rank = variant < 4 ? 3 : 40;
 		LmArch		arch;
 		int			hidden[1] = {8};
 		int			B = 6;
@@ -572,7 +574,9 @@ test_wide_serving(void)
 		lm_arch_init(&arch, 0, 4, 3, NULL, 0, hidden, 1, LM_LOSS_BCE);
 		lm_arch_enable_item_embedding(&arch, B, 2);
 		CHECK(lm_arch_enable_wide(&arch, rank, 1.0) == NULL, "wide serving: arch");
-		if (bil % 2)
+		if (wx)
+			lm_arch_enable_wide_features(&arch);
+		if (bil)
 			lm_arch_enable_bilinear(&arch);
 		params = malloc(arch.n_params * sizeof(float));
 		lm_arch_init_params(&arch, params, rng_uniform, &rng);
@@ -587,8 +591,8 @@ test_wide_serving(void)
 		lm_item_table_finish(&arch, global);
 		emb = random_floats(lm_embedding_len(&arch));
 		work = lm_work_create(&arch, 1);
-		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 1 + rank,
-			  "wide serving rank %d: the input carries (bias, f)", rank);
+		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 1 + rank + (wx ? 4 : 0),
+			  "wide serving rank %d: the input carries (x, bias, f)", rank);
 		for (int si = 0; si < n_isas; si++)
 		{
 			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
@@ -617,9 +621,9 @@ test_wide_serving(void)
 			}
 			lm_serve_plan_free(plan);
 		}
-		CHECK(ok, "wide serving rank %d%s: plan, code, code + features and the reference score "
+		CHECK(ok, "wide serving rank %d%s%s: plan, code, code + features and the reference score "
 			  "as lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
-			  rank, bil % 2 ? " with the bilinear term" : "", worst);
+			  rank, bil ? " with the bilinear term" : "", wx ? " with the item features" : "", worst);
 		lm_work_free(work);
 		free(emb);
 		free(params);
