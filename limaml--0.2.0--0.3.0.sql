@@ -141,6 +141,9 @@ DECLARE
 BEGIN
 	-- it commits as it goes: fail now, not at the first COMMIT
 	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
+	-- a procedure that commits cannot carry SET search_path: pin it for each
+	-- transaction instead, so no planted function or operator runs here
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 10000000, not %', batch_size
 			USING ERRCODE = '22023';
@@ -209,6 +212,7 @@ BEGIN
 			RAISE NOTICE 'limaml_refresh %: % stale members in % batches of %',
 				model, b.members, b.batches, batch_size;
 			COMMIT;
+			PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 			PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
 		END IF;
 
@@ -254,6 +258,7 @@ BEGIN
 			model, n_batches, b.batches, n_done, b.members,
 			pg_catalog.round(n_done / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 0.001));
 		COMMIT;
+		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 		PERFORM pg_catalog.pg_advisory_xact_lock(lock_key, m.model_id);
 	END LOOP;
 

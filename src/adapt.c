@@ -190,7 +190,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 		ts = palloc(sizeof(int64) * (model->config.support_size + 1));
 	}
 
-	SPI_connect();
+	lm_spi_connect();
 	plans = adapt_plans(fcinfo, model, argtypes);
 	args[1] = Int32GetDatum(model->config.support_size);
 	/* an id out of the column type's range has no rows */
@@ -293,6 +293,6 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[6] = source_rows;
 	/* a grantee stores what the owner would: the model's embedding of the owner's rows */
 	lm_execute_plan_as(lm_model_reader(model), plans->upsert, args, nulls, false, 0);
-	SPI_finish();
+	lm_spi_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }

@@ -189,7 +189,7 @@ check_usable(int32 model_id, int32 version)
 
 	if (hash_search(access_cache, &key, HASH_FIND, NULL))
 		return;
-	SPI_connect();
+	lm_spi_connect();
 	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $1",
 								lm_schema_quoted()), 1, argtypes);
 	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
@@ -198,7 +198,7 @@ check_usable(int32 model_id, int32 version)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("limaml model version %d of model id %d does not exist", version, model_id),
 				 errhint("The model was dropped, or its owner has not granted it to you (limaml_grant).")));
-	SPI_finish();
+	lm_spi_finish();
 	hash_search(access_cache, &key, HASH_ENTER, NULL);
 }
 
@@ -250,7 +250,7 @@ load_model(int32 model_id, int32 version)
 	bytea	   *params;
 	Jsonb	   *config;
 
-	SPI_connect();
+	lm_spi_connect();
 	lm_run_as(lm_catalog_owner(), read_version, &r);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -300,7 +300,7 @@ load_model(int32 model_id, int32 version)
 	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
 	MemoryContextSwitchTo(old);
 	MemoryContextSetParent(mcxt, TopMemoryContext);
-	SPI_finish();
+	lm_spi_finish();
 	return model;
 }
 
@@ -344,7 +344,7 @@ lm_model_resolve(text *name, int32 *model_id, int32 *version)
 	Datum		args[1];
 	bool		isnull;
 
-	SPI_connect();
+	lm_spi_connect();
 	if (name)
 		model_name = text_to_cstring(name);
 	else if (limaml_default_model && limaml_default_model[0] != '\0')
@@ -375,7 +375,7 @@ lm_model_resolve(text *name, int32 *model_id, int32 *version)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no active version", model_name)));
-	SPI_finish();
+	lm_spi_finish();
 }
 
 /*
@@ -400,7 +400,7 @@ lm_model_resolve_version(text *name, bool has_version, int32 requested,
 
 	args[0] = Int32GetDatum(*model_id);
 	args[1] = Int32GetDatum(requested);
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("SELECT m.name, v.version FROM %s.limaml_model m "
 								   "LEFT JOIN %s.limaml_model_version v "
 								   "ON v.model_id = m.model_id AND v.version = $2 "
@@ -415,7 +415,7 @@ lm_model_resolve_version(text *name, bool has_version, int32 requested,
 						SPI_processed == 0 ? "?"
 						: SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("The table limaml_model_version lists the versions of each model.")));
-	SPI_finish();
+	lm_spi_finish();
 	*version = requested;
 }
 
@@ -471,7 +471,7 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 	neg->n = negatives;
 	neg->seed = seed;
 	lm_check_items_relation(items);
-	SPI_connect();
+	lm_spi_connect();
 	lm_source_sql(items, &sql);
 	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
 													sql.item_id, sql.features, lm_relation_sql(items)),
@@ -527,7 +527,7 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 		v = lm_array_floats(DatumGetArrayTypeP(d), "features", item_dim, &dim);
 		memcpy(features + r * item_dim, v, sizeof(float) * item_dim);
 	}
-	SPI_finish();
+	lm_spi_finish();
 	neg->n_items = (int) n;
 	neg->item_ids = ids;
 	neg->features = features;
@@ -630,7 +630,7 @@ lm_store_version(int32 model_id, const float *params, size_t n_params,
 	args[1] = PointerGetDatum(raw);
 	args[2] = train_json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(train_json)) : (Datum) 0;
 
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model_version (model_id, version, params, training) "
 								   "SELECT $1, coalesce(max(version) + 1, 0), $2, $3 "
 								   "FROM %s.limaml_model_version WHERE model_id = $1 "
@@ -645,7 +645,7 @@ lm_store_version(int32 model_id, const float *params, size_t n_params,
 									   "WHERE model_id = $1", schema),
 							  2, argtypes, args, NULL, false, 0);
 	}
-	SPI_finish();
+	lm_spi_finish();
 	return version;
 }
 
@@ -680,7 +680,7 @@ auto_item_buckets(Oid source, const char *name, const int64 **vocab)
 	if (get_attnum(source, "item_id") == InvalidAttrNumber)
 		return 0;
 	lm_check_item_id(source);
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute(psprintf("SELECT count(DISTINCT item_id) FROM %s", lm_relation_sql(source)), true, 1);
 	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (n_items > 0 && n_items <= LM_MAX_ITEM_VOCAB)
@@ -694,7 +694,7 @@ auto_item_buckets(Oid source, const char *name, const int64 **vocab)
 							 sql.item_id, lm_relation_sql(source)), true, 0);
 		for (; i < SPI_processed && i < (uint64) n_items; i++)
 			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
+		lm_spi_finish();
 		*vocab = ids;
 		ereport(NOTICE,
 				(errmsg("limaml model \"%s\": " INT64_FORMAT " distinct item ids, each with a row of its own",
@@ -703,7 +703,7 @@ auto_item_buckets(Oid source, const char *name, const int64 **vocab)
 						 "to leave item ids out, or a number of hashed buckets.")));
 		return (int) i;
 	}
-	SPI_finish();
+	lm_spi_finish();
 	while (buckets < LM_MAX_ITEM_BUCKETS / 2 && buckets < 8 * n_items)
 		buckets *= 2;
 	ereport(NOTICE,
@@ -741,7 +741,7 @@ infer_dims(Oid source, int *member_dim, int *item_dim)
 	bool		isnull;
 	Datum		d;
 
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute(psprintf("SELECT coalesce(cardinality(member_features), 0), cardinality(item_features) "
 						 "FROM %s WHERE item_features IS NOT NULL LIMIT 1",
 						 lm_relation_sql(source)), true, 1);
@@ -757,7 +757,7 @@ infer_dims(Oid source, int *member_dim, int *item_dim)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (*item_dim < 0)
 		*item_dim = DatumGetInt32(d);
-	SPI_finish();
+	lm_spi_finish();
 }
 
 static double
@@ -784,7 +784,7 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(config_json));
 	args[4] = ObjectIdGetDatum(items);
 
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("SELECT 1 FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 1);
 	if (SPI_processed > 0)
@@ -801,7 +801,7 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 								   "VALUES ($1, $2::regclass, $3::regclass, $4) RETURNING model_id", schema),
 						  OidIsValid(items) ? 5 : 4, argtypes, args, nulls, false, 1);
 	model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	lm_spi_finish();
 	return model_id;
 }
 
@@ -1008,7 +1008,7 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
 
 	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "drop", false, NULL);
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 0);
 	if (SPI_processed == 0)
@@ -1021,6 +1021,6 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 											"WHERE model OPERATOR(pg_catalog.=) $1", schema),
 								   1, argtypes),
 					   args, NULL, false, 0);
-	SPI_finish();
+	lm_spi_finish();
 	PG_RETURN_VOID();
 }

@@ -240,7 +240,7 @@ evaluation_start(FunctionCallInfo fcinfo, int arg_fraction, int arg_version, int
 static void
 evaluation_open(Evaluation *ev, MemoryContext cxt)
 {
-	SPI_connect();
+	lm_spi_connect();
 	MemoryContextSwitchTo(cxt);
 	gather_statistics(ev);
 	ev->stream = open_stream(ev, ev->source, ev->split.query_fraction > 0 ? INT_MAX :
@@ -268,7 +268,7 @@ static void
 evaluation_close(Evaluation *ev)
 {
 	lm_stream_close(ev->stream);
-	SPI_finish();
+	lm_spi_finish();
 }
 
 static Datum

@@ -43,20 +43,20 @@ lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
 	bool		isnull;
 	LmConfig	cfg;
 
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
 								   "WHERE name = $1 FOR UPDATE", schema),
 						  1, argtypes, args, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
-		SPI_finish();
+		lm_spi_finish();
 		return false;
 	}
 	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2, &isnull)),
 						 arch, &cfg);
-	SPI_finish();
+	lm_spi_finish();
 	return true;
 }
 

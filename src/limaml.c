@@ -169,6 +169,26 @@ lm_catalog_relid(const char *table)
 	return relid;
 }
 
+void
+lm_spi_connect(void)
+{
+	SPI_connect();
+	(void) NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+lm_spi_finish(void)
+{
+	/*
+	 * Our level is the innermost one still open (pairs nest, and functions'
+	 * SET clauses close their own): it is one below the next level.
+	 */
+	AtEOXact_GUC(true, NewGUCNestLevel() - 1);
+	SPI_finish();
+}
+
 /* the extension's schema, quoted for SQL text */
 const char *
 lm_schema_quoted(void)

@@ -79,6 +79,15 @@ void		lm_check_label(float label, LmLoss loss);
 void		lm_check_range(const char *what, double value, double lo, double hi);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
+
+/*
+ * SPI_connect/SPI_finish with search_path pinned to pg_catalog, pg_temp in
+ * between: the SQL limaml builds names its own objects by schema, and no
+ * function or operator a role planted earlier on the caller's path runs
+ * inside it.  Pairs nest; an error unwinds them with the transaction.
+ */
+void		lm_spi_connect(void);
+void		lm_spi_finish(void);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
 

@@ -61,14 +61,14 @@ lm_check_model_owner(const char *name, const char *action, bool missing_ok, int3
 	bool		isnull;
 	Oid			owner = InvalidOid;
 
-	SPI_connect();
+	lm_spi_connect();
 	SPI_execute_with_args(psprintf("SELECT model_id%s FROM %s.limaml_model WHERE name = $1",
 								   lm_catalog_has_owner() ? ", owner::pg_catalog.oid" : "",
 								   lm_schema_quoted()),
 						  1, argtypes, args, NULL, true, 1);
 	if (SPI_processed == 0)
 	{
-		SPI_finish();
+		lm_spi_finish();
 		if (missing_ok)
 			return false;
 		ereport(ERROR,
@@ -79,7 +79,7 @@ lm_check_model_owner(const char *name, const char *action, bool missing_ok, int3
 		*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (SPI_tuptable->tupdesc->natts > 1)
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_finish();
+	lm_spi_finish();
 	if (OidIsValid(owner) && !is_member_of_role(GetUserId(), owner))
 		permission_error(name, owner, action);
 	return true;
@@ -214,7 +214,7 @@ owner_by_name(Datum name)
 	bool		isnull;
 	Oid			owner = InvalidOid;
 
-	SPI_connect();
+	lm_spi_connect();
 	if (!plan)
 	{
 		plan = SPI_prepare(psprintf("SELECT owner::pg_catalog.oid FROM %s.limaml_model "
@@ -226,7 +226,7 @@ owner_by_name(Datum name)
 	SPI_execute_plan(plan, &name, NULL, true, 1);
 	if (SPI_processed > 0)
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	lm_spi_finish();
 	return owner;
 }
 
@@ -318,9 +318,9 @@ change_grant(FunctionCallInfo fcinfo, const char *action, const char *sql)
 	c.sql = psprintf(sql, lm_schema_quoted());
 	c.args[0] = Int32GetDatum(model_id);
 	c.args[1] = PG_GETARG_DATUM(1);
-	SPI_connect();
+	lm_spi_connect();
 	lm_run_as(lm_catalog_owner(), write_grant, &c);
-	SPI_finish();
+	lm_spi_finish();
 }
 
 Datum

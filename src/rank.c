@@ -344,7 +344,7 @@ limaml_top_k(PG_FUNCTION_ARGS)
 
 	args[0] = PointerGetDatum(model_name);
 	args[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	SPI_connect();
+	lm_spi_connect();
 	members_cursor = SPI_cursor_open_with_args(NULL,
 											   psprintf("SELECT member_id, embedding FROM %s.limaml_meta_embedding "
 														"WHERE model = $1 %s ORDER BY member_id", schema,
@@ -412,6 +412,6 @@ limaml_top_k(PG_FUNCTION_ARGS)
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(members_cursor);
-	SPI_finish();
+	lm_spi_finish();
 	return (Datum) 0;
 }

@@ -312,7 +312,7 @@ limaml_check_source(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	lm_source_sql(c.relid, &c.sql);
-	SPI_connect();
+	lm_spi_connect();
 	if (check_nulls(&c, c.sql.item_id != NULL) > 0)
 	{
 		check_features(&c, "member_features");
@@ -321,6 +321,6 @@ limaml_check_source(PG_FUNCTION_ARGS)
 		check_labels(&c, loss);
 	}
 	check_index(&c);
-	SPI_finish();
+	lm_spi_finish();
 	PG_RETURN_VOID();
 }

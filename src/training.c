@@ -442,7 +442,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(train_cxt);
 
 	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "train", false, NULL);
-	SPI_connect();
+	lm_spi_connect();
 	lock_model(PG_GETARG_TEXT_PP(0), &model_id, &from_version);
 	model = lm_model_acquire(model_id, from_version, train_cxt);
 	arch = &model->arch;
@@ -539,7 +539,7 @@ limaml_train(PG_FUNCTION_ARGS)
 		lm_item_table_finish(arch, kept + arch->n_meta_params);
 		lm_store_version(model_id, kept, arch->n_params, training.data, true);
 	}
-	SPI_finish();
+	lm_spi_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(train_cxt);
 	return (Datum) 0;
