@@ -126,16 +126,18 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									 source,
 									 lm_row_order_sql(item_ids, true)),
 							2, row_types);
+	/* nothing when the model was dropped before this call locked it (lm_lock_model_id) */
 	plans->upsert = keep_plan(psprintf("INSERT INTO %s.limaml_meta_embedding "
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "
 									   "source_ts, source_rows) "
-									   "VALUES ($1, $2, $3, $4, $5, now(), $6, $7) "
+									   "SELECT $1, $2, $3, $4, $5, now(), $6, $7 "
+									   "WHERE EXISTS (SELECT FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $8) "
 									   "ON CONFLICT (model, member_id) DO UPDATE SET "
 									   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
 									   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "
 									   "source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows",
-									   lm_schema_quoted()),
-							  7, upsert_types);
+									   lm_schema_quoted(), lm_schema_quoted()),
+							  8, upsert_types);
 	plans->source = model->source;
 	plans->member_id_type = sql.member_id_type;
 	plans->item_ids = item_ids;
@@ -158,10 +160,10 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	const float *member = NULL;
 	int			n;
 	bytea	   *embedding;
-	Oid			argtypes[7] = {TEXTOID, INT8OID, BYTEAOID, INT4OID, INT4OID,
-							   TIMESTAMPTZOID, INT8OID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[8] = {TEXTOID, INT8OID, BYTEAOID, INT4OID, INT4OID,
+							   TIMESTAMPTZOID, INT8OID, INT4OID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum		source_ts = (Datum) 0;
 	bool		source_ts_null = true;
 	Datum		source_rows = Int64GetDatum(0);
@@ -179,7 +181,13 @@ limaml_adapt(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no source relation", model->name),
 				 errhint("Use limaml_adapt_agg over your own rows.")));
-	items = palloc(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1));
+	lm_lock_model_id(model->model_id, false);
+	/* the copies below and the fetched rows, each about its features' size */
+	lm_check_adapt_memory(model, (double) model->config.support_size *
+						  (sizeof(float) * (2 * arch->item_feature_dim + arch->member_dim + 1) +
+						   sizeof(int32) + 2 * sizeof(int64) + 64));
+	items = palloc_extended(sizeof(float) * ((size_t) model->config.support_size * arch->item_feature_dim + 1),
+							MCXT_ALLOC_HUGE);
 	labels = palloc(sizeof(float) * model->config.support_size);
 	if (arch->item_buckets > 0)
 		buckets = palloc(sizeof(int32) * (model->config.support_size + 1));
@@ -291,8 +299,14 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	args[5] = source_ts;
 	nulls[5] = source_ts_null ? 'n' : ' ';
 	args[6] = source_rows;
+	args[7] = Int32GetDatum(model->model_id);
 	/* a grantee stores what the owner would: the model's embedding of the owner's rows */
 	lm_execute_plan_as(lm_model_reader(model), plans->upsert, args, nulls, false, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model \"%s\" was dropped while adapting", model->name),
+				 errhint("Adapt the member again: the model of that name now is another one, or none.")));
 	lm_spi_finish();
 	PG_RETURN_BYTEA_P(embedding);
 }

@@ -30,6 +30,13 @@ typedef struct LmAdaptScratch
 LmAdaptScratch *lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt);
 
 /*
+ * Refuses (54000), before anything is allocated, adapting a member when
+ * rows_bytes of kept rows plus a scratch for support_size rows would exceed
+ * limaml.max_work_mem.
+ */
+void		lm_check_adapt_memory(const LmModel *model, double rows_bytes);
+
+/*
  * The meta embedding from a member's features (NULL: none) and n rows in
  * time order (n <= the scratch's max_rows) with their item-ID buckets (NULL:
  * all the unknown item, or a model without item-ID embeddings), allocated

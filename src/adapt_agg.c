@@ -104,6 +104,8 @@ agg_model(FunctionCallInfo fcinfo)
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggModelCache));
 	cache->model = lm_model_acquire_by_name(name ? cstring_to_text(name) : NULL,
 											fcinfo->flinfo->fn_mcxt);
+	/* a concurrent drop waits for this transaction (lm_lock_model_id) */
+	lm_lock_model_id(cache->model->model_id, false);
 	cache->name = name ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name) : NULL;
 	fcinfo->flinfo->fn_extra = cache;
 	return cache->model;
@@ -273,6 +275,10 @@ state_create(LmModel *model, bool keyed, bool item_ids, MemoryContext agg_cxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("limaml model \"%s\" has no item-ID embeddings", model->name),
 				 errhint("Call limaml_adapt_agg without item_id, or create the model with item_buckets.")));
+	/* a group's kept rows (state_add_row) and the final function's copies of them */
+	lm_check_adapt_memory(model, (double) model->config.support_size *
+						  (sizeof(float) * (2 * model->arch.item_feature_dim + 3) +
+						   sizeof(int64) * 3 + sizeof(int32) * 2 + sizeof(bool)));
 	old = MemoryContextSwitchTo(agg_cxt);
 	state = palloc0(sizeof(AdaptAggState));
 	state->model = model;
@@ -305,7 +311,8 @@ grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 	{
 		state->ts = palloc(sizeof(int64) * target);
 		state->labels = palloc(sizeof(float) * target);
-		state->items = palloc(sizeof(float) * Max((size_t) target * item_dim, 1));
+		state->items = palloc_extended(sizeof(float) * Max((size_t) target * item_dim, 1),
+									   MCXT_ALLOC_HUGE);
 		state->heap = palloc(sizeof(int) * target);
 		if (state->item_ids)
 		{
@@ -317,7 +324,7 @@ grow_state(AdaptAggState *state, MemoryContext agg_cxt)
 	{
 		state->ts = repalloc(state->ts, sizeof(int64) * target);
 		state->labels = repalloc(state->labels, sizeof(float) * target);
-		state->items = repalloc(state->items, sizeof(float) * Max((size_t) target * item_dim, 1));
+		state->items = repalloc_huge(state->items, sizeof(float) * Max((size_t) target * item_dim, 1));
 		state->heap = repalloc(state->heap, sizeof(int) * target);
 		if (state->item_ids)
 		{
@@ -580,9 +587,19 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	AdaptAggState *state = (AdaptAggState *) PG_GETARG_POINTER(0);
 	const LmArch *arch = &state->model->arch;
 	size_t		size = wire_size(arch, state->n, state->item_ids);
-	bytea	   *raw = palloc(VARHDRSZ + size);
-	char	   *p = VARDATA(raw);
+	bytea	   *raw;
+	char	   *p;
 	AdaptAggWire wire;
+
+	/* a bytea holds at most 1 GB (support_size rows of 4096 features are more) */
+	if (size > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a limaml_adapt_agg state of %zu MB is too large to pass between parallel workers",
+						size / (1024 * 1024)),
+				 errhint("SET max_parallel_workers_per_gather = 0 for this query, or use a smaller support_size.")));
+	raw = palloc(VARHDRSZ + size);
+	p = VARDATA(raw);
 
 	memset(&wire, 0, sizeof(wire));
 	wire.model_id = state->model->model_id;
@@ -740,7 +757,7 @@ limaml_adapt_agg_finalfn(PG_FUNCTION_ARGS)
 		order[r] = r;
 	sort_state = state;
 	qsort(order, n, sizeof(int), slot_qsort_cmp);
-	items = palloc(sizeof(float) * ((size_t) n * arch->item_feature_dim + 1));
+	items = palloc_extended(sizeof(float) * ((size_t) n * arch->item_feature_dim + 1), MCXT_ALLOC_HUGE);
 	labels = palloc(sizeof(float) * (n + 1));
 	/* without item ids (the forms without item_id) every row is the unknown item */
 	if (state->item_ids && arch->item_buckets > 0)

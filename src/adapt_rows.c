@@ -8,6 +8,31 @@
 #include "core/items.h"
 #include "utils/memutils.h"
 
+/* what lm_adapt_scratch_create(model, max_rows) allocates */
+static double
+scratch_bytes(const LmModel *model, int max_rows)
+{
+	const LmArch *arch = &model->arch;
+	double		rows = (double) max_rows * (1 + model->config.negatives);
+	double		bytes = sizeof(LmAdaptScratch) + lm_work_bytes(arch, (int) rows) +
+		sizeof(float) * (lm_embedding_len(arch) + arch->member_dim + 1);
+
+	if (model->config.negatives > 0)
+		bytes += sizeof(float) * (rows * arch->item_feature_dim + 1) +
+			(sizeof(float) + sizeof(int32)) * (rows + 1);
+	return bytes;
+}
+
+void
+lm_check_adapt_memory(const LmModel *model, double rows_bytes)
+{
+	double		bytes = rows_bytes + scratch_bytes(model, model->config.support_size);
+
+	if (bytes > (double) lm_work_mem_bytes())
+		lm_check_work_mem(bytes, psprintf("adapting with limaml model \"%s\"", model->name),
+						  "Create the model with a smaller support_size, or narrower layers");
+}
+
 LmAdaptScratch *
 lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
 {
@@ -21,9 +46,10 @@ lm_adapt_scratch_create(LmModel *model, int max_rows, MemoryContext cxt)
 	if (neg)
 	{
 		scratch->neg = neg;
-		scratch->x_items = palloc(sizeof(float) * ((size_t) rows * model->arch.item_feature_dim + 1));
-		scratch->x_labels = palloc(sizeof(float) * (rows + 1));
-		scratch->x_buckets = palloc(sizeof(int32) * (rows + 1));
+		scratch->x_items = palloc_extended(sizeof(float) * ((size_t) rows * model->arch.item_feature_dim + 1),
+										   MCXT_ALLOC_HUGE);
+		scratch->x_labels = palloc_extended(sizeof(float) * (rows + 1), MCXT_ALLOC_HUGE);
+		scratch->x_buckets = palloc_extended(sizeof(int32) * (rows + 1), MCXT_ALLOC_HUGE);
 	}
 	scratch->emb = palloc(sizeof(float) * lm_embedding_len(&model->arch));
 	scratch->zeros = palloc0(sizeof(float) * (model->arch.member_dim + 1));

@@ -784,6 +784,7 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(config_json));
 	args[4] = ObjectIdGetDatum(items);
 
+	lm_lock_model_name(name);
 	lm_spi_connect();
 	SPI_execute_with_args(psprintf("SELECT 1 FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 1);
@@ -1007,8 +1008,21 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
 
+	lm_lock_model_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PushActiveSnapshot(GetTransactionSnapshot());
 	lm_check_model_owner(text_to_cstring(PG_GETARG_TEXT_PP(0)), "drop", false, NULL);
+	PopActiveSnapshot();
 	lm_spi_connect();
+	/* waits for adaptations in flight, then sees their embeddings */
+	SPI_execute_with_args(psprintf("SELECT model_id FROM %s.limaml_model WHERE name OPERATOR(pg_catalog.=) $1", schema),
+						  1, argtypes, args, NULL, false, 1);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		lm_lock_model_id(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													 1, &isnull)), true);
+	}
 	SPI_execute_with_args(psprintf("DELETE FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 0);
 	if (SPI_processed == 0)

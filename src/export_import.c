@@ -10,6 +10,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/jsonb.h"
 
 PG_FUNCTION_INFO_V1(limaml_model_export);
@@ -69,6 +70,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	LmConfig	cfg;
 	float	   *params;
 	int32		model_id;
+	int32		version;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -80,6 +82,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg);
+	/* imports, creates and drops of one name run one at a time; see what one committed meanwhile */
+	lm_lock_model_name(name);
+	PushActiveSnapshot(GetTransactionSnapshot());
 	/* a model of another role's (hidden, or only granted) is not ours to import into */
 	if (lm_check_model_owner(name, "import into", true, NULL) &&
 		lock_existing_model(name, &model_id, &existing))
@@ -100,6 +105,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 		/* no item relation: a model with negatives gets one by UPDATE limaml_model */
 		model_id = lm_insert_model(name, source, members, InvalidOid, lm_config_to_json(&arch, &cfg));
 	}
-	PG_RETURN_INT32(lm_store_version(model_id, params, arch.n_params,
-									 "{\"method\": \"import\"}", true));
+	version = lm_store_version(model_id, params, arch.n_params, "{\"method\": \"import\"}", true);
+	PopActiveSnapshot();
+	PG_RETURN_INT32(version);
 }

@@ -15,6 +15,9 @@
 #include "catalog/pg_extension.h"
 #include "utils/fmgroids.h"
 #include "commands/extension.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -36,12 +39,15 @@ palloc_for_core(size_t size)
 }
 
 int			limaml_max_model_size = 1024;
+int			limaml_max_work_mem = 2048;
+
+#define MB (1024.0 * 1024.0)
 
 /* a model's parameters fit limaml.max_model_size, so no role can exhaust a server's memory with one */
 void
 lm_check_model_size(const LmArch *arch, const char *name)
 {
-	double		mb = (double) arch->n_params * sizeof(float) / (1024.0 * 1024.0);
+	double		mb = (double) arch->n_params * sizeof(float) / MB;
 
 	if (mb > limaml_max_model_size)
 		ereport(ERROR,
@@ -49,6 +55,35 @@ lm_check_model_size(const LmArch *arch, const char *name)
 				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; limaml.max_model_size allows %d MB",
 						name, ceil(mb), limaml_max_model_size),
 				 errhint("Use fewer item_buckets or narrower layers, or have a superuser raise limaml.max_model_size.")));
+	/* a version's parameters are one bytea: at most 1 GB, whatever the setting */
+	if ((double) arch->n_params * sizeof(float) > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("limaml model \"%s\" would hold %.0f MB of parameters; a model version holds at most 1 GB",
+						name, ceil(mb)),
+				 errhint("Use fewer item_buckets or narrower layers.")));
+}
+
+/* limaml.max_work_mem in bytes */
+size_t
+lm_work_mem_bytes(void)
+{
+	return (size_t) limaml_max_work_mem * 1024 * 1024;
+}
+
+/*
+ * Refuses, before it allocates, a call whose working memory (what) would
+ * exceed limaml.max_work_mem; hint says how to need less.
+ */
+void
+lm_check_work_mem(double bytes, const char *what, const char *hint)
+{
+	if (bytes > (double) lm_work_mem_bytes())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s would need %.0f MB of working memory; limaml.max_work_mem allows %d MB",
+						what, ceil(bytes / MB), limaml_max_work_mem),
+				 errhint("%s, or have a superuser raise limaml.max_work_mem.", hint)));
 }
 
 void
@@ -66,7 +101,49 @@ _PG_init(void)
 							"Training holds about six times this much, adaptation and scoring one copy per model version in use.",
 							&limaml_max_model_size, 1024, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("limaml.max_work_mem",
+							"Largest working memory of one limaml training or adaptation call.",
+							"Work areas, rows and optimizer state, checked before they are allocated.",
+							&limaml_max_work_mem, 2048, 1, INT_MAX / 2,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("limaml");
+}
+
+/*
+ * Transaction-level advisory locks (pg_locks: locktype advisory, objsubid 2,
+ * classid one of these), so drop, create, import and adapt of one model
+ * serialize where they must without writing to the catalog.
+ */
+#define LM_LOCK_NAME 0x4c4d4c4e	/* objid: a hash of the model name */
+#define LM_LOCK_MODEL 0x4c4d4c49	/* objid: the model id */
+
+static void
+advisory_xact_lock(uint32 classid, uint32 objid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, classid, objid, 2);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/* creating, importing and dropping models of one name run one at a time */
+void
+lm_lock_model_name(const char *name)
+{
+	advisory_xact_lock(LM_LOCK_NAME, hash_bytes((const unsigned char *) name, strlen(name)),
+					   ExclusiveLock);
+}
+
+/*
+ * Adapting holds a model id shared until commit, dropping it exclusively:
+ * a drop waits for the adaptations in flight, whose embeddings it then
+ * sees and deletes, and an adaptation that starts after a drop finds the
+ * model gone (adapt.c's upsert checks for the model row).
+ */
+void
+lm_lock_model_id(int32 model_id, bool exclusive)
+{
+	advisory_xact_lock(LM_LOCK_MODEL, (uint32) model_id, exclusive ? ExclusiveLock : ShareLock);
 }
 
 /*

@@ -72,7 +72,13 @@ typedef struct LmModel
 extern char *limaml_default_model;
 extern int	limaml_max_model_size;	/* MB of parameters a model may hold */
 
+extern int	limaml_max_work_mem;	/* MB of working memory one call may take */
+
 void		lm_check_model_size(const LmArch *arch, const char *name);
+size_t		lm_work_mem_bytes(void);
+void		lm_lock_model_name(const char *name);
+void		lm_lock_model_id(int32 model_id, bool exclusive);
+void		lm_check_work_mem(double bytes, const char *what, const char *hint);
 
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);

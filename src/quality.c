@@ -52,6 +52,9 @@ reserve(LmQuality *q, int64 rows)
 	if (q->rows + rows <= q->cap)
 		return;
 	q->cap = Max(q->cap * 2, q->rows + rows);
+	lm_check_work_mem((double) q->cap * sizeof(double) * (q->n_pred + 1),
+					  psprintf("pooling the predictions of " INT64_FORMAT " rows", q->cap),
+					  "Validate or evaluate on fewer members");
 	for (int k = 0; k < q->n_pred; k++)
 		q->pred[k] = repalloc_huge(q->pred[k], sizeof(double) * q->cap);
 	q->y = repalloc_huge(q->y, sizeof(double) * q->cap);

@@ -39,6 +39,7 @@ typedef struct MemberRows
 	int64	   *item_ids;		/* raw item ids; NULL unless the stream reads them */
 	float	   *member;
 	const LmNegatives *neg;		/* negatives after each positive row; NULL: none */
+	double		reserved;		/* bytes the caller holds besides these rows */
 } MemberRows;
 
 struct LmMemberStream
@@ -132,6 +133,28 @@ rows_init(MemberRows *rows, const LmArch *arch, int keep, bool item_ids, const L
 	rows->item_ids = item_ids ? palloc(sizeof(int64) * rows->cap) : NULL;
 	rows->member = palloc0(sizeof(float) * (arch->member_dim + 1));
 	rows->neg = neg;
+	rows->reserved = 0;
+}
+
+/* bytes of one kept row */
+static size_t
+row_bytes(const MemberRows *rows, const LmArch *arch)
+{
+	return sizeof(float) * (arch->item_feature_dim + 1) + sizeof(int32) +
+		(rows->item_ids ? sizeof(int64) : 0);
+}
+
+/* a member's rows grow while they stream in: checked before each doubling */
+static void
+check_rows_fit(const MemberRows *rows, const LmArch *arch, int64 cap)
+{
+	/* the member being read and the one handed out may both grow this far */
+	double		bytes = rows->reserved + 2.0 * cap * row_bytes(rows, arch);
+
+	if (bytes > (double) lm_work_mem_bytes())
+		lm_check_work_mem(bytes, psprintf("reading the rows of member " INT64_FORMAT, rows->member_id),
+						  "Members with fewer rows need less (training keeps only each member's newest "
+						  "support_size + query_size rows with episodes => 1 and random_splits => false)");
 }
 
 static void
@@ -154,6 +177,7 @@ append_row(MemberRows *rows, const LmArch *arch, const float *item, float label,
 	}
 	if (rows->n == rows->cap)
 	{
+		check_rows_fit(rows, arch, rows->cap * 2L);
 		rows->cap *= 2;
 		rows->items = repalloc_huge(rows->items, sizeof(float) * rows->cap * p);
 		rows->labels = repalloc_huge(rows->labels, sizeof(float) * rows->cap);
@@ -387,6 +411,12 @@ lm_stream_next(LmMemberStream *stream, LmMember *member)
 }
 
 void
+lm_stream_reserve(LmMemberStream *stream, double reserved)
+{
+	stream->rows.reserved = stream->ready.reserved = reserved;
+}
+
+void
 lm_stream_close(LmMemberStream *stream)
 {
 	SPI_cursor_close(stream->portal);
@@ -439,7 +469,8 @@ set_bytes(const LmMemberSet *set, const LmArch *arch)
 }
 
 LmMemberSet *
-lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget)
+lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget,
+				   double reserved)
 {
 	const LmArch *arch = &model->arch;
 	MemoryContext set_cxt = AllocSetContextCreate(CurrentMemoryContext, "limaml members",
@@ -462,6 +493,7 @@ lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budge
 	set->buckets = palloc(sizeof(int32) * set->cap_rows);
 
 	stream = lm_stream_open(model, source, false, 0, keep_rows);
+	lm_stream_reserve(stream, reserved + budget);
 	while (lm_stream_next(stream, &m))
 	{
 		set_add(set, arch, &m);

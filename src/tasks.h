@@ -60,6 +60,11 @@ LmMemberStream *lm_stream_open(const LmModel *model, Oid source, bool shuffled,
 /* the same in (member_id, ts) order, also reading item_id (the source must have it) */
 LmMemberStream *lm_stream_open_item_ids(const LmModel *model, Oid source, int keep_rows);
 bool		lm_stream_next(LmMemberStream *stream, LmMember *member);
+/*
+ * reserved: bytes the call holds besides the stream; a member's rows grow
+ * only while the two fit limaml.max_work_mem (54000 beyond)
+ */
+void		lm_stream_reserve(LmMemberStream *stream, double reserved);
 void		lm_stream_close(LmMemberStream *stream);
 
 /* ---- in memory: every member, ordered by member_id */
@@ -80,8 +85,12 @@ typedef struct LmMemberSet
 	int			max_rows;		/* most rows of one member */
 } LmMemberSet;
 
-/* NULL when the members need more than budget bytes (nothing is kept then) */
-LmMemberSet *lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget);
+/*
+ * NULL when the members need more than budget bytes (nothing is kept then);
+ * reserved as in lm_stream_reserve, besides the budget
+ */
+LmMemberSet *lm_member_set_load(const LmModel *model, Oid source, int keep_rows, size_t budget,
+								double reserved);
 LmMember	lm_member_set_get(const LmMemberSet *set, const LmArch *arch, int i);
 
 #endif

@@ -74,7 +74,11 @@ typedef struct Trainer
 	LmMetaWork *meta_work;
 	LmWork	   *cold_work;		/* the cold support loss (support_weight > 0) */
 	pg_prng_state rng;
+	double		reserved;		/* bytes held besides a stream's rows (lm_stream_reserve) */
 } Trainer;
+
+#define TRAIN_MEMORY_HINT "Create the model with a smaller support_size, query_size or inner_steps, " \
+	"or narrower layers"
 
 /* the model row, locked against concurrent training */
 static void
@@ -328,6 +332,7 @@ train_epoch(Trainer *tr, int epoch)
 												tr->model->config.seed + epoch,
 												keep_rows(tr));
 
+		lm_stream_reserve(stream, tr->reserved);
 		while (lm_stream_next(stream, &member))
 			if (!is_validation(tr, member.member_id))
 				train_member(tr, &member);
@@ -374,6 +379,7 @@ validate(Trainer *tr, LmQuality *val)
 		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
 												split.support_size + split.query_size);
 
+		lm_stream_reserve(stream, tr->reserved);
 		while (lm_stream_next(stream, &member))
 		{
 			LmTask		task;
@@ -388,17 +394,50 @@ validate(Trainer *tr, LmQuality *val)
 	}
 }
 
-/* members in memory if they fit in maintenance_work_mem, else streaming */
+/*
+ * What training holds besides the members' rows, in bytes: the parameters,
+ * the best epoch's, the gradient, Adam's two moments, and the work areas of
+ * the meta-gradient, the cold support loss and validation.  Checked against
+ * limaml.max_work_mem before any of it is allocated.
+ */
+static double
+train_work_bytes(const Trainer *tr)
+{
+	const LmArch *arch = tr->arch;
+	const LmSplit *split = &tr->split;
+
+	return 3.0 * sizeof(float) * arch->n_params + 2.0 * lm_reals_bytes(arch->n_params) +
+		lm_meta_work_bytes(arch, split->support_size + split->query_size,
+						   tr->model->config.inner_steps) +
+		lm_work_bytes(arch, split->support_size) +
+		lm_work_bytes(arch, Max(Max(split->support_size, split->query_size), 64));
+}
+
+/*
+ * Members in memory if they fit in maintenance_work_mem (and half of what
+ * limaml.max_work_mem leaves), else streaming; a stream's member rows get
+ * the other half.
+ */
 static void
 load_members(Trainer *tr)
 {
+	double		fixed = train_work_bytes(tr);
+	double		half;
 	size_t		budget = (size_t) maintenance_work_mem * 1024;
-	tr->members = lm_member_set_load(tr->model, tr->model->source, keep_rows(tr), budget);
+
+	lm_check_work_mem(fixed, psprintf("training limaml model \"%s\"", tr->model->name),
+					  TRAIN_MEMORY_HINT);
+	half = ((double) lm_work_mem_bytes() - fixed) / 2;
+	budget = Min(budget, (size_t) half);
+	tr->reserved = fixed + half;
+	tr->members = lm_member_set_load(tr->model, tr->model->source, keep_rows(tr), budget, fixed);
 	if (!tr->members)
 	{
 		ereport(NOTICE,
-				(errmsg("limaml \"%s\": the source does not fit in maintenance_work_mem (%d kB); "
-						"every epoch streams it", tr->model->name, maintenance_work_mem)));
+				(errmsg("limaml \"%s\": the source does not fit in %s (%zu kB); every epoch streams it",
+						tr->model->name,
+						budget < (size_t) maintenance_work_mem * 1024 ?
+						"limaml.max_work_mem" : "maintenance_work_mem", budget / 1024)));
 		return;
 	}
 	if (tr->members->n_members == 0)

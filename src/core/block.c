@@ -11,6 +11,43 @@
 #include "wide.h"
 
 static LmWork *work_create(const LmArch *arch, int max_rows, int nested);
+static size_t work_bytes(const LmArch *arch, int max_rows, int nested);
+
+/* bytes of n reals as lm_alloc_reals allocates them */
+size_t
+lm_reals_bytes(size_t n)
+{
+	return (n > 0 ? n : 1) * sizeof(lm_real);
+}
+
+/* what lm_work_create(arch, max_rows) allocates, for checks before it does */
+size_t
+lm_work_bytes(const LmArch *arch, int max_rows)
+{
+	return work_bytes(arch, max_rows, 0);
+}
+
+/* mirrors work_create buffer by buffer (test_maml checks the two agree) */
+static size_t
+work_bytes(const LmArch *arch, int max_rows, int nested)
+{
+	size_t		rows = max_rows > 0 ? max_rows : 1;
+	size_t		m = arch->wide ? lm_wide_len(arch) : 0;
+	size_t		wr = arch->wide ? rows : 0;
+	size_t		item_x = arch->item_buckets ? rows * arch->item_dim : 0;
+
+	return sizeof(LmWork) +
+		lm_reals_bytes(arch->meta_act_size) + 2 * lm_reals_bytes(arch->max_width) +
+		lm_reals_bytes(rows * arch->pre_width) + lm_reals_bytes(rows * arch->global_act_width) +
+		2 * lm_reals_bytes(rows * arch->max_width) + lm_reals_bytes(arch->global[0].out_dim) +
+		2 * lm_reals_bytes(rows) + 2 * lm_reals_bytes(arch->embedding_dim) +
+		2 * lm_reals_bytes(arch->n_meta_params) + 2 * lm_reals_bytes(item_x) +
+		lm_reals_bytes(arch->bilinear ? arch->item_dim : 0) +
+		(arch->wide && !nested ? work_bytes(arch, max_rows, 1) : 0) +
+		lm_reals_bytes(arch->meta[0].in_dim) +
+		3 * lm_reals_bytes(wr * m) + 6 * lm_reals_bytes(wr) +
+		lm_reals_bytes(m * m) + 3 * lm_reals_bytes(m);
+}
 
 LmWork *
 lm_work_create(const LmArch *arch, int max_rows)

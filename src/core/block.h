@@ -62,6 +62,9 @@ struct LmWork
 };
 
 LmWork	   *lm_work_create(const LmArch *arch, int max_rows);
+/* the bytes lm_work_create allocates, for a memory check before it runs */
+size_t		lm_work_bytes(const LmArch *arch, int max_rows);
+size_t		lm_reals_bytes(size_t n);
 void		lm_work_free(LmWork *work);
 
 /* q[item_dim] = Pᵀ e: the bilinear term e · (P x) is q · x for every row x */

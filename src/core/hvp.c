@@ -53,6 +53,21 @@ struct LmHvpWork
 	lm_real    *tmp;			/* [max_rows][max_width] */
 };
 
+/* mirrors lm_hvp_work_create buffer by buffer */
+size_t
+lm_hvp_work_bytes(const LmArch *arch, int max_rows)
+{
+	size_t		rows = max_rows > 0 ? max_rows : 1;
+	size_t		x = arch->item_buckets ? rows * arch->item_dim : 0;
+
+	return sizeof(LmHvpWork) + 4 * lm_reals_bytes(arch->meta_act_size) +
+		4 * lm_reals_bytes(rows * arch->global_act_width) +
+		lm_reals_bytes(rows * arch->global[0].out_dim) +
+		lm_reals_bytes(rows * arch->embedding_dim) + 2 * lm_reals_bytes(x) +
+		4 * lm_reals_bytes(arch->item_dim) + 4 * lm_reals_bytes(arch->embedding_dim) +
+		2 * lm_reals_bytes(arch->max_width) + lm_reals_bytes(rows * arch->max_width);
+}
+
 LmHvpWork *
 lm_hvp_work_create(const LmArch *arch, int max_rows)
 {

@@ -19,6 +19,7 @@
 typedef struct LmHvpWork LmHvpWork;
 
 LmHvpWork  *lm_hvp_work_create(const LmArch *arch, int max_rows);
+size_t		lm_hvp_work_bytes(const LmArch *arch, int max_rows);
 void		lm_hvp_work_free(LmHvpWork *hw);
 
 /*

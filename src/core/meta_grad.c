@@ -24,6 +24,21 @@ struct LmMetaWork
 	lm_real    *defer;			/* [max_rows][h0] Σ_k R{δ0} of the reverse pass */
 };
 
+/* mirrors lm_meta_work_create buffer by buffer */
+size_t
+lm_meta_work_bytes(const LmArch *arch, int max_rows, int max_steps)
+{
+	size_t		n = arch->n_meta_params;
+	size_t		rows = max_rows > 0 ? max_rows : 1;
+
+	return sizeof(LmMetaWork) + lm_work_bytes(arch, max_rows) +
+		lm_hvp_work_bytes(arch, max_rows) + lm_reals_bytes((size_t) (max_steps + 1) * n) +
+		lm_reals_bytes((size_t) (max_steps > 0 ? max_steps : 1) * n) + 4 * lm_reals_bytes(n) +
+		lm_reals_bytes(rows * arch->pre_width) +
+		lm_reals_bytes(arch->item_buckets ? (size_t) max_rows * arch->item_dim : 0) +
+		lm_reals_bytes(rows * arch->global[0].out_dim);
+}
+
 LmMetaWork *
 lm_meta_work_create(const LmArch *arch, int max_rows, int max_steps)
 {

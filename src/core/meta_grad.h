@@ -20,6 +20,8 @@
 typedef struct LmMetaWork LmMetaWork;
 
 LmMetaWork *lm_meta_work_create(const LmArch *arch, int max_rows, int max_steps);
+/* the bytes lm_meta_work_create allocates, for a memory check before it runs */
+size_t		lm_meta_work_bytes(const LmArch *arch, int max_rows, int max_steps);
 void		lm_meta_work_free(LmMetaWork *mw);
 
 /*

@@ -583,6 +583,43 @@ test_history_hand(void)
 	CHECK(lm_meta_input(&arch, member, &support, x) == member, "history: without it the features pass as they are");
 }
 
+/* lm_alloc that counts the bytes it hands out */
+static size_t counted_bytes;
+static void *(*plain_alloc)(size_t size);
+
+static void *
+counting_alloc(size_t size)
+{
+	counted_bytes += size;
+	return plain_alloc(size);
+}
+
+/* the byte estimates the extension checks before allocating are exact */
+static void
+test_work_bytes(const Spec *s)
+{
+	Case		c;
+	LmWork	   *work;
+	LmMetaWork *mw;
+
+	if (!make_case(s, LM_LOSS_BCE, &c))
+		return;
+	plain_alloc = lm_alloc;
+	lm_alloc = counting_alloc;
+	counted_bytes = 0;
+	work = lm_work_create(&c.arch, 37);
+	CHECK(counted_bytes == lm_work_bytes(&c.arch, 37), "%s: lm_work_bytes %zu = allocated %zu",
+		  s->name, lm_work_bytes(&c.arch, 37), counted_bytes);
+	counted_bytes = 0;
+	mw = lm_meta_work_create(&c.arch, 41, 3);
+	CHECK(counted_bytes == lm_meta_work_bytes(&c.arch, 41, 3),
+		  "%s: lm_meta_work_bytes %zu = allocated %zu", s->name,
+		  lm_meta_work_bytes(&c.arch, 41, 3), counted_bytes);
+	lm_alloc = plain_alloc;
+	lm_work_free(work);
+	lm_meta_work_free(mw);
+}
+
 int
 main(void)
 {
@@ -593,6 +630,8 @@ main(void)
 	test_item_table();
 	test_wide_hand();
 	test_history_hand();
+	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
+		test_work_bytes(&specs[s]);
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		for (int l = 0; l < 2; l++)
 		{
