@@ -72,7 +72,7 @@ COMMENT ON COLUMN limaml_meta_embedding.updated_at IS 'time of the last refresh'
 -- the per-backend model cache drops entries when versions change
 CREATE FUNCTION limaml_catalog_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
-COMMENT ON FUNCTION limaml_catalog_changed() IS 'trigger: invalidates every backend''s cached model versions';
+COMMENT ON FUNCTION limaml_catalog_changed() IS 'internal: trigger: invalidates every backend''s cached model versions';
 
 CREATE TRIGGER limaml_model_version_changed
 	AFTER UPDATE OR DELETE ON limaml_model_version
@@ -100,12 +100,12 @@ COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int)
 CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
-	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+	IS 'internal: for limaml_refresh, limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
 
 CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
 AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION limaml_prevent_transaction_block(text)
-	IS 'internal, for limaml_refresh: errors inside a transaction block or another atomic context, where a procedure cannot commit';
+	IS 'internal: for limaml_refresh, errors inside a transaction block or another atomic context, where a procedure cannot commit';
 
 -- ------------------------------------------------------------------ models
 
@@ -117,7 +117,7 @@ CREATE FUNCTION limaml_create_model(
 	global_hidden int[] DEFAULT '{64}',
 	loss text DEFAULT 'bce',
 	inner_steps int DEFAULT 5,
-	inner_lr real DEFAULT NULL,
+	inner_lr double precision DEFAULT NULL,
 	support_size int DEFAULT 50,
 	query_size int DEFAULT 10,
 	seed bigint DEFAULT 0,
@@ -125,21 +125,21 @@ CREATE FUNCTION limaml_create_model(
 	member_dim int DEFAULT NULL,
 	item_dim int DEFAULT NULL,
 	adapt_steps int DEFAULT NULL,
-	adapt_lr real DEFAULT NULL,
+	adapt_lr double precision DEFAULT NULL,
 	meta_sgd boolean DEFAULT false,
 	bilinear boolean DEFAULT false,
 	item_buckets int DEFAULT NULL,
 	item_embedding_dim int DEFAULT 16,
 	wide boolean DEFAULT NULL,
 	wide_rank int DEFAULT 16,
-	ridge_lambda real DEFAULT 3,
+	ridge_lambda double precision DEFAULT 3,
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,
 	items regclass DEFAULT NULL,
 	wide_features boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, real, int, int, bigint, regclass, int, int, int, real, boolean, boolean, int, int, boolean, int, real, boolean, int, regclass, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
@@ -150,25 +150,26 @@ CREATE FUNCTION limaml_train(
 	name text,
 	epochs int DEFAULT 10,
 	meta_batch int DEFAULT 32,
-	outer_lr real DEFAULT 5e-3,
-	validation_fraction real DEFAULT 0.1,
-	clip_norm real DEFAULT NULL,
+	outer_lr double precision DEFAULT 5e-3,
+	validation_fraction double precision DEFAULT 0.1,
+	clip_norm double precision DEFAULT NULL,
 	patience int DEFAULT NULL,
-	"order" int DEFAULT 1,
+	maml_order int DEFAULT 1,
 	episodes int DEFAULT 1,
-	support_weight real DEFAULT NULL,
+	support_weight double precision DEFAULT NULL,
 	random_splits boolean DEFAULT NULL,
-	weight_decay real DEFAULT NULL,
+	weight_decay double precision DEFAULT NULL,
 	lr_schedule text DEFAULT NULL,
 	OUT epoch int,
 	OUT train_loss real,
 	OUT val_loss_cold real,
 	OUT val_loss_adapted real,
 	OUT val_auc_cold real,
-	OUT val_auc_adapted real)
+	OUT val_auc_adapted real,
+	OUT kept boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_train' LANGUAGE C;
-COMMENT ON FUNCTION limaml_train(text, int, int, real, real, real, int, int, int, real, boolean, real, text)
+COMMENT ON FUNCTION limaml_train(text, int, int, double precision, double precision, double precision, int, int, int, double precision, boolean, double precision, text)
 	IS 'meta-trains a model with first- or second-order MAML (or conventionally when inner_steps is 0) from its active version and stores the result as a new active version';
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb
@@ -185,9 +186,9 @@ CREATE FUNCTION limaml_evaluate(
 	model text,
 	source regclass DEFAULT NULL,
 	segments int[] DEFAULT '{5,20,50}',
-	query_fraction real DEFAULT NULL,
+	query_fraction double precision DEFAULT NULL,
 	version int DEFAULT NULL,
-	validation_fraction real DEFAULT NULL,
+	validation_fraction double precision DEFAULT NULL,
 	OUT segment text,
 	OUT predictor text,
 	OUT members int,
@@ -200,15 +201,15 @@ CREATE FUNCTION limaml_evaluate(
 	OUT rmse real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_evaluate' LANGUAGE C;
-COMMENT ON FUNCTION limaml_evaluate(text, regclass, int[], real, int, real)
+COMMENT ON FUNCTION limaml_evaluate(text, regclass, int[], double precision, int, double precision)
 	IS 'prediction quality of the model cold and adapted and of the popularity and bias baselines on the same query rows, per member-activity segment and in total, with the training time split';
 
 CREATE FUNCTION limaml_evaluate_members(
 	model text,
 	source regclass DEFAULT NULL,
-	query_fraction real DEFAULT NULL,
+	query_fraction double precision DEFAULT NULL,
 	version int DEFAULT NULL,
-	validation_fraction real DEFAULT NULL,
+	validation_fraction double precision DEFAULT NULL,
 	OUT member_id bigint,
 	OUT n_total bigint,
 	OUT query_rows int,
@@ -220,7 +221,7 @@ CREATE FUNCTION limaml_evaluate_members(
 	OUT rmse real)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_evaluate_members' LANGUAGE C;
-COMMENT ON FUNCTION limaml_evaluate_members(text, regclass, real, int, real)
+COMMENT ON FUNCTION limaml_evaluate_members(text, regclass, double precision, int, double precision)
 	IS 'limaml_evaluate per evaluated member: each predictor''s AUC, NDCG@10 and errors on the member''s query rows, for confidence intervals over members';
 
 -- -------------------------------------------------------------- adaptation
@@ -232,11 +233,11 @@ COMMENT ON FUNCTION limaml_adapt(bigint, text)
 
 CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg transition: keeps the newest support_size rows';
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) IS 'internal: limaml_adapt_agg transition: keeps the newest support_size rows';
 
 CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) IS 'limaml_adapt_agg final: adapts and encodes the meta embedding';
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real) IS 'internal: limaml_adapt_agg final: adapts and encodes the meta embedding';
 
 CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real) (
 	SFUNC = limaml_adapt_agg_transfn,
@@ -256,27 +257,27 @@ COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real)
 CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz)
-	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features)';
+	IS 'internal: limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features)';
 
 CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz)
-	IS 'limaml_adapt_agg final: adapts on the kept rows in time order and encodes the meta embedding';
+	IS 'internal: limaml_adapt_agg final: adapts on the kept rows in time order and encodes the meta embedding';
 
 CREATE FUNCTION limaml_adapt_agg_combinefn(internal, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_combinefn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_combinefn(internal, internal)
-	IS 'limaml_adapt_agg combine: the newest support_size rows of two partial states, exactly';
+	IS 'internal: limaml_adapt_agg combine: the newest support_size rows of two partial states, exactly';
 
 CREATE FUNCTION limaml_adapt_agg_serializefn(internal) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_serializefn' LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_serializefn(internal)
-	IS 'limaml_adapt_agg serialize: a partial state as bytea (parallel workers, hash aggregation spills)';
+	IS 'internal: limaml_adapt_agg serialize: a partial state as bytea (parallel workers, hash aggregation spills)';
 
 CREATE FUNCTION limaml_adapt_agg_deserializefn(bytea, internal) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_deserializefn' LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_deserializefn(bytea, internal)
-	IS 'limaml_adapt_agg deserialize: a partial state from its bytea';
+	IS 'internal: limaml_adapt_agg deserialize: a partial state from its bytea';
 
 CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
 								  ts timestamptz) (
@@ -300,12 +301,12 @@ COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, timestamptz)
 CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, bigint)
-	IS 'limaml_adapt_agg transition: keeps the newest support_size rows with their item ids';
+	IS 'internal: limaml_adapt_agg transition: keeps the newest support_size rows with their item ids';
 
 CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, bigint)
-	IS 'limaml_adapt_agg final: adapts with the rows'' item-ID buckets and encodes the meta embedding';
+	IS 'internal: limaml_adapt_agg final: adapts with the rows'' item-ID buckets and encodes the meta embedding';
 
 CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
 								  item_id bigint) (
@@ -323,12 +324,12 @@ COMMENT ON AGGREGATE limaml_adapt_agg(text, real[], real[], real, bigint)
 CREATE FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS internal
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real, timestamptz, bigint)
-	IS 'limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features, item_id) with their item ids';
+	IS 'internal: limaml_adapt_agg transition: keeps the newest support_size rows by (ts, label, item_features, item_id) with their item ids';
 
 CREATE FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint) RETURNS bytea
 AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, text, real[], real[], real, timestamptz, bigint)
-	IS 'limaml_adapt_agg final: adapts on the kept rows in time order with their item-ID buckets and encodes the meta embedding';
+	IS 'internal: limaml_adapt_agg final: adapts on the kept rows in time order with their item-ID buckets and encodes the meta embedding';
 
 CREATE AGGREGATE limaml_adapt_agg(model text, member_features real[], item_features real[], label real,
 								  ts timestamptz, item_id bigint) (
@@ -586,7 +587,7 @@ REVOKE UPDATE ON limaml_model_version FROM PUBLIC;
 
 CREATE FUNCTION limaml_check_owner() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
-COMMENT ON FUNCTION limaml_check_owner() IS 'trigger: only a model''s owner may change or delete its rows (42501)';
+COMMENT ON FUNCTION limaml_check_owner() IS 'internal: trigger: only a model''s owner may change or delete its rows (42501)';
 CREATE TRIGGER limaml_model_owner_check
 	BEFORE UPDATE OR DELETE ON limaml_model
 	FOR EACH ROW EXECUTE FUNCTION limaml_check_owner();
@@ -675,11 +676,39 @@ AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL 
 COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
 
 CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
+	id_column text DEFAULT 'item_id', features_column text DEFAULT 'features', exclude regclass DEFAULT NULL,
 	OUT member_id bigint, OUT item_id bigint, OUT score real, OUT rank int)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_top_k' LANGUAGE C STABLE;
-COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[])
-	IS 'the k best items of a relation of (item_id bigint, features real[]) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them (item_id picks the item embedding of models with item_buckets); for batch jobs';
+COMMENT ON FUNCTION limaml_top_k(text, regclass, int, bigint[], text, text, regclass)
+	IS 'the k best items of a relation (item id and features columns: id_column, features_column) for every member of a model (or those listed), as ORDER BY limaml_score(embedding, features, item_id) DESC, item_id would rank them, without the (member_id, item_id) rows of exclude; for batch jobs';
+
+-- serving helpers (issue 11)
+
+CREATE FUNCTION limaml_recommend(model text, member_id bigint, k int DEFAULT 10, items regclass DEFAULT NULL,
+	exclude regclass DEFAULT NULL, exclude_seen boolean DEFAULT true,
+	OUT item_id bigint, OUT score real, OUT rank int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'limaml_recommend' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION limaml_recommend(text, bigint, int, regclass, regclass, boolean)
+	IS 'one member''s k best items of a relation of (item_id, features) (default: the model''s items), ranked as limaml_top_k ranks them, without the items the member has in the model''s source (exclude_seen) and those of exclude ((member_id, item_id) or (item_id)); a member without a stored embedding is adapted first';
+
+CREATE FUNCTION limaml_cold_embedding(model text, member_features anyarray) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_cold_embedding' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_cold_embedding(text, anyarray)
+	IS 'the embedding of a member without interactions from its features (a numeric array of the model''s member_dim): what limaml_adapt gives such a member through the members relation; stores nothing';
+
+CREATE FUNCTION limaml_cold_embedding(model text) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_cold_embedding' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION limaml_cold_embedding(text)
+	IS 'the embedding of a member with neither interactions nor features (all-zero features); stores nothing';
+
+CREATE FUNCTION limaml_alter_model(name text, source regclass DEFAULT NULL, members regclass DEFAULT NULL,
+	items regclass DEFAULT NULL, clear_members boolean DEFAULT false, clear_items boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'limaml_alter_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_alter_model(text, regclass, regclass, regclass, boolean, boolean)
+	IS 'points a model at another source, members or items relation (checked as limaml_create_model checks them, feature lengths included) or clears members or items, without retraining; owner only';
 
 CREATE FUNCTION limaml_serving_isa() RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_serving_isa' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -695,3 +724,55 @@ CREATE FUNCTION limaml_embedding_info(embedding bytea,
 	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int)
 AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model, model id, version, dimension, support rows';
+
+-- --------------------------------------------------- operations (issue 11)
+
+-- what a role may see, as the catalog's row-level security shows it
+CREATE VIEW limaml_models WITH (security_invoker = true) AS
+SELECT m.name, m.owner, m.source, m.config ->> 'loss' AS loss, m.active_version,
+	   v.versions, pg_catalog.octet_length(a.params) / 4 AS parameters, v.bytes,
+	   m.created_at, a.created_at AS trained_at,
+	   (a.training ->> 'seconds')::double precision AS training_seconds,
+	   (a.training ->> 'kept_epoch')::int AS kept_epoch,
+	   (a.training ->> 'epochs_run')::int AS epochs_run,
+	   (k.h ->> 'train_loss')::real AS train_loss,
+	   (k.h ->> 'val_loss_cold')::real AS val_loss_cold,
+	   (k.h ->> 'val_loss_adapted')::real AS val_loss_adapted,
+	   (k.h ->> 'val_auc_cold')::real AS val_auc_cold,
+	   (k.h ->> 'val_auc_adapted')::real AS val_auc_adapted,
+	   (SELECT pg_catalog.count(*) FROM limaml_meta_embedding e WHERE e.model = m.name) AS embeddings
+  FROM limaml_model m
+  LEFT JOIN limaml_model_version a ON a.model_id = m.model_id AND a.version = m.active_version
+  LEFT JOIN LATERAL (SELECT pg_catalog.count(*)::int AS versions,
+							pg_catalog.sum(pg_catalog.octet_length(x.params))::bigint AS bytes
+					   FROM limaml_model_version x WHERE x.model_id = m.model_id) v ON true
+  LEFT JOIN LATERAL (SELECT h FROM pg_catalog.jsonb_array_elements(
+						 CASE WHEN pg_catalog.jsonb_typeof(a.training -> 'history') = 'array'
+							  THEN a.training -> 'history' END) h
+					  WHERE (h ->> 'epoch')::int = (a.training ->> 'kept_epoch')::int) k ON true;
+GRANT SELECT ON limaml_models TO PUBLIC;
+COMMENT ON VIEW limaml_models IS 'one row per model the current role may see: active version, sizes, training time, kept epoch and its validation metrics';
+COMMENT ON COLUMN limaml_models.name IS 'model name';
+COMMENT ON COLUMN limaml_models.owner IS 'role owning the model';
+COMMENT ON COLUMN limaml_models.source IS 'relation of interactions (NULL: imported without one)';
+COMMENT ON COLUMN limaml_models.loss IS 'bce or mse';
+COMMENT ON COLUMN limaml_models.active_version IS 'version used by adaptation and scoring';
+COMMENT ON COLUMN limaml_models.versions IS 'stored versions (0 for a role that may use but not own the model)';
+COMMENT ON COLUMN limaml_models.parameters IS 'parameters of the active version';
+COMMENT ON COLUMN limaml_models.bytes IS 'bytes of parameters held by all versions (what limaml_drop_version frees)';
+COMMENT ON COLUMN limaml_models.created_at IS 'creation time of the model';
+COMMENT ON COLUMN limaml_models.trained_at IS 'creation time of the active version';
+COMMENT ON COLUMN limaml_models.training_seconds IS 'seconds limaml_train took for the active version (NULL: initialization, import, or trained before 0.3.0)';
+COMMENT ON COLUMN limaml_models.kept_epoch IS 'epoch whose parameters the active version holds';
+COMMENT ON COLUMN limaml_models.epochs_run IS 'epochs run by the training of the active version';
+COMMENT ON COLUMN limaml_models.train_loss IS 'training loss of the kept epoch';
+COMMENT ON COLUMN limaml_models.val_loss_cold IS 'validation loss of the kept epoch, cold (NULL: no validation members)';
+COMMENT ON COLUMN limaml_models.val_loss_adapted IS 'validation loss of the kept epoch after adaptation';
+COMMENT ON COLUMN limaml_models.val_auc_cold IS 'validation AUC of the kept epoch, cold (bce)';
+COMMENT ON COLUMN limaml_models.val_auc_adapted IS 'validation AUC of the kept epoch after adaptation (bce)';
+COMMENT ON COLUMN limaml_models.embeddings IS 'meta embeddings stored in limaml_meta_embedding';
+
+CREATE FUNCTION limaml_drop_version(model text, version int, force boolean DEFAULT false) RETURNS boolean
+AS 'MODULE_PATHNAME', 'limaml_drop_version' LANGUAGE C STRICT;
+COMMENT ON FUNCTION limaml_drop_version(text, int, boolean)
+	IS 'drops a stored version that is neither active nor the newest; refuses one still used by meta embeddings unless force (which drops them too); false when there is no such version; owner only';

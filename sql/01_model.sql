@@ -241,8 +241,8 @@ SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', clip_norm => -1) $
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', clip_norm => 'NaN') $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', patience => 0) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', patience => -3) $$);
-SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', "order" => 0) $$);
-SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', "order" => 3) $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', maml_order => 0) $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_train('m_default', maml_order => 3) $$);
 SELECT pg_temp.catalog_rows();
 
 -- ------------------------------------------------------------ training data

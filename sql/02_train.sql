@@ -45,7 +45,7 @@ SELECT (SELECT train_loss FROM tr_run1 WHERE epoch = 20) < (SELECT train_loss FR
 
 -- the new version is active and records how it was trained
 SELECT active_version FROM limaml_model WHERE name = 'tr';
-SELECT v.version, v.training->'method' AS method, v.training->'order' AS "order", v.training->'from_version' AS from_version,
+SELECT v.version, v.training->'method' AS method, v.training->'maml_order' AS maml_order, v.training->'from_version' AS from_version,
        v.training->'epochs' AS epochs, v.training->'meta_batch' AS meta_batch,
        (v.training->>'outer_lr')::real AS outer_lr, (v.training->>'validation_fraction')::real AS validation_fraction,
        jsonb_array_length(v.training->'history') AS history
@@ -131,8 +131,8 @@ SELECT pg_temp.params('det_b', 3) <> pg_temp.params('det_a', 2) AS differs;
 -- exact second-order MAML, Meta-SGD rates, and no inner loop at all
 SELECT limaml_create_model('tr_o2', 'planted_interactions', seed => 7, inner_steps => 2) > 0 AS created;
 SELECT count(*) AS epochs, bool_and(train_loss > 0) AS finite
-  FROM limaml_train('tr_o2', epochs => 2, outer_lr => 0.01, "order" => 2);
-SELECT v.training->'method' AS method, v.training->'order' AS "order"
+  FROM limaml_train('tr_o2', epochs => 2, outer_lr => 0.01, maml_order => 2);
+SELECT v.training->'method' AS method, v.training->'maml_order' AS maml_order
   FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'tr_o2' AND v.version = 1;
 SELECT limaml_create_model('tr_sgd', 'planted_interactions', seed => 7, meta_sgd => true) > 0 AS created;
 CREATE TEMP TABLE sgd_run AS

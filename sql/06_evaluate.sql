@@ -184,8 +184,8 @@ SELECT abs(avg(abs(r.label - (coalesce(i.s, 0) + 10 * mu) / (coalesce(i.n, 0) + 
 
 -- second order, Meta-SGD and episodes train and adapt
 SELECT limaml_create_model('ev_so', 'ev_train', embedding_dim => 8, seed => 3, meta_sgd => true) > 0 AS created;
-SELECT count(*) FROM limaml_train('ev_so', epochs => 10, outer_lr => 0.01, "order" => 2, episodes => 3);
-SELECT training->>'method' AS method, training->>'order' AS ord, training->>'episodes' AS episodes
+SELECT count(*) FROM limaml_train('ev_so', epochs => 10, outer_lr => 0.01, maml_order => 2, episodes => 3);
+SELECT training->>'method' AS method, training->>'maml_order' AS ord, training->>'episodes' AS episodes
   FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'ev_so' AND v.version = 1;
 SELECT (SELECT auc FROM limaml_evaluate('ev_so', 'ev_test') WHERE segment = 'all' AND predictor = 'adapted') >
        (SELECT auc FROM limaml_evaluate('ev_so', 'ev_test') WHERE segment = 'all' AND predictor = 'cold') + 0.1
@@ -216,7 +216,7 @@ SELECT training->>'streamed' AS streamed, training->>'clip_norm' AS clip_norm
   FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'ev_st' AND v.version = 1;
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', clip_norm => 0) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', patience => 0) $$);
-SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', "order" => 3) $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', maml_order => 3) $$);
 SELECT pg_temp.err($$ SELECT * FROM limaml_train('ev_st', episodes => 0) $$);
 
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name LIKE 'ev\_%';

@@ -25,7 +25,7 @@ END $$;
 SELECT limaml_create_model('op_bil', 'planted_interactions', embedding_dim => 4, bilinear => true, seed => 5) > 0 AS created;
 SELECT limaml_create_model('op_sgd', 'planted_interactions', embedding_dim => 4, meta_sgd => true, seed => 5) > 0 AS created;
 SELECT count(*) FROM limaml_train('op_bil', epochs => 3, outer_lr => 0.01);
-SELECT count(*) FROM limaml_train('op_sgd', epochs => 3, outer_lr => 0.01, "order" => 2);
+SELECT count(*) FROM limaml_train('op_sgd', epochs => 3, outer_lr => 0.01, maml_order => 2);
 
 -- the export carries P [d][item_dim] and the per-parameter rates
 SELECT jsonb_array_length(j->'bilinear') AS p_rows, jsonb_array_length(j->'bilinear'->0) AS p_cols,

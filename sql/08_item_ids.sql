@@ -60,7 +60,7 @@ SELECT (SELECT auc FROM limaml_evaluate('id_on', 'id_test') WHERE segment = 'all
 -- second order and the bilinear term with item ids
 SELECT limaml_create_model('id_so', 'id_train', embedding_dim => 4, item_buckets => 32, item_embedding_dim => 4,
                            bilinear => true, meta_sgd => true, seed => 2) > 0 AS created;
-SELECT count(*) FROM limaml_train('id_so', epochs => 3, outer_lr => 0.01, "order" => 2, episodes => 2);
+SELECT count(*) FROM limaml_train('id_so', epochs => 3, outer_lr => 0.01, maml_order => 2, episodes => 2);
 SELECT jsonb_array_length(limaml_model_export('id_so')->'bilinear'->0) AS p_cols;
 
 -- JSON round trip, to the bit

@@ -2,19 +2,24 @@
  * adapt.c - limaml_adapt: one member's meta embedding from the model's
  * source, stored in limaml_meta_embedding.  It adapts on the same rows in
  * the same order as limaml_adapt_agg (adapt_agg.c), so both return the same
- * bytea.
+ * bytea.  limaml_cold_embedding gives the embedding of a member without
+ * rows from features the caller passes.
  */
 #include "adapt.h"
+
+#include <math.h>
 
 #include "catalog/pg_type.h"
 #include "core/items.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(limaml_adapt);
+PG_FUNCTION_INFO_V1(limaml_cold_embedding);
 
 static const float *
 members_relation_features(LmModel *model, int64 member_id)
@@ -281,6 +286,12 @@ limaml_adapt(PG_FUNCTION_ARGS)
 			memcpy(copy, features, sizeof(float) * arch->member_dim);
 			member = copy;
 		}
+		else if (arch->member_dim > 0)
+			ereport(NOTICE,
+					(errmsg("member " INT64_FORMAT " has no rows in the source and no features in the members relation of limaml model \"%s\"",
+							member_id, model->name),
+					 errdetail("Its embedding is the cold start of all-zero member features."),
+					 errhint("Give the model a members relation with limaml_alter_model, or use limaml_cold_embedding(model, member_features).")));
 	}
 
 	{
@@ -309,4 +320,102 @@ limaml_adapt(PG_FUNCTION_ARGS)
 				 errhint("Adapt the member again: the model of that name now is another one, or none.")));
 	lm_spi_finish();
 	PG_RETURN_BYTEA_P(embedding);
+}
+
+/* one element of a numeric array as real, as the ::real cast converts it */
+static float
+element_float(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat4(DirectFunctionCall1(dtof, d));
+		case NUMERICOID:
+			return DatumGetFloat4(DirectFunctionCall1(numeric_float4, d));
+		case INT2OID:
+			return DatumGetFloat4(DirectFunctionCall1(i2tof, d));
+		case INT4OID:
+			return DatumGetFloat4(DirectFunctionCall1(i4tof, d));
+		default:
+			return DatumGetFloat4(DirectFunctionCall1(i8tof, d));
+	}
+}
+
+/* member features of a numeric array of the model's member_dim, finite */
+static const float *
+cold_features(const LmModel *model, ArrayType *array)
+{
+	Oid			type = ARR_ELEMTYPE(array);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	float	   *values;
+
+	if (type != FLOAT4OID && type != FLOAT8OID && type != NUMERICOID &&
+		type != INT2OID && type != INT4OID && type != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("member_features must be a numeric array, not %s", format_type_be(get_array_type(type))),
+				 errhint("Pass real[], double precision[], numeric[], smallint[], integer[] or bigint[].")));
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("member_features must be a one-dimensional array")));
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, type, typlen, typbyval, typalign, &elems, &nulls, &n);
+	if (model->arch.member_dim == 0 && n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limaml model \"%s\" has no member features", model->name),
+				 errhint("Call limaml_cold_embedding(model) without features.")));
+	if (n != model->arch.member_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("member_features has %d elements, but limaml model \"%s\" expects %d",
+						n, model->name, model->arch.member_dim)));
+	values = palloc(sizeof(float) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("member_features must not contain NULL elements")));
+		values[i] = element_float(elems[i], type);
+		if (!isfinite(values[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("member_features must not contain NaN or infinity"),
+					 errdetail("Element %d is %g.", i + 1, values[i])));
+	}
+	return n > 0 ? values : NULL;
+}
+
+/*
+ * limaml_cold_embedding(model[, member_features]): the embedding
+ * limaml_adapt gives a member without rows whose members row holds these
+ * features (without features: all-zero ones); nothing is stored
+ */
+Datum
+limaml_cold_embedding(PG_FUNCTION_ARGS)
+{
+	LmModel    *model;
+	const float *member = NULL;
+	float		none[1] = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model must not be NULL")));
+	if (PG_NARGS() > 1 && PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	model = lm_model_acquire_by_name(PG_GETARG_TEXT_PP(0), CurrentMemoryContext);
+	if (PG_NARGS() > 1)
+		member = cold_features(model, PG_GETARG_ARRAYTYPE_P(1));
+	PG_RETURN_BYTEA_P(lm_adapt_rows(lm_adapt_scratch_create(model, 0, CurrentMemoryContext),
+									member, 0, none, none, NULL, NULL, NULL));
 }

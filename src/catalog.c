@@ -873,12 +873,12 @@ limaml_create_model(PG_FUNCTION_ARGS)
 
 	cfg.inner_steps = PG_GETARG_INT32(6);
 	/* NULL: a rate that suits the loss (mse gradients scale with the targets) */
-	cfg.inner_lr = PG_ARGISNULL(7) ? (loss == LM_LOSS_BCE ? 1.0 : 0.1) : PG_GETARG_FLOAT4(7);
+	cfg.inner_lr = PG_ARGISNULL(7) ? (loss == LM_LOSS_BCE ? 1.0 : 0.1) : lm_getarg_real(fcinfo, 7);
 	cfg.support_size = PG_GETARG_INT32(8);
 	cfg.query_size = PG_GETARG_INT32(9);
 	cfg.seed = PG_GETARG_INT64(10);
 	cfg.adapt_steps = PG_ARGISNULL(14) ? cfg.inner_steps : PG_GETARG_INT32(14);
-	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : PG_GETARG_FLOAT4(15);
+	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : lm_getarg_real(fcinfo, 15);
 	/* 0.1.0's and older 0.2.0 builds' limaml_create_model have fewer arguments */
 	cfg.negatives = 0;
 	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
@@ -966,8 +966,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		ARG_OR_NULL_ERROR(21, "wide_rank");
 		ARG_OR_NULL_ERROR(22, "ridge_lambda");
 		lm_check_range("wide_rank", PG_GETARG_INT32(21), 0, LM_MAX_WIDE_RANK);
-		lm_check_range("ridge_lambda", PG_GETARG_FLOAT4(22), 1e-6, 1e6);
-		if ((err = lm_arch_enable_wide(&arch, PG_GETARG_INT32(21), PG_GETARG_FLOAT4(22))))
+		lm_check_range("ridge_lambda", lm_getarg_real(fcinfo, 22), 1e-6, 1e6);
+		if ((err = lm_arch_enable_wide(&arch, PG_GETARG_INT32(21), lm_getarg_real(fcinfo, 22))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));

@@ -219,7 +219,7 @@ evaluation_start(FunctionCallInfo fcinfo, int arg_fraction, int arg_version, int
 	ev->split.no_support = false;
 	if (!PG_ARGISNULL(arg_fraction))
 	{
-		ev->split.query_fraction = PG_GETARG_FLOAT4(arg_fraction);
+		ev->split.query_fraction = lm_getarg_real(fcinfo, arg_fraction);
 		if (!(ev->split.query_fraction > 0 && ev->split.query_fraction < 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -227,7 +227,7 @@ evaluation_start(FunctionCallInfo fcinfo, int arg_fraction, int arg_version, int
 	}
 	if (!PG_ARGISNULL(arg_validation))
 	{
-		ev->val_fraction = PG_GETARG_FLOAT4(arg_validation);
+		ev->val_fraction = lm_getarg_real(fcinfo, arg_validation);
 		if (!(ev->val_fraction > 0 && ev->val_fraction <= 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

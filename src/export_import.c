@@ -89,6 +89,12 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	if (lm_check_model_owner(name, "import into", true, NULL) &&
 		lock_existing_model(name, &model_id, &existing))
 	{
+		/* relations change with limaml_alter_model, never silently here */
+		if (!PG_ARGISNULL(2) || !PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source and members apply only when limaml_model_import creates the model; limaml model \"%s\" exists", name),
+					 errhint("Import without them, then change the relations with limaml_alter_model(name, source => ..., members => ...).")));
 		if (!lm_arch_equal(&existing, &arch))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -186,6 +186,30 @@ lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim)
 	return values;
 }
 
+/*
+ * A hyperparameter argument declared double precision since 0.3.0, real
+ * before (an older catalog calls this library with real).  Rounded to
+ * float32 either way, so 0.005::real and 0.005::double precision train
+ * the same bits as 0.2.0 did with 0.005.
+ */
+double
+lm_getarg_real(FunctionCallInfo fcinfo, int argno)
+{
+	Oid		   *argtypes;
+	int			nargs;
+	Oid			type;
+
+	type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	if (!OidIsValid(type))
+	{
+		get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		type = argno < nargs ? argtypes[argno] : FLOAT8OID;
+	}
+	if (type == FLOAT4OID)
+		return (double) PG_GETARG_FLOAT4(argno);
+	return (double) (float) PG_GETARG_FLOAT8(argno);
+}
+
 /* a hyperparameter within [lo, hi] (NaN is not) */
 void
 lm_check_range(const char *what, double value, double lo, double hi)

@@ -9,18 +9,20 @@
  *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
  *   export_import.c limaml_model_export and limaml_model_import
+ *   versions.c      limaml_drop_version
+ *   alter.c         limaml_alter_model
  *   embedding.c     the meta-embedding bytea format
  *   tasks.c         a source's rows as MAML tasks (tasks.h)
  *   quality.c       cold against adapted metrics (quality.h)
  *   training.c      limaml_train
  *   evaluate.c      limaml_evaluate
  *   adapt_rows.c    the inner loop over one member's rows (adapt.h)
- *   adapt.c         limaml_adapt
+ *   adapt.c         limaml_adapt, limaml_cold_embedding
  *   adapt_agg.c     limaml_adapt_agg
  *   serving.c       serving plans and item inputs (serving.h)
  *   item_code.c     the item-code bytea format, limaml_item_encode
  *   score.c         limaml_score
- *   rank.c          limaml_top_k
+ *   rank.c          limaml_top_k, limaml_recommend
  * A file calls only files above it in this list, so no two call each other.
  */
 #ifndef LIMAML_H
@@ -83,6 +85,7 @@ void		lm_check_work_mem(double bytes, const char *what, const char *hint);
 float	   *lm_array_floats(ArrayType *array, const char *what, int expected_dim, int *dim);
 void		lm_check_label(float label, LmLoss loss);
 void		lm_check_range(const char *what, double value, double lo, double hi);
+double		lm_getarg_real(FunctionCallInfo fcinfo, int argno);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 
@@ -129,7 +132,12 @@ typedef struct LmSourceSql
 List	   *lm_relation_problems(Oid relid, LmRelationRole role, bool item_id);
 void		lm_check_source(Oid source, Oid members);
 void		lm_check_item_id(Oid source);
+void		lm_check_members_relation(Oid members);
 void		lm_check_items_relation(Oid items);
+void		lm_check_items_columns(Oid items, const char *id_column, const char *features_column);
+void		lm_check_exclude_relation(Oid exclude, bool item_only);
+const char *lm_id_column_sql(Oid relid, const char *name);
+const char *lm_features_column_sql(Oid relid, const char *name);
 bool		lm_has_item_id(Oid source);
 void		lm_source_sql(Oid relid, LmSourceSql *sql);
 bool		lm_member_id_param(Oid type, int64 member_id, Datum *param);

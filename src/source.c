@@ -60,6 +60,10 @@ static const ColumnSpec member_columns[] = {
 	{"member_id", COL_ID},
 	{"member_features", COL_FEATURES},
 };
+static const ColumnSpec exclude_columns[] = {
+	{"member_id", COL_ID},
+	{"item_id", COL_ID},
+};
 static const ColumnSpec item_columns[] = {
 	{"item_id", COL_ID},
 	{"features", COL_FEATURES},
@@ -140,9 +144,8 @@ role_name(LmRelationRole role)
 
 /* one error for every problem: the first one's class sets the SQLSTATE */
 static void
-check_relation(Oid relid, LmRelationRole role, bool item_id, const char *hint)
+report_problems(List *problems, Oid relid, const char *what, const char *hint)
 {
-	List	   *problems = lm_relation_problems(relid, role, item_id);
 	StringInfoData names;
 	StringInfoData detail;
 	ListCell   *lc;
@@ -162,11 +165,17 @@ check_relation(Oid relid, LmRelationRole role, bool item_id, const char *hint)
 	}
 	ereport(ERROR,
 			(errcode(first->missing ? ERRCODE_UNDEFINED_COLUMN : ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("%s relation \"%s\" has %d unusable column%s: %s", role_name(role),
+			 errmsg("%s relation \"%s\" has %d unusable column%s: %s", what,
 					get_rel_name(relid), list_length(problems),
 					list_length(problems) > 1 ? "s" : "", names.data),
 			 errdetail("%s", detail.data),
 			 errhint("%s", hint)));
+}
+
+static void
+check_relation(Oid relid, LmRelationRole role, bool item_id, const char *hint)
+{
+	report_problems(lm_relation_problems(relid, role, item_id), relid, role_name(role), hint);
 }
 
 /* the relation still exists (errors with its OID when it was dropped) */
@@ -189,6 +198,14 @@ lm_check_source(Oid source, Oid members)
 	check_relation(source, LM_SOURCE, false, SOURCE_HINT);
 	if (OidIsValid(members))
 		check_relation(members, LM_MEMBERS, false, SOURCE_HINT);
+}
+
+/* a members relation on its own (limaml_alter_model) */
+void
+lm_check_members_relation(Oid members)
+{
+	check_exists(members, "members");
+	check_relation(members, LM_MEMBERS, false, SOURCE_HINT);
 }
 
 /* models with item ids read an item_id column from the source */
@@ -262,6 +279,61 @@ lm_source_sql(Oid relid, LmSourceSql *sql)
 		column_expr(relid, "item_id", COL_ID);
 	sql->features = column_expr(relid, "features", COL_FEATURES);
 	sql->member_id_type = column_type(relid, "member_id");
+}
+
+/*
+ * An item relation with its own column names (limaml_top_k's id_column and
+ * features_column): every unusable column in one error.
+ */
+void
+lm_check_items_columns(Oid items, const char *id_column, const char *features_column)
+{
+	ColumnSpec	columns[2] = {{id_column, COL_ID}, {features_column, COL_FEATURES}};
+	List	   *problems = NIL;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(items)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("item relation with OID %u does not exist", items)));
+	add_problems(&problems, items, columns, 2);
+	report_problems(problems, items, "item",
+					"Name the columns with id_column and features_column, or map your items with a view.");
+}
+
+/*
+ * An exclusion relation: (member_id, item_id), or (item_id) alone when
+ * item_only (the same items excluded for every member).
+ */
+void
+lm_check_exclude_relation(Oid exclude, bool item_only)
+{
+	List	   *problems = NIL;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(exclude)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("exclude relation with OID %u does not exist", exclude)));
+	if (item_only && get_attnum(exclude, "member_id") == InvalidAttrNumber)
+		add_problems(&problems, exclude, &exclude_columns[1], 1);
+	else
+		add_problems(&problems, exclude, exclude_columns, lengthof(exclude_columns));
+	report_problems(problems, exclude, "exclude",
+					item_only ? "An exclude relation has (member_id, item_id) columns, or (item_id) alone to exclude items for every member." :
+					"An exclude relation has (member_id, item_id) columns: the items to leave out of each member's list.");
+}
+
+/* an id column (of the accepted types) as bigint */
+const char *
+lm_id_column_sql(Oid relid, const char *name)
+{
+	return column_expr(relid, name, COL_ID);
+}
+
+/* a features column (of the accepted types) as real[] */
+const char *
+lm_features_column_sql(Oid relid, const char *name)
+{
+	return column_expr(relid, name, COL_FEATURES);
 }
 
 /*

@@ -32,6 +32,7 @@
 #include "tasks.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(limaml_train);
@@ -134,6 +135,37 @@ report_epoch(const LmModel *model, int epoch, int epochs, double train_loss,
 					 json_metric(lm_quality_auc(val, 1)));
 }
 
+/*
+ * A watched loss that is not finite, or more than doubles from one epoch
+ * to the next, is worth a look even when early stopping keeps an earlier
+ * epoch (README, limaml_train).  A rise smaller than this is noise around
+ * a loss near zero, not a jump.
+ */
+#define LM_JUMP_MIN_RISE 0.01
+
+static void
+warn_on_jump(const LmModel *model, const char *what, int epoch, double prev, double loss)
+{
+	const char *hint = "Lower outer_lr, set clip_norm, or set patience so that the best epoch is kept.";
+
+	if (!isfinite(loss))
+		ereport(WARNING,
+				(errmsg("limaml \"%s\" epoch %d: %s is not finite", model->name, epoch, what),
+				 errhint("%s", hint)));
+	else if (epoch > 1 && isfinite(prev) && loss > 2 * prev && loss - prev >= LM_JUMP_MIN_RISE)
+		ereport(WARNING,
+				(errmsg("limaml \"%s\" epoch %d: %s more than doubled", model->name, epoch, what),
+				 errdetail("From %.4f to %.4f.", prev, loss),
+				 errhint("%s", hint)));
+}
+
+/* one epoch's returned row, emitted at the end once the kept epoch is known */
+typedef struct EpochRow
+{
+	Datum		values[6];
+	bool		nulls[6];
+} EpochRow;
+
 static Datum
 nullable_real(double x, bool *isnull)
 {
@@ -153,9 +185,9 @@ train_options(FunctionCallInfo fcinfo)
 					 errmsg("limaml_train arguments must not be NULL")));
 	opt.epochs = PG_GETARG_INT32(1);
 	opt.meta_batch = PG_GETARG_INT32(2);
-	opt.outer_lr = PG_GETARG_FLOAT4(3);
-	opt.val_fraction = PG_GETARG_FLOAT4(4);
-	opt.clip_norm = PG_ARGISNULL(5) ? 0 : PG_GETARG_FLOAT4(5);
+	opt.outer_lr = lm_getarg_real(fcinfo, 3);
+	opt.val_fraction = lm_getarg_real(fcinfo, 4);
+	opt.clip_norm = PG_ARGISNULL(5) ? 0 : lm_getarg_real(fcinfo, 5);
 	opt.patience = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
 	opt.order = PG_ARGISNULL(7) ? 1 : PG_GETARG_INT32(7);
 	opt.episodes = PG_ARGISNULL(8) ? 1 : PG_GETARG_INT32(8);
@@ -163,7 +195,7 @@ train_options(FunctionCallInfo fcinfo)
 	lm_check_range("meta_batch", opt.meta_batch, 1, 1000000);
 	lm_check_range("outer_lr", opt.outer_lr, 1e-9, 1);
 	lm_check_range("validation_fraction", opt.val_fraction, 0, 0.9);
-	lm_check_range("order", opt.order, 1, 2);
+	lm_check_range("maml_order", opt.order, 1, 2);
 	lm_check_range("episodes", opt.episodes, 1, 1000);
 	if (!PG_ARGISNULL(5))
 		lm_check_range("clip_norm", opt.clip_norm, 1e-6, 1e6);
@@ -182,11 +214,11 @@ train_options(FunctionCallInfo fcinfo)
 		opt.weight_decay = 0.1;
 		opt.cosine = true;
 		if (!PG_ARGISNULL(9))
-			opt.support_weight = PG_GETARG_FLOAT4(9);
+			opt.support_weight = lm_getarg_real(fcinfo, 9);
 		if (!PG_ARGISNULL(10))
 			opt.random_splits = PG_GETARG_BOOL(10);
 		if (!PG_ARGISNULL(11))
-			opt.weight_decay = PG_GETARG_FLOAT4(11);
+			opt.weight_decay = lm_getarg_real(fcinfo, 11);
 		if (!PG_ARGISNULL(12))
 		{
 			char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(12));
@@ -456,6 +488,41 @@ load_members(Trainer *tr)
 	}
 }
 
+/*
+ * The rows, the kept epoch flagged in column 7 (0.3.0 on; the row type of
+ * an older catalog's signature has six columns and ignores it).
+ */
+static void
+emit_rows(ReturnSetInfo *rsinfo, EpochRow *rows, int n, int kept_epoch)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		memcpy(values, rows[i].values, sizeof(rows[i].values));
+		memcpy(nulls, rows[i].nulls, sizeof(rows[i].nulls));
+		values[6] = BoolGetDatum(i + 1 == kept_epoch);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* the closing NOTICE: which epoch the new version holds, and its loss */
+static void
+report_kept(const LmModel *model, const EpochRow *rows, int n, int kept_epoch)
+{
+	const EpochRow *kept = &rows[kept_epoch - 1];
+
+	if (!kept->nulls[3])
+		ereport(NOTICE,
+				(errmsg("limaml_train \"%s\": kept epoch %d of %d", model->name, kept_epoch, n),
+				 errdetail("Adapted validation loss %.4f.", DatumGetFloat4(kept->values[3]))));
+	else
+		ereport(NOTICE,
+				(errmsg("limaml_train \"%s\": kept epoch %d of %d", model->name, kept_epoch, n),
+				 errdetail("Training loss %.4f (no validation members).", DatumGetFloat4(kept->values[1]))));
+}
+
 Datum
 limaml_train(PG_FUNCTION_ARGS)
 {
@@ -472,6 +539,10 @@ limaml_train(PG_FUNCTION_ARGS)
 	double		best_loss = INFINITY;
 	int			best_epoch = 0;
 	int			epoch;
+	int			kept_epoch;
+	double		prev_watched = NAN;
+	EpochRow   *rows;
+	TimestampTz started = GetCurrentTimestamp();
 	StringInfoData history;
 	StringInfoData training;
 
@@ -511,6 +582,7 @@ limaml_train(PG_FUNCTION_ARGS)
 	tr.cold_work = lm_work_create(arch, tr.split.support_size);
 	pg_prng_seed(&tr.rng, (uint64) model->config.seed ^ ((uint64) from_version << 32));
 	initStringInfo(&history);
+	rows = palloc0(sizeof(EpochRow) * tr.opt.epochs);
 
 	/* what one epoch allocates (streams, validation predictions) dies with it */
 	epoch_cxt = AllocSetContextCreate(train_cxt, "limaml epoch", ALLOCSET_DEFAULT_SIZES);
@@ -519,8 +591,8 @@ limaml_train(PG_FUNCTION_ARGS)
 		double		train_loss;
 		double		watched;
 		LmQuality	val;
-		Datum		values[6];
-		bool		nulls[6] = {false};
+		Datum	   *values = rows[epoch - 1].values;
+		bool	   *nulls = rows[epoch - 1].nulls;
 
 		MemoryContextReset(epoch_cxt);
 		MemoryContextSwitchTo(epoch_cxt);
@@ -534,12 +606,14 @@ limaml_train(PG_FUNCTION_ARGS)
 		values[3] = nullable_real(lm_quality_loss(&val, 1), &nulls[3]);
 		values[4] = nullable_real(lm_quality_auc(&val, 0), &nulls[4]);
 		values[5] = nullable_real(lm_quality_auc(&val, 1), &nulls[5]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		report_epoch(model, epoch, tr.opt.epochs, train_loss, &val, &history);
 		MemoryContextSwitchTo(train_cxt);
 
 		/* early stopping watches the adapted validation loss (else training loss) */
 		watched = val.rows > 0 ? lm_quality_loss(&val, 1) : train_loss;
+		warn_on_jump(model, val.rows > 0 ? "the adapted validation loss" : "the training loss",
+					 epoch, prev_watched, watched);
+		prev_watched = watched;
 		if (watched < best_loss)
 		{
 			best_loss = watched;
@@ -555,13 +629,17 @@ limaml_train(PG_FUNCTION_ARGS)
 		}
 	}
 
+	kept_epoch = tr.opt.patience > 0 ? best_epoch : Min(epoch, tr.opt.epochs);
+	emit_rows(rsinfo, rows, Min(epoch, tr.opt.epochs), kept_epoch);
+	report_kept(model, rows, Min(epoch, tr.opt.epochs), kept_epoch);
+
 	initStringInfo(&training);
-	appendStringInfo(&training, "{\"method\": \"%s\", \"order\": %d, \"from_version\": %d, "
+	appendStringInfo(&training, "{\"method\": \"%s\", \"maml_order\": %d, \"from_version\": %d, "
 					 "\"epochs\": %d, \"epochs_run\": %d, \"meta_batch\": %d, \"outer_lr\": %.9g, "
 					 "\"validation_fraction\": %.9g, \"clip_norm\": %.9g, \"patience\": %d, "
 					 "\"episodes\": %d, \"support_weight\": %.9g, \"random_splits\": %s, "
 					 "\"weight_decay\": %.9g, \"lr_schedule\": \"%s\", "
-					 "\"streamed\": %s, \"kept_epoch\": %d, \"history\": [%s]}",
+					 "\"streamed\": %s, \"kept_epoch\": %d, \"seconds\": %.3f, \"history\": [%s]}",
 					 model->config.inner_steps == 0 ? "conventional" :
 					 arch->n_lr_params ? "meta-sgd" : "maml",
 					 tr.opt.order, from_version, tr.opt.epochs, Min(epoch, tr.opt.epochs),
@@ -569,7 +647,7 @@ limaml_train(PG_FUNCTION_ARGS)
 					 tr.opt.patience, tr.opt.episodes, tr.opt.support_weight,
 					 tr.opt.random_splits ? "true" : "false", tr.opt.weight_decay,
 					 tr.opt.cosine ? "cosine" : "constant", tr.members ? "false" : "true",
-					 tr.opt.patience > 0 ? best_epoch : Min(epoch, tr.opt.epochs), history.data);
+					 kept_epoch, (GetCurrentTimestamp() - started) / 1e6, history.data);
 	{
 		float	   *kept = tr.opt.patience > 0 ? best_params : tr.params;
 

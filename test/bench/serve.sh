@@ -15,7 +15,8 @@
 #
 # each ROUNDS times, interleaved, and prints the median times and the
 # throughput ratios against the baseline (time_baseline / time_query).
-# Then LATERAL against limaml_rank for many members, and pgbench: clients
+# Then LATERAL against limaml_rank for many members, limaml_recommend
+# against limaml_top_k for one member, and pgbench: clients
 # 1, 2, 4, 8 ranking 1,000 candidates for random members while a refresh job
 # re-adapts members, with QPS and p99 latency.
 #
@@ -190,6 +191,22 @@ for k in lateral top_k; do
         "$(awk -v t="${CPU[$k]}" -v n="$pairs" 'BEGIN {print t * 1e6 / n}')")"
 done
 say "  limaml_top_k is $(ratio "${CPU[lateral]}" "${CPU[top_k]}")x faster (cpu), $(ratio "${WALL[lateral]}" "${WALL[top_k]}")x (wall)"
+
+# ------------------------------------------------------------------ one member: limaml_recommend or limaml_top_k
+
+dim=${DIMS%% *}
+Q=(
+    [top_k_one]="SELECT item_id FROM limaml_top_k('m$dim', 'items$dim', 100, '{1}')"
+    [recommend]="SELECT item_id FROM limaml_recommend('m$dim', 1, 100, 'items$dim', exclude_seen => false)"
+)
+say ""
+say "## top 100 of $ROWS items (${dim}-dim) for one member, median of $ROUNDS runs"
+say "  same result: $("${P[@]}" -Atc "SELECT (SELECT array_agg(item_id ORDER BY rank) FROM limaml_top_k('m$dim', 'items$dim', 100, '{1}')) = (SELECT array_agg(item_id ORDER BY rank) FROM limaml_recommend('m$dim', 1, 100, 'items$dim', exclude_seen => false))")"
+time_queries "$WORK/recommend" top_k_one recommend
+for k in top_k_one recommend; do
+    say "$(printf '  %-10s wall %8s ms   cpu %8s ms' "$k" "${WALL[$k]}" "${CPU[$k]}")"
+done
+say "  limaml_recommend takes $(ratio "${CPU[recommend]}" "${CPU[top_k_one]}")x limaml_top_k's time (cpu)"
 
 # ------------------------------------------------------------------ pgbench
 

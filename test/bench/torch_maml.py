@@ -553,7 +553,7 @@ RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN
   PERFORM * FROM limaml_train(m, epochs => e, meta_batch => mb, outer_lr => lr,
-                              validation_fraction => 0, "order" => o,
+                              validation_fraction => 0, maml_order => o,
                               support_weight => 0, random_splits => false, weight_decay => 0,
                               lr_schedule => 'constant');
   RETURN extract(epoch FROM clock_timestamp() - t0);

@@ -94,7 +94,7 @@ SQL
                     cat <<SQL
 SELECT clock_timestamp() AS t0 \\gset
 SELECT count(*) FROM limaml_train('$model', epochs => $epochs, meta_batch => 32, validation_fraction => 0,
-       "order" => $order${opts:+, $opts}) \\g /dev/null
+       maml_order => $order${opts:+, $opts}) \\g /dev/null
 INSERT INTO timing VALUES ('$name', $order, $epochs, $rep, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
 SQL
                 done
@@ -105,7 +105,7 @@ SQL
 echo
 echo "train_defaults: ${#CONFIGS[@]} configurations x orders ($ORDERS) x epochs 1 and 3 x $REPEAT, interleaved; e.g."
 IFS='|' read -r _ model opts <<<"${CONFIGS[0]}"
-echo "  limaml_train('ref', epochs => 3, meta_batch => 32, validation_fraction => 0, \"order\" => 1, $opts)"
+echo "  limaml_train('ref', epochs => 3, meta_batch => 32, validation_fraction => 0, maml_order => 1, $opts)"
 t0=$(date +%s)
 psql -f "/tmp/train_defaults.$$.sql"
 rm -f "/tmp/train_defaults.$$.sql"

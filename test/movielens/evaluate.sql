@@ -41,7 +41,7 @@ BEGIN
     PERFORM count(*) FROM limaml_train(r.model, epochs => current_setting('movielens.epochs')::int,
                                        outer_lr => 0.005, validation_fraction => 0.1,
                                        episodes => current_setting('movielens.episodes')::int,
-                                       "order" => r.ord);
+                                       maml_order => r.ord);
     INSERT INTO timings VALUES (r.model, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2));
   END LOOP;
 END $$;
