@@ -145,7 +145,19 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_e
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_export('w'), '{config,ridge_lambda}', '-1')) $$);
 SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'bad';
 
-SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w', 'w_copy', 'w_deep');
+-- a wide section wider than every layer (rank 256, layers of 2; found by fuzz_model_config):
+-- an item code scores as its features, where the plan's scratch buffer overflowed
+SELECT limaml_create_model('w_rank', 'w_train', embedding_dim => 2, meta_hidden => '{2}',
+                           global_hidden => '{2}', item_buckets => 16, item_embedding_dim => 1,
+                           wide => true, wide_rank => 256, seed => 4) > 0 AS created;
+SELECT count(*) AS scored,
+       count(*) FILTER (WHERE abs(limaml_score(e, '{1}'::real[], it.item_id)
+                                  - limaml_score(e, limaml_item_encode('w_rank', '{1}'::real[], NULL, it.item_id))) > 1e-5)
+       AS code_differs
+  FROM (SELECT limaml_adapt_agg('w_rank', member_features, item_features, label, ts, item_id) AS e
+          FROM w_src WHERE member_id <= 5 GROUP BY member_id) m, planted_items it;
+
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('w', 'w_copy', 'w_deep', 'w_rank');
 DROP TABLE w_emb;
 DROP VIEW w_test, w_train, w_src;
 DROP TABLE planted_interactions, planted_members, planted_items;

@@ -223,5 +223,18 @@ SELECT pg_temp.err($$ SELECT limaml_score(e, c) FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_item_code_info(c) FROM one $$);
 
+-- a hidden layer of width 1 above the first (found by fuzz_model_config): it is
+-- served like any other layer, where the plan read it through a null pointer (a crash)
+SELECT limaml_create_model('sv1', 'planted_interactions', embedding_dim => 4, meta_hidden => '{8}',
+                           global_hidden => '{8,1}', seed => 3) > 0 AS created;
+SELECT count(*) AS scored, bool_and(s > 0 AND s < 1) AS probabilities,
+       max(abs(s - c)) < 1e-6 AS codes_agree
+  FROM (SELECT limaml_score(e.e, i.features) AS s,
+               limaml_score(e.e, limaml_item_encode('sv1', i.features)) AS c
+          FROM (SELECT limaml_adapt_agg('sv1', member_features, item_features, label ORDER BY ts) AS e
+                  FROM planted_interactions WHERE member_id <= 3 GROUP BY member_id) e
+         CROSS JOIN planted_items i) t;
+SELECT limaml_drop_model('sv1');
+
 DROP TABLE sv_emb, sv_codes, sv_short;
 DROP TABLE planted_interactions, planted_members, planted_items;

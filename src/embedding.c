@@ -4,30 +4,13 @@
  */
 #include "limaml.h"
 
-#include <math.h>
-
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "port/pg_crc32c.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(limaml_embedding_array);
 PG_FUNCTION_INFO_V1(limaml_embedding_info);
-
-static uint32
-embedding_checksum(const LmEmbeddingHeader *header, const char *payload)
-{
-	LmEmbeddingHeader h = *header;
-	pg_crc32c	crc;
-
-	h.checksum = 0;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &h, sizeof(h));
-	COMP_CRC32C(crc, payload, (size_t) h.dim * sizeof(float));
-	FIN_CRC32C(crc);
-	return crc;
-}
 
 bytea *
 lm_embedding_encode(const LmModel *model, const float *emb, int n_support)
@@ -44,7 +27,7 @@ lm_embedding_encode(const LmModel *model, const float *emb, int n_support)
 	header.model_version = model->version;
 	header.n_support = n_support;
 	header.checksum = 0;
-	header.checksum = embedding_checksum(&header, (const char *) emb);
+	header.checksum = lm_embedding_checksum(&header, emb);
 
 	SET_VARSIZE(raw, VARHDRSZ + size);
 	memcpy(VARDATA(raw), &header, sizeof(header));
@@ -62,51 +45,30 @@ bad_embedding(const char *problem)
 }
 
 /*
- * Validates a meta embedding and returns its (possibly unaligned) payload;
- * the header is copied into *header.
+ * Validates a meta embedding (core/formats.c) and returns its (possibly
+ * unaligned) payload; the header is copied into *header.
  */
 const char *
 lm_embedding_read(bytea *raw, LmEmbeddingHeader *header)
 {
-	size_t		size = VARSIZE_ANY_EXHDR(raw);
 	const char *data = VARDATA_ANY(raw);
+	const char *problem = NULL;
 
-	if (size < sizeof(LmEmbeddingHeader))
-		bad_embedding("it is truncated");
-	memcpy(header, data, sizeof(LmEmbeddingHeader));
-	if (header->magic != LM_EMBEDDING_MAGIC)
-		bad_embedding("it is not a limaml meta embedding");
-	if (header->format != LM_EMBEDDING_FORMAT)
-		bad_embedding("its format version is not supported");
-	if (size != sizeof(LmEmbeddingHeader) + (size_t) header->dim * sizeof(float))
-		bad_embedding("its length does not match its dimension (truncated?)");
-	if (embedding_checksum(header, data + sizeof(LmEmbeddingHeader)) != header->checksum)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid limaml meta embedding: checksum mismatch"),
-				 errhint("The bytea was altered after limaml wrote it; adapt the member again.")));
-
-	/* the checksum detects corruption, not forgery: check what it vouches for */
-	if (header->n_support < 0)
-		bad_embedding("its n_support is negative");
-	if (lm_first_non_finite(data + sizeof(LmEmbeddingHeader), header->dim) >= 0)
-		bad_embedding("its payload holds a non-finite value");
-	return data + sizeof(LmEmbeddingHeader);
-}
-
-/* index of the first NaN or infinity among n (possibly unaligned) floats, or -1 */
-int64
-lm_first_non_finite(const char *payload, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
+	switch (lm_embedding_parse(data, VARSIZE_ANY_EXHDR(raw), header, &problem))
 	{
-		float		x;
-
-		memcpy(&x, payload + i * sizeof(float), sizeof(float));
-		if (!isfinite(x))
-			return (int64) i;
+		case LM_FORMAT_OK:
+			break;
+		case LM_FORMAT_CORRUPT:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid limaml meta embedding: checksum mismatch"),
+					 errhint("The bytea was altered after limaml wrote it; adapt the member again.")));
+			break;
+		case LM_FORMAT_INVALID:
+			bad_embedding(problem);
+			break;
 	}
-	return -1;
+	return data + sizeof(LmEmbeddingHeader);
 }
 
 /* the model version that made an embedding; errors if it no longer exists */

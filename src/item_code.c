@@ -8,30 +8,12 @@
  */
 #include "serving.h"
 
-#include "core/serve_crc.h"
-
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(limaml_item_encode);
 PG_FUNCTION_INFO_V1(limaml_item_code_info);
-
-/*
- * CRC-32C, as the embedding's, computed with three interleaved streams
- * (serve_crc.h) since every scored row checks one
- */
-static uint32
-item_code_checksum(const LmItemCodeHeader *header, const char *payload)
-{
-	LmItemCodeHeader h = *header;
-	uint32		crc = 0xFFFFFFFF;
-
-	h.checksum = 0;
-	crc = lm_crc32c_update(crc, &h, sizeof(h));
-	crc = lm_crc32c_update(crc, payload, (size_t) h.len * sizeof(float));
-	return crc ^ 0xFFFFFFFF;
-}
 
 bytea *
 lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v)
@@ -49,7 +31,7 @@ lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *
 	header.model_version = model->version;
 	header.flags = 0;
 	header.checksum = 0;
-	header.checksum = item_code_checksum(&header, (const char *) code);
+	header.checksum = lm_item_code_checksum(&header, code);
 	SET_VARSIZE(raw, VARHDRSZ + size);
 	memcpy(VARDATA(raw), &header, sizeof(header));
 	return raw;
@@ -64,33 +46,27 @@ bad_code(const char *problem)
 			 errhint("Item codes come from limaml_item_encode.")));
 }
 
+/* core/formats.c validates; this raises its finding */
 const char *
 lm_item_code_read(bytea *raw, LmItemCodeHeader *header)
 {
-	size_t		size = VARSIZE_ANY_EXHDR(raw);
 	const char *data = VARDATA_ANY(raw);
+	const char *problem = NULL;
 
-	if (size < sizeof(LmItemCodeHeader))
-		bad_code("it is truncated");
-	memcpy(header, data, sizeof(LmItemCodeHeader));
-	if (header->magic != LM_ITEM_CODE_MAGIC)
-		bad_code(header->magic == LM_EMBEDDING_MAGIC ? "it is a meta embedding, not an item code"
-				 : "it is not a limaml item code");
-	if (header->format != LM_ITEM_CODE_FORMAT)
-		bad_code("its format version is not supported");
-	if (size != sizeof(LmItemCodeHeader) + (size_t) header->len * sizeof(float))
-		bad_code("its length does not match its header (truncated?)");
-	if (item_code_checksum(header, data + sizeof(LmItemCodeHeader)) != header->checksum)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid limaml item code: checksum mismatch"),
-				 errhint("The bytea was altered after limaml wrote it; encode the item again.")));
-
-	/* the checksum detects corruption, not forgery: check what it vouches for */
-	if (header->flags != 0)
-		bad_code("its reserved flags are not zero");
-	if (lm_first_non_finite(data + sizeof(LmItemCodeHeader), header->len) >= 0)
-		bad_code("its payload holds a non-finite value");
+	switch (lm_item_code_parse(data, VARSIZE_ANY_EXHDR(raw), header, &problem))
+	{
+		case LM_FORMAT_OK:
+			break;
+		case LM_FORMAT_CORRUPT:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid limaml item code: checksum mismatch"),
+					 errhint("The bytea was altered after limaml wrote it; encode the item again.")));
+			break;
+		case LM_FORMAT_INVALID:
+			bad_code(problem);
+			break;
+	}
 	return data + sizeof(LmItemCodeHeader);
 }
 

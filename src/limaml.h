@@ -31,23 +31,12 @@
 #include "postgres.h"
 
 #include "core/arch.h"
+#include "core/formats.h"
+#include "core/model_reader.h"
 #include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
-
-/* hyperparameters a model version carries besides its shape */
-typedef struct LmConfig
-{
-	int			inner_steps;	/* K while training */
-	double		inner_lr;		/* α while training */
-	int			adapt_steps;	/* K when adapting members (MAML often uses more) */
-	double		adapt_lr;		/* α when adapting members */
-	int			support_size;
-	int			query_size;
-	int64		seed;
-	int			negatives;		/* sampled per positive row; 0: none */
-} LmConfig;
 
 /* a model's item relation, sorted by item_id, for negative sampling */
 typedef struct LmNegatives
@@ -59,7 +48,6 @@ typedef struct LmNegatives
 	const float *features;		/* [n_items][item_feature_dim] */
 } LmNegatives;
 
-#define LM_MAX_NEGATIVES 100
 #define LM_MAX_NEGATIVE_ITEMS 100000000
 
 /* one immutable model version, as cached by a backend */
@@ -191,24 +179,9 @@ char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
 float	   *lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg);
 char	   *lm_model_to_json(const LmModel *model);
 
-/* embedding.c: the meta-embedding bytea is this header, then float32[dim] */
-typedef struct LmEmbeddingHeader
-{
-	uint32		magic;			/* LM_EMBEDDING_MAGIC */
-	uint16		format;			/* LM_EMBEDDING_FORMAT */
-	uint16		dim;
-	int32		model_id;
-	int32		model_version;
-	int32		n_support;		/* interactions adapted on; 0 is cold start */
-	uint32		checksum;		/* CRC-32C of header (this field 0) and payload */
-} LmEmbeddingHeader;
-
-#define LM_EMBEDDING_MAGIC 0x424d4c4c	/* "LLMB" little-endian */
-#define LM_EMBEDDING_FORMAT 1
-
+/* embedding.c: the meta-embedding bytea (core/formats.h) */
 bytea	   *lm_embedding_encode(const LmModel *model, const float *emb, int n_support);
 const char *lm_embedding_read(bytea *raw, LmEmbeddingHeader *header);
 LmModel    *lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder);
-int64		lm_first_non_finite(const char *payload, size_t n);
 
 #endif

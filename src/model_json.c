@@ -2,8 +2,9 @@
  * model_json.c - a model version as jsonb: the configuration and every
  * parameter, in torch.nn.Linear's layout, read and written without touching
  * the catalog (catalog.c stores configurations this way; export_import.c
- * moves whole versions in and out).  The checks of hyperparameters that
- * limaml_create_model and import share live here too.
+ * moves whole versions in and out).  Reading is core/model_reader.c's,
+ * through the LmJsonOps on jsonb below, so that the fuzz targets run it
+ * too; here its findings become errors.
  *
  * {"format": "limaml-model", "format_version": 2, "name": ..., "version": ...,
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
@@ -29,7 +30,6 @@
 
 #include "core/items.h"
 
-#include <float.h>
 #include <math.h>
 
 #include "fmgr.h"
@@ -40,416 +40,172 @@
 
 #define FORMAT_NAME "limaml-model"
 #define FORMAT_VERSION 2		/* what export writes */
-#define FORMAT_VERSION_MIN 1	/* the oldest import reads: 0.1.0's */
 
 /* ---------------------------------------------------------------- reading */
 
+/*
+ * core/model_reader.c reads the document through these operations on jsonb
+ * and returns what it found wrong; here it becomes an ereport.
+ */
+
+/* one jsonb value as the reader sees it; numbers and containers keep a handle */
 static void
-json_error(const char *what, const char *problem)
+jb_field(const JsonbValue *v, LmJsonField *f)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("model json: %s %s", what, problem),
-			 errhint("The layout is the one limaml_model_export writes; see the README.")));
-}
-
-static JsonbValue *
-json_get(JsonbContainer *obj, const char *key, bool required)
-{
-	JsonbValue *v = palloc(sizeof(JsonbValue));
-
-	if (!JsonContainerIsObject(obj) ||
-		!getKeyJsonValueFromContainer(obj, key, strlen(key), v))
+	memset(f, 0, sizeof(*f));
+	switch (v->type)
 	{
-		if (required)
-			json_error(key, "is missing");
-		return NULL;
+		case jbvNumeric:
+			f->kind = LM_JSON_NUMBER;
+			f->number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+														   NumericGetDatum(v->val.numeric)));
+			f->node = v->val.numeric;
+			break;
+		case jbvString:
+			f->kind = LM_JSON_STRING;
+			f->string = v->val.string.val;
+			f->n_elems = v->val.string.len;
+			break;
+		case jbvBool:
+			f->kind = LM_JSON_BOOL;
+			f->boolean = v->val.boolean;
+			break;
+		case jbvBinary:
+			f->kind = JsonContainerIsArray(v->val.binary.data) ? LM_JSON_ARRAY : LM_JSON_OBJECT;
+			f->n_elems = f->kind == LM_JSON_ARRAY ? JsonContainerSize(v->val.binary.data) : 0;
+			f->node = v->val.binary.data;
+			break;
+		default:
+			f->kind = LM_JSON_NULL;
+			break;
 	}
-	return v;
 }
 
-static double
-json_number(JsonbValue *v, const char *what)
+static void
+jb_member(void *ctx, const void *object, const char *key, LmJsonField *out)
 {
-	double		x;
+	JsonbContainer *c = (JsonbContainer *) object;
+	JsonbValue	v;
 
-	if (v == NULL || v->type != jbvNumeric)
-		json_error(what, "must be a number");
-	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-										   NumericGetDatum(v->val.numeric)));
-	if (!isfinite(x))
-		json_error(what, "must be finite");
-	return x;
+	if (!JsonContainerIsObject(c) || !getKeyJsonValueFromContainer(c, key, strlen(key), &v))
+	{
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	jb_field(&v, out);
+}
+
+static void
+jb_element(void *ctx, const void *array, int i, LmJsonField *out)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer((JsonbContainer *) array, i);
+
+	jb_field(v, out);
+	pfree(v);
 }
 
 /* an exact integer, parsed from the number's text (a double would round) */
-static int64
-json_int64(JsonbValue *v, const char *what)
+static int
+jb_int64(void *ctx, const LmJsonField *number, int64_t *out)
 {
-	char	   *text;
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+														   NumericGetDatum((Numeric) number->node)));
 	char	   *end;
 	int64		x;
 
-	if (v == NULL || v->type != jbvNumeric)
-		json_error(what, "must be a number");
-	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	bool		exact;
+
 	errno = 0;
 	x = strtoi64(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		json_error(what, "must be a 64-bit integer");
-	return x;
+	exact = errno == 0 && *end == '\0';
+	pfree(text);
+	*out = x;
+	return exact;
 }
 
-/* a parameter: finite and within float32's range */
-static float
-json_float(JsonbValue *v, const char *what)
+static void *
+jb_alloc(void *ctx, size_t size)
 {
-	double		x = json_number(v, what);
-
-	if (fabs(x) > FLT_MAX)
-		json_error(what, "must be within the range of real");
-	return (float) x;
+	return palloc(size);
 }
 
-static JsonbContainer *
-json_array(JsonbValue *v, const char *what)
+static void
+jb_zero_rows(void *ctx, int n, int buckets)
 {
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		json_error(what, "must be an array");
-	return v->val.binary.data;
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("model json: %d of the %d item_embeddings buckets is all zeros and will be served as the unknown item",
+						   "model json: %d of the %d item_embeddings buckets are all zeros and will be served as the unknown item",
+						   n, n, buckets),
+			 errdetail("A format_version 1 document does not say which rows were never trained; limaml reads an all-zero row as never trained."),
+			 errhint("Write format_version 2 with the never-trained buckets in %s to make this explicit.",
+					 "item_embeddings_untrained")));
 }
 
-static int
-json_int(JsonbContainer *obj, const char *key)
+static const LmJsonOps jsonb_ops = {NULL, jb_member, jb_element, jb_int64, jb_alloc, jb_zero_rows};
+
+static void
+raise_problem(LmReadStatus status, const LmReadError *err)
 {
-	double		x = json_number(json_get(obj, key, true), key);
-
-	if (x != floor(x) || fabs(x) > PG_INT32_MAX)
-		json_error(key, "must be an integer");
-	return (int) x;
-}
-
-static int
-json_int_array(JsonbContainer *obj, const char *key, int *out)
-{
-	JsonbContainer *arr = json_array(json_get(obj, key, true), key);
-	int			n = JsonContainerSize(arr);
-
-	if (n > LM_MAX_HIDDEN)
-		json_error(key, "has too many layers");
-	for (int i = 0; i < n; i++)
+	switch (status)
 	{
-		double		x = json_number(getIthJsonbValueFromContainer(arr, i), key);
-
-		if (x != floor(x) || x < 1 || x > LM_MAX_WIDTH)
-			json_error(key, "must hold widths between 1 and 4096");
-		out[i] = (int) x;
+		case LM_READ_OK:
+			return;
+		case LM_READ_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model json: %s %s", err->what, err->problem),
+					 errhint("The layout is the one limaml_model_export writes; see the README.")));
+			break;
+		case LM_READ_LISTED_NOT_ZERO:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model json: %s lists bucket %d, whose item_embeddings row is not all zeros",
+							err->what, err->bucket),
+					 errhint("List only never-trained buckets, whose rows are all zeros.")));
+			break;
+		case LM_READ_UNLISTED_ZERO:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg_plural("model json: item_embeddings has %d all-zero row that %s does not list (bucket %d)",
+								   "model json: item_embeddings has %d all-zero rows that %s does not list (the first: bucket %d)",
+								   err->n, err->n, err->what, err->bucket),
+					 errdetail("limaml serves an all-zero row as the unknown item (the last row), so their items would score as unknown items."),
+					 errhint("List the never-trained buckets in %s; a trained row must not be all zeros.",
+							 err->what)));
+			break;
 	}
-	return n;
 }
 
 /* NULL, or what is wrong with the hyperparameters (create and import share it) */
 const char *
 lm_config_problem(const LmConfig *cfg)
 {
-	if (cfg->inner_steps < 0 || cfg->inner_steps > 1000)
-		return psprintf("inner_steps must be between 0 and 1000, not %d", cfg->inner_steps);
-	if (!(cfg->inner_lr >= 1e-6 && cfg->inner_lr <= 100))
-		return psprintf("inner_lr must be between 1e-06 and 100, not %g", cfg->inner_lr);
-	if (cfg->support_size < 1 || cfg->support_size > 100000)
-		return psprintf("support_size must be between 1 and 100000, not %d", cfg->support_size);
-	if (cfg->query_size < 1 || cfg->query_size > 100000)
-		return psprintf("query_size must be between 1 and 100000, not %d", cfg->query_size);
-	if (cfg->adapt_steps < 0 || cfg->adapt_steps > 1000)
-		return psprintf("adapt_steps must be between 0 and 1000, not %d", cfg->adapt_steps);
-	if (!(cfg->adapt_lr >= 1e-6 && cfg->adapt_lr <= 100))
-		return psprintf("adapt_lr must be between 1e-06 and 100, not %g", cfg->adapt_lr);
-	if (cfg->negatives < 0 || cfg->negatives > LM_MAX_NEGATIVES)
-		return psprintf("negatives must be between 1 and %d, not %d", LM_MAX_NEGATIVES,
-						cfg->negatives);
-	return NULL;
-}
+	char		buf[160];
 
-/* the optional item vocabulary: n strictly ascending item ids, or NULL */
-static const int64 *
-json_item_vocab(JsonbContainer *c, int n)
-{
-	JsonbValue *v = json_get(c, "item_vocab", false);
-	JsonbContainer *arr;
-	int64	   *ids;
-
-	if (v == NULL)
-		return NULL;
-	arr = json_array(v, "item_vocab");
-	if (JsonContainerSize(arr) != (uint32) n)
-		json_error("item_vocab", "must hold item_buckets ids");
-	ids = palloc(sizeof(int64) * n);
-	for (int i = 0; i < n; i++)
-	{
-		ids[i] = json_int64(getIthJsonbValueFromContainer(arr, i), "item_vocab");
-		if (i > 0 && ids[i] <= ids[i - 1])
-			json_error("item_vocab", "must be strictly ascending");
-	}
-	return ids;
-}
-
-/* an optional true/false member: false when absent */
-static bool
-json_flag(JsonbContainer *c, const char *key)
-{
-	JsonbValue *v = json_get(c, key, false);
-
-	if (v && v->type != jbvBool)
-		json_error(key, "must be true or false");
-	return v && v->val.boolean;
-}
-
-/* the configuration object: shape into *arch, hyperparameters into *cfg */
-static void
-config_from_container(JsonbContainer *c, LmArch *arch, LmConfig *cfg)
-{
-	int			meta_hidden[LM_MAX_HIDDEN];
-	int			global_hidden[LM_MAX_HIDDEN];
-	int			n_meta,
-				n_global;
-	JsonbValue *loss_v = json_get(c, "loss", true);
-	const char *problem;
-	LmLoss		loss;
-	const char *err;
-
-	if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
-		strncmp(loss_v->val.string.val, "bce", 3) == 0)
-		loss = LM_LOSS_BCE;
-	else if (loss_v->type == jbvString && loss_v->val.string.len == 3 &&
-			 strncmp(loss_v->val.string.val, "mse", 3) == 0)
-		loss = LM_LOSS_MSE;
-	else
-		json_error("loss", "must be \"bce\" or \"mse\"");
-	n_meta = json_int_array(c, "meta_hidden", meta_hidden);
-	n_global = json_int_array(c, "global_hidden", global_hidden);
-	err = lm_arch_init(arch, json_int(c, "member_dim"), json_int(c, "item_dim"),
-					   json_int(c, "embedding_dim"), meta_hidden, n_meta,
-					   global_hidden, n_global, loss);
-	if (err)
-		json_error("config", err);
-	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") < 0)
-		json_error("item_buckets", "must not be negative");
-	if (json_get(c, "item_buckets", false) && json_int(c, "item_buckets") > 0)
-	{
-		err = lm_arch_enable_item_embedding(arch, json_int(c, "item_buckets"),
-											json_int(c, "item_embedding_dim"));
-		if (err)
-			json_error("config", err);
-		arch->item_vocab = json_item_vocab(c, arch->item_buckets);
-	}
-	else if (json_get(c, "item_vocab", false))
-		json_error("item_vocab", "needs item_buckets");
-	if (json_flag(c, "history") && (err = lm_arch_enable_history(arch, meta_hidden, n_meta)))
-		json_error("config", err);
-	if (json_flag(c, "wide") &&
-		(err = lm_arch_enable_wide(arch, json_int(c, "wide_rank"),
-								   json_number(json_get(c, "ridge_lambda", true), "ridge_lambda"))))
-		json_error("config", err);
-	if (json_flag(c, "wide_features") && (err = lm_arch_enable_wide_features(arch)))
-		json_error("config", err);
-	if (json_flag(c, "bilinear"))
-		lm_arch_enable_bilinear(arch);
-	if (json_flag(c, "meta_sgd"))
-		lm_arch_enable_meta_sgd(arch);
-
-	cfg->inner_steps = json_int(c, "inner_steps");
-	cfg->inner_lr = json_number(json_get(c, "inner_lr", true), "inner_lr");
-	cfg->support_size = json_int(c, "support_size");
-	cfg->query_size = json_int(c, "query_size");
-	cfg->seed = json_int64(json_get(c, "seed", true), "seed");
-	/* optional: adaptation defaults to the training inner loop */
-	cfg->adapt_steps = json_get(c, "adapt_steps", false) ? json_int(c, "adapt_steps") : cfg->inner_steps;
-	cfg->adapt_lr = json_get(c, "adapt_lr", false) ?
-		json_number(json_get(c, "adapt_lr", true), "adapt_lr") : cfg->inner_lr;
-	/* optional: negatives sampled per positive row (positive-only logs) */
-	cfg->negatives = json_get(c, "negatives", false) ? json_int(c, "negatives") : 0;
-	if (cfg->negatives > 0 && arch->loss != LM_LOSS_BCE)
-		json_error("negatives", "needs loss bce");
-	if ((problem = lm_config_problem(cfg)))
-		json_error("config:", problem);
+	return lm_config_check(cfg, buf, sizeof(buf)) ? pstrdup(buf) : NULL;
 }
 
 void
 lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg)
 {
-	config_from_container(&config->root, arch, cfg);
-}
+	LmReadError err;
 
-/* reads one block's layers into params, checking every shape */
-static void
-read_block(JsonbContainer *model, const char *key, const LmDense *layers,
-		   int n_layers, float *block)
-{
-	JsonbContainer *arr = json_array(json_get(model, key, true), key);
-
-	if (JsonContainerSize(arr) != (uint32) n_layers)
-		json_error(key, "has the wrong number of layers for its config");
-	for (int l = 0; l < n_layers; l++)
-	{
-		const LmDense *layer = &layers[l];
-		JsonbValue *lv = getIthJsonbValueFromContainer(arr, l);
-		JsonbContainer *weight,
-				   *bias;
-
-		if (lv == NULL || lv->type != jbvBinary)
-			json_error(key, "layers must be objects");
-		weight = json_array(json_get(lv->val.binary.data, "weight", true), "weight");
-		bias = json_array(json_get(lv->val.binary.data, "bias", true), "bias");
-		if (JsonContainerSize(weight) != (uint32) layer->out_dim ||
-			JsonContainerSize(bias) != (uint32) layer->out_dim)
-			json_error(key, "has a layer of the wrong output width");
-		for (int o = 0; o < layer->out_dim; o++)
-		{
-			JsonbContainer *row = json_array(getIthJsonbValueFromContainer(weight, o), "weight");
-
-			if (JsonContainerSize(row) != (uint32) layer->in_dim)
-				json_error(key, "has a layer of the wrong input width");
-			for (int i = 0; i < layer->in_dim; i++)
-				block[layer->w_off + (size_t) o * layer->in_dim + i] =
-					json_float(getIthJsonbValueFromContainer(row, i), "weight");
-			block[layer->b_off + o] =
-				json_float(getIthJsonbValueFromContainer(bias, o), "bias");
-		}
-	}
-}
-
-/* a [rows][cols] matrix of numbers into m */
-static void
-read_matrix(JsonbContainer *obj, const char *key, float *m, int rows, int cols)
-{
-	JsonbContainer *matrix = json_array(json_get(obj, key, true), key);
-
-	if (JsonContainerSize(matrix) != (uint32) rows)
-		json_error(key, "has the wrong number of rows for its config");
-	for (int o = 0; o < rows; o++)
-	{
-		JsonbContainer *row = json_array(getIthJsonbValueFromContainer(matrix, o), key);
-
-		if (JsonContainerSize(row) != (uint32) cols)
-			json_error(key, "has a row of the wrong width for its config");
-		for (int i = 0; i < cols; i++)
-			m[(size_t) o * cols + i] = json_float(getIthJsonbValueFromContainer(row, i), key);
-	}
-}
-
-/*
- * An all-zero row of the item-ID table means "never trained": adaptation and
- * serving read the unknown row instead (core/items.c).  Format 2 lists those
- * buckets in item_embeddings_untrained, and the list and the table must
- * agree, so that no row meant as a trained item (a padding row, a row that
- * happens to be zero) is quietly served as the unknown item.  Format 1 had
- * no list: its zero rows keep that meaning, with a warning.
- */
-static void
-check_untrained_rows(JsonbContainer *root, int format_version, const LmArch *arch,
-					 const float *global)
-{
-	const char *key = "item_embeddings_untrained";
-	int			buckets = arch->item_buckets;
-	JsonbValue *list_v = json_get(root, key, false);
-	bool	   *listed = NULL;
-	int			n_unlisted = 0;
-	int			first_unlisted = -1;
-
-	if (list_v)
-	{
-		JsonbContainer *list = json_array(list_v, key);
-
-		listed = palloc0(sizeof(bool) * buckets);
-		for (uint32 i = 0; i < JsonContainerSize(list); i++)
-		{
-			double		x = json_number(getIthJsonbValueFromContainer(list, i), key);
-			int32		b;
-
-			if (x != floor(x) || x < 0 || x >= buckets)
-				json_error(key, "must hold bucket numbers from 0 to item_buckets - 1");
-			b = (int32) x;
-			if (listed[b])
-				json_error(key, "must not list a bucket twice");
-			if (lm_item_row(arch, global, b, 1) == b)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("model json: %s lists bucket %d, whose item_embeddings row is not all zeros",
-								key, b),
-						 errhint("List only never-trained buckets, whose rows are all zeros.")));
-			listed[b] = true;
-		}
-	}
-	for (int b = 0; b < buckets; b++)
-		if (lm_item_row(arch, global, b, 1) != b && !(listed && listed[b]))
-		{
-			if (n_unlisted++ == 0)
-				first_unlisted = b;
-		}
-	if (n_unlisted == 0)
-		return;
-	if (format_version >= 2 || listed)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg_plural("model json: item_embeddings has %d all-zero row that %s does not list (bucket %d)",
-							   "model json: item_embeddings has %d all-zero rows that %s does not list (the first: bucket %d)",
-							   n_unlisted, n_unlisted, key, first_unlisted),
-				 errdetail("limaml serves an all-zero row as the unknown item (the last row), so their items would score as unknown items."),
-				 errhint("List the never-trained buckets in %s; a trained row must not be all zeros.",
-						 key)));
-	ereport(WARNING,
-			(errcode(ERRCODE_WARNING),
-			 errmsg_plural("model json: %d of the %d item_embeddings buckets is all zeros and will be served as the unknown item",
-						   "model json: %d of the %d item_embeddings buckets are all zeros and will be served as the unknown item",
-						   n_unlisted, n_unlisted, buckets),
-			 errdetail("A format_version 1 document does not say which rows were never trained; limaml reads an all-zero row as never trained."),
-			 errhint("Write format_version 2 with the never-trained buckets in %s to make this explicit.",
-					 key)));
+	raise_problem(lm_config_read(&jsonb_ops, &config->root, arch, cfg, &err), &err);
 }
 
 float *
 lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg)
 {
-	JsonbContainer *root = &json->root;
-	JsonbValue *format;
-	JsonbValue *config_v;
+	LmReadError err;
 	float	   *params;
 	int			format_version;
 
-	format = json_get(root, "format", true);
-	if (format->type != jbvString || format->val.string.len != strlen(FORMAT_NAME) ||
-		strncmp(format->val.string.val, FORMAT_NAME, format->val.string.len) != 0)
-		json_error("format", "must be \"" FORMAT_NAME "\"");
-	format_version = json_int(root, "format_version");
-	if (format_version < FORMAT_VERSION_MIN || format_version > FORMAT_VERSION)
-		json_error("format_version", "is not supported by this limaml version");
-	config_v = json_get(root, "config", true);
-	if (config_v->type != jbvBinary || !JsonContainerIsObject(config_v->val.binary.data))
-		json_error("config", "must be an object");
-	config_from_container(config_v->val.binary.data, arch, cfg);
-	/* 0.1.0 had no wide head */
-	if (format_version < 2 && arch->wide)
-		json_error("wide", "needs format_version 2");
-
+	raise_problem(lm_model_read_config(&jsonb_ops, &json->root, &format_version, arch, cfg, &err), &err);
 	lm_check_model_size(arch, name);
 	params = palloc(arch->n_params * sizeof(float));
-	read_block(root, "meta", arch->meta, arch->n_meta, params);
-	read_block(root, "global", arch->global, arch->n_global, params + arch->n_meta_params);
-	if (arch->item_buckets)
-	{
-		read_matrix(root, "item_embeddings", params + arch->n_meta_params + arch->item_table_off,
-					arch->item_buckets + 1, arch->item_embedding_dim);
-		check_untrained_rows(root, format_version, arch, params + arch->n_meta_params);
-	}
-	if (arch->wide)
-		read_matrix(root, "wide_table", params + arch->n_meta_params + arch->wide_off,
-					arch->item_buckets + 1, 1 + arch->wide_rank);
-	if (arch->bilinear)
-		read_matrix(root, "bilinear", params + arch->n_meta_params + arch->bilinear_off,
-					arch->embedding_dim, arch->item_dim);
-	if (arch->n_lr_params)
-		read_block(root, "inner_rates", arch->meta, arch->n_meta,
-				   params + arch->n_meta_params + arch->n_global_params);
+	raise_problem(lm_model_read_params(&jsonb_ops, &json->root, format_version, arch, params, &err),
+		  &err);
 	return params;
 }
 

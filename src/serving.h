@@ -51,21 +51,7 @@ lm_score_value(LmLoss loss, lm_real pred)
 	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf(-pred)) : (float) pred;
 }
 
-/* item codes: this header, then float32[len], little-endian */
-typedef struct LmItemCodeHeader
-{
-	uint32		magic;			/* LM_ITEM_CODE_MAGIC */
-	uint16		format;			/* LM_ITEM_CODE_FORMAT */
-	uint16		len;			/* floats after the header: the plan's code_len */
-	int32		model_id;
-	int32		model_version;
-	uint32		flags;			/* 0; reserved */
-	uint32		checksum;		/* CRC-32C of header (this field 0) and payload */
-} LmItemCodeHeader;
-
-#define LM_ITEM_CODE_MAGIC 0x43494c4c	/* "LLIC" little-endian */
-#define LM_ITEM_CODE_FORMAT 1
-
+/* item codes: the bytea of core/formats.h */
 bytea	   *lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v);
 
 /*

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every limaml test suite (unit, pg_regress, TAP) and print one summary.
+# Run every limaml test suite (unit, unit-sanitize, fuzz, pg_regress, TAP)
+# and print one summary.
 # Usage (as root, Debian 12):  bash test/run_all.sh
 # Last line is always "N passed, N failed"; exit status is non-zero on any
 # failure.  A suite that dies without reporting counts is 1 failure.
@@ -20,7 +21,7 @@ trap cleanup EXIT
 TOTAL_PASS=0 TOTAL_FAIL=0 SUMMARY=()
 record() {  # record SUITE PASSED FAILED [NOTE]
     TOTAL_PASS=$((TOTAL_PASS + $2)); TOTAL_FAIL=$((TOTAL_FAIL + $3))
-    SUMMARY+=("$(printf '  %-8s %4d passed, %4d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+    SUMMARY+=("$(printf '  %-13s %4d passed, %4d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
 }
 finish() {
     echo "=== summary ==="
@@ -38,18 +39,28 @@ if ! bash "$ROOT/test/setup.sh"; then
     finish
 fi
 
-# b. unit tests of the numeric core (plain C, fine as root, run in the repo).
-echo "=== unit ==="
-make -C "$ROOT" unittest PG_CONFIG="$PG_CONFIG" 2>&1 | tee "$LOGDIR/unit.log"
-rc=${PIPESTATUS[0]}
-line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed' "$LOGDIR/unit.log" | tail -n 1)
-if [ -z "$line" ]; then
-    record unit 0 1 "no 'unit:' line, rc=$rc"
-else
-    read -r p f < <(sed -E 's/^unit: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/' <<<"$line")
+# b. suites of the numeric core without a server (plain C, fine as root, run
+#    in the repo); each make prints "LABEL: N passed, N failed" last.
+make_suite() {  # make_suite LABEL MAKE-ARGS...
+    local label=$1; shift
+    echo "=== $label ==="
+    make "$@" 2>&1 | tee "$LOGDIR/$label.log"
+    local rc=${PIPESTATUS[0]} line p f
+    line=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$LOGDIR/$label.log" | tail -n 1)
+    if [ -z "$line" ]; then
+        record "$label" 0 1 "no '$label:' line, rc=$rc"
+        return
+    fi
+    read -r p f < <(sed -E "s/^$label: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/" <<<"$line")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed after reporting
-    record unit "$p" "$f" "$([ "$rc" -ne 0 ] && echo "rc=$rc")"
-fi
+    record "$label" "$p" "$f" "$([ "$rc" -ne 0 ] && echo "rc=$rc")"
+}
+make_suite unit -C "$ROOT" unittest PG_CONFIG="$PG_CONFIG"
+# the same tests under AddressSanitizer and UBSan (a report fails the binary)
+make_suite unit-sanitize -C "$ROOT/test/unit" run SANITIZE=1
+# libFuzzer targets of the bytea and model-config readers, a short run each;
+# clang and libFuzzer are installed by setup.sh, so a missing one fails here
+make_suite fuzz -C "$ROOT/test/fuzz" run FUZZ_SECONDS="${LIMAML_FUZZ_SECONDS:-20}"
 
 # c. pg_regress and TAP start real servers, which refuse to run as root: work
 #    in a postgres-owned copy of the tree (mktemp dir is 700 -> open it up).

@@ -8,7 +8,8 @@ limaml_setup() (
     ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
     PKGS=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-common
-          libopenblas0-serial libopenblas-serial-dev libipc-run-perl perl make gcc)
+          libopenblas0-serial libopenblas-serial-dev libipc-run-perl perl make gcc
+          clang-14 libclang-rt-14-dev)  # clang + libFuzzer: test/fuzz
 
     # Fast path: only touch apt when something is actually missing.
     missing=()

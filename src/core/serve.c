@@ -165,15 +165,22 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 	if (!k)
 		return NULL;
 
-	/* sizes first, in the order take() hands them out below */
-	width = round_up(arch->max_width) + PLAN_ALIGN;
+	/*
+	 * sizes first, in the order take() hands them out below; the scratch
+	 * buffers also hold an item code's wide section (lm_serve_plan_code),
+	 * which can be wider than every layer
+	 */
+	width = (size_t) arch->max_width;
+	if (arch->wide && (size_t) lm_wide_len(arch) > width)
+		width = (size_t) lm_wide_len(arch);
+	width = round_up(width) + PLAN_ALIGN;
 	n_reals = 2 * width + PLAN_ALIGN;
 	n_reals += round_up((size_t) arch->item_dim * (l0->out_dim == 1 ? 1 : round_up(l0->out_dim)));
 	for (int l = 1; l < arch->n_global; l++)
 	{
 		const LmDense *layer = &arch->global[l];
 
-		n_reals += (layer->out_dim == 1 ? round_up(layer->in_dim)
+		n_reals += (l == arch->n_global - 1 ? round_up(layer->in_dim)
 					: (size_t) layer->in_dim * round_up(layer->out_dim))
 			+ round_up(layer->out_dim);
 	}
@@ -214,7 +221,8 @@ lm_serve_plan_create(const LmArch *arch, const lm_real *global, LmIsa isa)
 
 		u->in_dim = layer->in_dim;
 		u->out_dim = layer->out_dim;
-		if (layer->out_dim == 1)
+		/* the output layer only: a hidden layer of width 1 is a matrix like any other */
+		if (l == arch->n_global - 1)
 		{
 			u->w = take(&next, layer->in_dim);
 			memcpy(u->w, global + layer->w_off, layer->in_dim * sizeof(lm_real));

@@ -72,7 +72,8 @@ typedef struct LmServeLayer
 	int			in_dim;
 	int			out_dim;
 	size_t		ld;				/* row stride of wt, out_dim rounded up to 16 */
-	lm_real    *wt;				/* NULL for the output layer (out_dim 1), which uses w */
+	lm_real    *wt;				/* NULL for the output layer (out_dim 1), which uses w;
+								 * a hidden layer of width 1 has one */
 	lm_real    *w;				/* the output layer's weights [in_dim] */
 	lm_real    *b;				/* [out_dim] */
 } LmServeLayer;

@@ -618,6 +618,7 @@ test_work_bytes(const Spec *s)
 	lm_alloc = plain_alloc;
 	lm_work_free(work);
 	lm_meta_work_free(mw);
+	free_case(&c);
 }
 
 int

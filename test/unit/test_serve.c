@@ -356,6 +356,8 @@ static const Shape shapes[] = {
 	{32, 32, {64}, 1, 1},		/* with the bilinear term */
 	{3, 5, {0}, 0, 1},
 	{7, 13, {17, 5}, 2, 1},
+	{7, 13, {17, 1}, 2, 0},		/* a hidden layer of width 1 above the first (fuzzing) */
+	{8, 4, {9, 1, 3}, 3, 1},
 };
 
 #define N_ITEMS 20
@@ -377,8 +379,9 @@ test_plans(void)
 				   *scratch_b;
 		float		codes_by_isa[LM_ISA_COUNT][LM_MAX_WIDTH];
 
-		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d%s", s->d, s->p, s->n_hidden,
-				 s->n_hidden ? s->hidden[0] : 0, s->bilinear ? " bilinear" : "");
+		snprintf(tag, sizeof(tag), "d=%d p=%d hidden=%d:%d,%d%s", s->d, s->p, s->n_hidden,
+				 s->n_hidden ? s->hidden[0] : 0, s->n_hidden > 1 ? s->hidden[1] : 0,
+				 s->bilinear ? " bilinear" : "");
 		CHECK(err == NULL, "%s arch", tag);
 		if (err)
 			continue;
@@ -540,15 +543,18 @@ test_crc(void)
 /*
  * The wide head: every serving path (plan, code, code + features, the
  * scalar reference) scores an item as lm_predict_rows does, for trained,
- * never-trained and unknown items, with and without the bilinear term.
+ * never-trained and unknown items, with and without the bilinear term;
+ * rank 40 makes the code's wide section wider than every layer (the plan's
+ * scratch buffer overflowed there: found by fuzz_model_config).
  */
 static void
 test_wide_serving(void)
 {
-	for (int variant = 0; variant < 4; variant++)
+	for (int variant = 0; variant < 8; variant++)
 	{
 		int			bil = variant & 1;
-		int			wx = variant >> 1;
+		int			wx = (variant >> 1) & 1;
+		int			rank = variant < 4 ? 3 : 40;
 		LmArch		arch;
 		int			hidden[1] = {8};
 		int			B = 6;
@@ -567,7 +573,7 @@ test_wide_serving(void)
 
 		lm_arch_init(&arch, 0, 4, 3, NULL, 0, hidden, 1, LM_LOSS_BCE);
 		lm_arch_enable_item_embedding(&arch, B, 2);
-		CHECK(lm_arch_enable_wide(&arch, 3, 1.0) == NULL, "wide serving: arch");
+		CHECK(lm_arch_enable_wide(&arch, rank, 1.0) == NULL, "wide serving: arch");
 		if (wx)
 			lm_arch_enable_wide_features(&arch);
 		if (bil)
@@ -579,14 +585,14 @@ test_wide_serving(void)
 		for (int b = 0; b < 4; b++)
 			for (int j = 0; j < 2; j++)
 				global[arch.item_table_off + b * 2 + j] = (float) rng_range(&rng, -1, 1);
-		for (size_t k = 0; k < (size_t) (B + 1) * 4; k++)
+		for (size_t k = 0; k < (size_t) (B + 1) * (1 + rank); k++)
 			global[arch.wide_off + k] = (float) rng_range(&rng, -1, 1);
 		lm_wide_table_finish(&arch, global);
 		lm_item_table_finish(&arch, global);
 		emb = random_floats(lm_embedding_len(&arch));
 		work = lm_work_create(&arch, 1);
-		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 4 + (wx ? 4 : 0),
-			  "wide serving: the input carries (x, bias, f)");
+		CHECK(lm_serve_input_len(&arch) == arch.item_dim + 1 + rank + (wx ? 4 : 0),
+			  "wide serving rank %d: the input carries (x, bias, f)", rank);
 		for (int si = 0; si < n_isas; si++)
 		{
 			LmServePlan *plan = lm_serve_plan_create(&arch, global, isas[si]->isa);
@@ -615,9 +621,9 @@ test_wide_serving(void)
 			}
 			lm_serve_plan_free(plan);
 		}
-		CHECK(ok, "wide serving%s%s: plan, code, code + features and the reference score as "
-			  "lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
-			  bil ? " with the bilinear term" : "", wx ? " with the item features" : "", worst);
+		CHECK(ok, "wide serving rank %d%s%s: plan, code, code + features and the reference score "
+			  "as lm_predict_rows for trained, never-trained and unknown items (worst %.2g)",
+			  rank, bil ? " with the bilinear term" : "", wx ? " with the item features" : "", worst);
 		lm_work_free(work);
 		free(emb);
 		free(params);
