@@ -100,12 +100,12 @@ COMMENT ON FUNCTION limaml_revoke(text, regrole)
 -- ---------------------------------------------------------------- sources (issue 11)
 
 CREATE FUNCTION limaml_check_source(relation regclass, loss text DEFAULT 'bce',
-	support_size int DEFAULT 50, query_size int DEFAULT 10,
+	support_size int DEFAULT 50, query_size int DEFAULT 10, negatives int DEFAULT NULL,
 	OUT severity text, OUT "check" text, OUT detail text, OUT hint text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
-COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int)
-	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss, an index for per-member reads; reads the whole relation';
+COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int, int)
+	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss (with the negatives the model will sample), an index for per-member reads; reads the whole relation';
 
 CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
 AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;

@@ -190,6 +190,14 @@ CREATE VIEW src_wide AS SELECT member_id, member_features, item_features, (label
 SELECT severity, "check", detail FROM limaml_check_source('src_wide', 'mse', 6, 3);
 SELECT severity, "check", detail FROM limaml_check_source('src_nan', 'bce', 6, 3);
 SELECT severity, "check", detail FROM limaml_check_source('src_two', 'bce', 6, 3);
+-- the negatives the model will sample count in the balance: all-positive is fine with them
+CREATE VIEW src_all_pos AS SELECT member_id, member_features, item_features, 1 AS label, ts FROM src_int;
+SELECT severity, "check", detail FROM limaml_check_source('src_all_pos', 'bce', 6, 3) WHERE "check" = 'labels';
+SELECT count(*) AS label_rows FROM limaml_check_source('src_all_pos', 'bce', 6, 3, negatives => 4) WHERE "check" = 'labels';
+SELECT severity, "check", detail FROM limaml_check_source('src_all_pos', 'bce', 6, 3, negatives => 100) WHERE "check" = 'labels';
+SELECT pg_temp.err($$ SELECT * FROM limaml_check_source('src_all_pos', 'mse', 6, 3, negatives => 4) $$);
+SELECT pg_temp.err($$ SELECT * FROM limaml_check_source('src_all_pos', 'bce', 6, 3, negatives => 0) $$);
+DROP VIEW src_all_pos;
 -- types: every mismatch, and nothing else read
 SELECT * FROM limaml_check_source('src_bad');
 -- bad input

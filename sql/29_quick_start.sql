@@ -104,7 +104,7 @@ SELECT e.customer_id AS member_id, c.member_features, p.features AS item_feature
   JOIN customer_features c ON c.member_id = e.customer_id
   JOIN product_features p ON p.item_id = e.product_id
  WHERE e.event_type IN ('click', 'purchase');
-SELECT severity, "check" FROM limaml_check_source('positives');
+SELECT severity, "check" FROM limaml_check_source('positives', negatives => 4);
 \o /dev/null
 SELECT limaml_create_model('shop_pos', 'positives', members => 'customer_features',
                            negatives => 4, items => 'product_features');

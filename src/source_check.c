@@ -194,8 +194,9 @@ check_members(Check *c, int support_size, int query_size)
 			 "They train on shorter support sets; a smaller support_size and query_size fit such logs.");
 }
 
+/* negatives: the sampled catalogue negatives per positive row the model will add (0: none) */
 static void
-check_labels(Check *c, LmLoss loss)
+check_labels(Check *c, LmLoss loss, int negatives)
 {
 	run(psprintf("SELECT count(*)::float8, count(*) FILTER (WHERE l < 0 OR l > 1)::float8, "
 				 "avg(l)::float8, stddev_pop(l)::float8, min(l)::float8, max(l)::float8, "
@@ -212,7 +213,8 @@ check_labels(Check *c, LmLoss loss)
 	}
 	if (loss == LM_LOSS_BCE)
 	{
-		double		share = num(0, 3);
+		/* the positives' share once n negatives follow every positive row */
+		double		share = num(0, 3) / (1 + negatives * num(0, 3));
 
 		if (num(0, 2) > 0)
 			emit(c, "error", "labels",
@@ -220,6 +222,9 @@ check_labels(Check *c, LmLoss loss)
 				 "bce needs 0/1 labels (or a boolean); use loss => 'mse' for values.");
 		else if (share < BALANCE_LIMIT || share > 1 - BALANCE_LIMIT)
 			emit(c, "warning", "labels",
+				 negatives > 0 ?
+				 psprintf("%.1f%% of the labels are positive with %d negatives per positive", 100 * share,
+						  negatives) :
 				 psprintf("%.1f%% of the labels are positive", 100 * share),
 				 share < BALANCE_LIMIT ?
 				 "Few positives teach little: add negatives (negatives => n, with an items relation)." :
@@ -259,7 +264,7 @@ check_index(Check *c)
 			 psprintf("CREATE INDEX ON %s (member_id, ts);", c->rel));
 }
 
-/* limaml_check_source(relation, loss, support_size, query_size) */
+/* limaml_check_source(relation, loss, support_size, query_size, negatives) */
 Datum
 limaml_check_source(PG_FUNCTION_ARGS)
 {
@@ -268,6 +273,7 @@ limaml_check_source(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	LmLoss		loss;
 	const char *loss_name;
+	int			negatives = 0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -291,6 +297,16 @@ limaml_check_source(PG_FUNCTION_ARGS)
 				 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
 	lm_check_range("support_size", PG_GETARG_INT32(2), 1, 100000);
 	lm_check_range("query_size", PG_GETARG_INT32(3), 1, 100000);
+	/* 0.3.0 builds before the negatives argument had four */
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		negatives = PG_GETARG_INT32(4);
+		lm_check_range("negatives", negatives, 1, LM_MAX_NEGATIVES);
+		if (loss != LM_LOSS_BCE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("negatives needs loss bce")));
+	}
 
 	c.relid = PG_GETARG_OID(0);
 	c.rel = lm_relation_sql(c.relid);
@@ -318,7 +334,7 @@ limaml_check_source(PG_FUNCTION_ARGS)
 		check_features(&c, "member_features");
 		check_features(&c, "item_features");
 		check_members(&c, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
-		check_labels(&c, loss);
+		check_labels(&c, loss, negatives);
 	}
 	check_index(&c);
 	lm_spi_finish();
