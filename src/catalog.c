@@ -828,7 +828,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	Oid			source;
 	Oid			members;
 	Oid			items;
-	char	   *loss_name;
 	int		   *meta_hidden,
 			   *global_hidden;
 	int			n_meta_hidden,
@@ -860,16 +859,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	lm_check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
 	meta_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(3), "meta_hidden", &n_meta_hidden);
 	global_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(4), "global_hidden", &n_global_hidden);
-	loss_name = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	if (strcmp(loss_name, "bce") == 0)
-		loss = LM_LOSS_BCE;
-	else if (strcmp(loss_name, "mse") == 0)
-		loss = LM_LOSS_MSE;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown loss \"%s\"", loss_name),
-				 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
+	loss = lm_loss_arg(PG_GETARG_TEXT_PP(5));
 
 	cfg.inner_steps = PG_GETARG_INT32(6);
 	/* NULL: a rate that suits the loss (mse gradients scale with the targets) */

@@ -290,6 +290,21 @@ lm_spi_finish(void)
 	SPI_finish();
 }
 
+LmLoss
+lm_loss_arg(text *name)
+{
+	char	   *loss_name = text_to_cstring(name);
+
+	if (strcmp(loss_name, "bce") == 0)
+		return LM_LOSS_BCE;
+	if (strcmp(loss_name, "mse") == 0)
+		return LM_LOSS_MSE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown loss \"%s\"", loss_name),
+			 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
+}
+
 /* the extension's schema, quoted for SQL text */
 const char *
 lm_schema_quoted(void)

@@ -89,6 +89,9 @@ double		lm_getarg_real(FunctionCallInfo fcinfo, int argno);
 Oid			lm_catalog_relid(const char *table);
 const char *lm_schema_quoted(void);
 
+/* the loss a 'bce' or 'mse' argument names; 22023 with a hint otherwise */
+LmLoss		lm_loss_arg(text *name);
+
 /*
  * SPI_connect/SPI_finish with search_path pinned to pg_catalog, pg_temp in
  * between: the SQL limaml builds names its own objects by schema, and no

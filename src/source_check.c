@@ -272,7 +272,6 @@ limaml_check_source(PG_FUNCTION_ARGS)
 	List	   *problems;
 	ListCell   *lc;
 	LmLoss		loss;
-	const char *loss_name;
 	int			negatives = 0;
 
 	if (PG_ARGISNULL(0))
@@ -285,16 +284,7 @@ limaml_check_source(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be NULL", i == 1 ? "loss" : i == 2 ? "support_size" : "query_size")));
-	loss_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strcmp(loss_name, "bce") == 0)
-		loss = LM_LOSS_BCE;
-	else if (strcmp(loss_name, "mse") == 0)
-		loss = LM_LOSS_MSE;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown loss \"%s\"", loss_name),
-				 errhint("Use 'bce' for 0/1 labels or 'mse' for values.")));
+	loss = lm_loss_arg(PG_GETARG_TEXT_PP(1));
 	lm_check_range("support_size", PG_GETARG_INT32(2), 1, 100000);
 	lm_check_range("query_size", PG_GETARG_INT32(3), 1, 100000);
 	/* 0.3.0 builds before the negatives argument had four */
