@@ -136,7 +136,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   "(model, member_id, embedding, model_version, n_support, updated_at, "
 									   "source_ts, source_rows) "
 									   "SELECT $1, $2, $3, $4, $5, now(), $6, $7 "
-									   "WHERE EXISTS (SELECT FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $8) "
+									   "WHERE EXISTS (SELECT FROM %s.limaml_model WHERE model_id = $8) "
 									   "ON CONFLICT (model, member_id) DO UPDATE SET "
 									   "embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version, "
 									   "n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at, "

@@ -190,7 +190,7 @@ check_usable(int32 model_id, int32 version)
 	if (hash_search(access_cache, &key, HASH_FIND, NULL))
 		return;
 	lm_spi_connect();
-	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id OPERATOR(pg_catalog.=) $1",
+	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id = $1",
 								lm_schema_quoted()), 1, argtypes);
 	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
 	if (SPI_processed == 0)
@@ -227,9 +227,9 @@ read_version(void *arg)
 
 	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s, %s "
 								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
-								"ON v.model_id OPERATOR(pg_catalog.=) m.model_id "
-								"WHERE m.model_id OPERATOR(pg_catalog.=) $1 "
-								"AND v.version OPERATOR(pg_catalog.=) $2",
+								"ON v.model_id = m.model_id "
+								"WHERE m.model_id = $1 "
+								"AND v.version = $2",
 								catalog_has_items() ? "m.items" : "NULL::pg_catalog.regclass",
 								lm_catalog_has_owner() ? "m.owner::pg_catalog.oid" : "0::pg_catalog.oid",
 								schema, schema), 2, argtypes);
@@ -1004,7 +1004,7 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	lm_spi_connect();
 	/* waits for adaptations in flight, then sees their embeddings */
-	SPI_execute_with_args(psprintf("SELECT model_id FROM %s.limaml_model WHERE name OPERATOR(pg_catalog.=) $1", schema),
+	SPI_execute_with_args(psprintf("SELECT model_id FROM %s.limaml_model WHERE name = $1", schema),
 						  1, argtypes, args, NULL, false, 1);
 	if (SPI_processed > 0)
 	{
@@ -1022,7 +1022,7 @@ limaml_drop_model(PG_FUNCTION_ARGS)
 	/* checked above: the embeddings go as the catalog's owner, without a check per row */
 	lm_execute_plan_as(lm_catalog_owner(),
 					   SPI_prepare(psprintf("DELETE FROM %s.limaml_meta_embedding "
-											"WHERE model OPERATOR(pg_catalog.=) $1", schema),
+											"WHERE model = $1", schema),
 								   1, argtypes),
 					   args, NULL, false, 0);
 	lm_spi_finish();

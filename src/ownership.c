@@ -218,7 +218,7 @@ owner_by_name(Datum name)
 	if (!plan)
 	{
 		plan = SPI_prepare(psprintf("SELECT owner::pg_catalog.oid FROM %s.limaml_model "
-									"WHERE name OPERATOR(pg_catalog.=) $1", lm_schema_quoted()),
+									"WHERE name = $1", lm_schema_quoted()),
 						   1, argtypes);
 		if (!plan || SPI_keepplan(plan) != 0)
 			elog(ERROR, "limaml: could not plan the owner lookup");
@@ -337,7 +337,7 @@ limaml_revoke(PG_FUNCTION_ARGS)
 {
 	change_grant(fcinfo, "revoke",
 				 "DELETE FROM %s.limaml_model_grant "
-				 "WHERE model_id OPERATOR(pg_catalog.=) $1 "
-				 "AND grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $2");
+				 "WHERE model_id = $1 "
+				 "AND grantee::pg_catalog.oid = $2");
 	PG_RETURN_VOID();
 }

@@ -108,8 +108,8 @@ limaml_drop_version(PG_FUNCTION_ARGS)
 		/* ownership checked above: as the catalog's owner, without a check per row */
 		lm_execute_plan_as(lm_catalog_owner(),
 						   SPI_prepare(psprintf("DELETE FROM %s.limaml_meta_embedding "
-												"WHERE model OPERATOR(pg_catalog.=) $1 "
-												"AND model_version OPERATOR(pg_catalog.=) $2", schema),
+												"WHERE model = $1 "
+												"AND model_version = $2", schema),
 									   2, emb_types),
 						   emb_args, NULL, false, 0);
 	}
