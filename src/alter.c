@@ -14,33 +14,6 @@
 
 PG_FUNCTION_INFO_V1(limaml_alter_model);
 
-/*
- * The length of the first non-NULL array of each column (-1: no such row)
- * of a relation, read as the caller.
- */
-static void
-first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len2)
-{
-	bool		isnull;
-	Datum		d;
-
-	*len1 = *len2 = -1;
-	lm_spi_connect();
-	SPI_execute(psprintf("SELECT coalesce(pg_catalog.cardinality(%s), 0), pg_catalog.cardinality(%s) FROM %s "
-						 "WHERE %s IS NOT NULL LIMIT 1",
-						 quote_identifier(col1), col2 ? quote_identifier(col2) : "NULL::int[]",
-						 lm_relation_sql(relid), quote_identifier(col2 ? col2 : col1)),
-				true, 1);
-	if (SPI_processed > 0)
-	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		*len1 = DatumGetInt32(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		*len2 = isnull ? -1 : DatumGetInt32(d);
-	}
-	lm_spi_finish();
-}
-
 static void
 check_length(const char *model, Oid relid, const char *column, int found, int expected,
 			 const char *what)
@@ -63,7 +36,7 @@ check_new_source(const LmModel *model, Oid source)
 	lm_check_source(source, InvalidOid);
 	if (model->arch.item_buckets > 0 || model->config.negatives > 0)
 		lm_check_item_id(source);
-	first_lengths(source, "member_features", "item_features", &member_len, &item_len);
+	lm_first_lengths(source, "member_features", "item_features", &member_len, &item_len);
 	check_length(model->name, source, "member_features", member_len, model->arch.member_dim, "member_dim");
 	check_length(model->name, source, "item_features", item_len, model->arch.item_feature_dim, "item_dim");
 }
@@ -75,7 +48,7 @@ check_new_members(const LmModel *model, Oid members)
 				unused;
 
 	lm_check_members_relation(members);
-	first_lengths(members, "member_features", NULL, &member_len, &unused);
+	lm_first_lengths(members, "member_features", NULL, &member_len, &unused);
 	check_length(model->name, members, "member_features", member_len, model->arch.member_dim, "member_dim");
 }
 
@@ -86,7 +59,7 @@ check_new_items(const LmModel *model, Oid items)
 				unused;
 
 	lm_check_items_relation(items);
-	first_lengths(items, "features", NULL, &item_len, &unused);
+	lm_first_lengths(items, "features", NULL, &item_len, &unused);
 	check_length(model->name, items, "features", item_len, model->arch.item_feature_dim, "item_dim");
 }
 

@@ -734,30 +734,51 @@ int_array_arg(ArrayType *array, const char *what, int *n)
 	return values;
 }
 
-/* feature dimensions of the first source row, for models created without them */
-static void
-infer_dims(Oid source, int *member_dim, int *item_dim)
+/*
+ * The length of the first non-NULL array of each column (-1: no such row)
+ * of a relation, read as the caller.
+ */
+void
+lm_first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len2)
 {
 	bool		isnull;
 	Datum		d;
 
+	*len1 = *len2 = -1;
 	lm_spi_connect();
-	SPI_execute(psprintf("SELECT coalesce(cardinality(member_features), 0), cardinality(item_features) "
-						 "FROM %s WHERE item_features IS NOT NULL LIMIT 1",
-						 lm_relation_sql(source)), true, 1);
-	if (SPI_processed == 0)
+	SPI_execute(psprintf("SELECT coalesce(pg_catalog.cardinality(%s), 0), pg_catalog.cardinality(%s) FROM %s "
+						 "WHERE %s IS NOT NULL LIMIT 1",
+						 quote_identifier(col1), col2 ? quote_identifier(col2) : "NULL::int[]",
+						 lm_relation_sql(relid), quote_identifier(col2 ? col2 : col1)),
+				true, 1);
+	if (SPI_processed > 0)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		*len1 = DatumGetInt32(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*len2 = isnull ? -1 : DatumGetInt32(d);
+	}
+	lm_spi_finish();
+}
+
+/* feature dimensions of the first source row, for models created without them */
+static void
+infer_dims(Oid source, int *member_dim, int *item_dim)
+{
+	int			member_len,
+				item_len;
+
+	lm_first_lengths(source, "member_features", "item_features", &member_len, &item_len);
+	if (item_len < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot infer feature dimensions: source \"%s\" has no rows",
 						get_rel_name(source)),
 				 errhint("Pass member_dim and item_dim.")));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (*member_dim < 0)
-		*member_dim = DatumGetInt32(d);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*member_dim = member_len;
 	if (*item_dim < 0)
-		*item_dim = DatumGetInt32(d);
-	lm_spi_finish();
+		*item_dim = item_len;
 }
 
 static double

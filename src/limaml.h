@@ -100,6 +100,12 @@ LmLoss		lm_loss_arg(text *name);
  */
 void		lm_spi_connect(void);
 void		lm_spi_finish(void);
+
+/*
+ * The array lengths of col1 and col2 (NULL: col1 only) in a relation's first
+ * row with col2 (or col1) not NULL; -1 when there is no such row.
+ */
+void		lm_first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len2);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
 
