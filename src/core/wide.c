@@ -59,6 +59,31 @@ lm_wide_serve_section(const LmArch *arch, const lm_real *global, const lm_real *
 	memcpy(out + p + 1, row + 1, sizeof(lm_real) * arch->wide_rank);
 }
 
+/* the prediction's scale of a mean label */
+static double
+link(const LmArch *arch, double mean)
+{
+	if (arch->loss != LM_LOSS_BCE)
+		return mean;
+	mean = mean < 1e-4 ? 1e-4 : mean > 1 - 1e-4 ? 1 - 1e-4 : mean;
+	return log(mean / (1 - mean));
+}
+
+void
+lm_wide_init_biases(const LmArch *arch, lm_real *params, const double *sum,
+					const double *count, double mean)
+{
+	lm_real    *global = params + arch->n_meta_params;
+	lm_real    *W = global + arch->wide_off;
+	double		base = link(arch, mean);
+
+	for (int b = 0; b < arch->item_buckets; b++)
+		if (count[b] > 0)
+			W[(size_t) b * lm_wide_row_len(arch)] = (lm_real)
+				(link(arch, (sum[b] + LM_WIDE_INIT_SHRINK * mean) / (count[b] + LM_WIDE_INIT_SHRINK)) - base);
+	global[arch->global[arch->n_global - 1].b_off] = (lm_real) base;
+}
+
 /* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
 static void
 cholesky(lm_real *A, int m)
