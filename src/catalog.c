@@ -855,7 +855,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				n_global_hidden;
 	int			item_buckets;
 	const int64 *item_vocab = NULL;
-	const LmNegatives *neg = NULL;
 	int			member_dim,
 				item_dim;
 	LmArch		arch;
@@ -994,7 +993,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
 	if (cfg.negatives > 0)
-		neg = load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
+		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
@@ -1005,9 +1004,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);
-	/* training starts from the item means, which Adam's bounded steps would not reach */
-	if (arch.wide)
-		lm_wide_init_from_source(&arch, source, neg, params);
 	/* Meta-SGD starts from the scalar rate everywhere */
 	for (size_t i = 0; i < arch.n_lr_params; i++)
 		params[arch.n_meta_params + arch.n_global_params + i] = (float) cfg.inner_lr;

@@ -106,10 +106,6 @@ void		lm_spi_finish(void);
  * row with col2 (or col1) not NULL; -1 when there is no such row.
  */
 void		lm_first_lengths(Oid relid, const char *col1, const char *col2, int *len1, int *len2);
-
-/* wide_init.c: the wide head's starting item biases and output bias from the source's labels */
-void		lm_wide_init_from_source(const LmArch *arch, Oid source, const LmNegatives *neg,
-									 float *params);
 const char *lm_relation_sql(Oid relid);
 const char *lm_row_order_sql(bool item_ids, bool descending);
 

@@ -27,6 +27,12 @@
 
 #include "maml.h"
 
+/* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
+void		lm_cholesky(lm_real *A, int m);
+
+/* x := A⁻¹ x from the factor L */
+void		lm_cholesky_solve(const lm_real *L, int m, lm_real *x);
+
 /* m = 1 + p + r: the solve's size (p item features with wide_features, else 0) */
 static inline int
 lm_wide_len(const LmArch *arch)
@@ -58,23 +64,6 @@ void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *ro
 void		lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 						  const lm_real *label, int n, lm_real *chol, lm_real *w,
 						  lm_real *resid, lm_real *slope, lm_real *dslope);
-
-/* pseudo-rows pulling an item's starting bias toward the mean (the bias baseline's 25) */
-#define LM_WIDE_INIT_SHRINK 25.0
-
-/*
- * The starting point of training from the training rows' labels: with
- * sum[b] and count[b] the label sum and row count of bucket b's items (b <
- * item_buckets) and mean the mean label, item b's bias is
- *   link((sum[b] + K mean) / (count[b] + K)) − link(mean)     (K = LM_WIDE_INIT_SHRINK)
- * and the global block's output bias link(mean); link is the logit for
- * bce (rates clamped to [1e-4, 1 − 1e-4]) and the identity for mse.
- * Buckets without rows and the unknown row keep their bias.  Adam moves a
- * parameter by about the learning rate per step, so zero-initialised item
- * biases stay far below the items' real spread in a few hundred steps.
- */
-void		lm_wide_init_biases(const LmArch *arch, lm_real *params, const double *sum,
-								const double *count, double mean);
 
 /*
  * A serving item's wide section out[lm_wide_len] = (x, bias, f[r]) for its
