@@ -68,11 +68,13 @@ ridge_step(const int64_t *order, int64_t from, int64_t to, const int32_t *other_
 double
 lm_wide_init_bytes(const LmArch *arch, const LmWideData *data)
 {
-	int			B = arch->item_buckets;
+	double		n = data->n > 0 ? data->n : 1;
+	double		keys = (double) data->n_members + arch->item_buckets;
+	int			r = arch->wide_rank;
 
-	return (double) data->n * (2 * sizeof(int64_t) + 2 * sizeof(int32_t) + sizeof(lm_real)) +
-		(double) (data->n_members + B + 2) * sizeof(int64_t) +
-		(double) (data->n_members + B) * (arch->wide_rank + 3) * sizeof(lm_real);
+	return 2 * keys * sizeof(double) +
+		n * (2 * sizeof(int32_t) + sizeof(lm_real) + 2 * sizeof(int64_t)) +
+		(keys + 2) * sizeof(int64_t) + (keys * r + (double) r * r) * sizeof(lm_real);
 }
 
 void
@@ -117,7 +119,8 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 			W[(size_t) b * row_len] = (lm_real)
 				(link(arch, (sum[b] + LM_WIDE_INIT_SHRINK * mu) / (count[b] + LM_WIDE_INIT_SHRINK)) - base);
 	global[arch->global[arch->n_global - 1].b_off] = (lm_real) base;
-	if (r == 0)
+	/* mse: measured to overfit new members (wide_init.h) */
+	if (r == 0 || arch->loss != LM_LOSS_BCE)
 		goto done;
 
 	/* the bias model's residuals on the label scale */
@@ -134,7 +137,7 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 			res[k] = (lm_real) (data->label[k] - mu - sum[bucket[k]] -
 								member_sum[data->member[k]] /
 								(member_n[data->member[k]] + LM_WIDE_INIT_MEMBER_SHRINK));
-	kappa = arch->loss == LM_LOSS_BCE ? fmax(mu * (1 - mu), 0.01) : 1;
+	kappa = fmax(mu * (1 - mu), 0.01);
 	{
 		int64_t    *order_u = lm_alloc(sizeof(int64_t) * (data->n + U + 1));
 		int64_t    *off_u = order_u + data->n;

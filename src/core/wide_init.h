@@ -12,14 +12,17 @@
  *   bias_b      = link((s_b + K μ) / (n_b + K)) − link(μ)     K = LM_WIDE_INIT_SHRINK
  *   output bias = link(μ)    (the global block's last layer)
  * (link: the logit for bce, rates clamped to [1e-4, 1 − 1e-4]; the identity
- * for mse), and the factors f_b come from alternating least squares on the
- * residuals of the bias model, r = y − μ − β_b − β_u with
+ * for mse), and, for bce, the factors f_b come from alternating least
+ * squares on the residuals of the bias model, r = y − μ − β_b − β_u with
  * β_b = (s_b − n_b μ) / (n_b + K), β_u = Σ_u (y − μ − β_b) / (n_u + K_u):
  *   LM_WIDE_INIT_SWEEPS times: p_u = (Σ f fᵀ + λ' I)⁻¹ Σ r f over u's rows,
  *                              f_b = (Σ p pᵀ + λ' I)⁻¹ Σ r p over b's rows,
- * from the random factors already in params, with λ' = ridge_lambda / κ
- * (κ = μ(1 − μ) for bce, 1 for mse): the penalty the member's own solve
- * puts on w in label units, so the solve at adaptation repeats p_u's step.
+ * from the random factors already in params, with λ' = ridge_lambda / κ,
+ * κ = μ(1 − μ): the penalty the member's own solve puts on w in label
+ * units (σ' ≈ κ), so the solve at adaptation repeats p_u's step.  mse
+ * models keep their random factors: started from ALS, new members' ridge
+ * fits overfitted (planted 1/5 ratings: adapted RMSE above cold) for a
+ * MovieLens MAE gain within noise (0.804 against 0.810).
  * Rows without trained buckets (NULL item ids, the unknown row) count only
  * toward μ; buckets without rows keep their parameters.
  */
