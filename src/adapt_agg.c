@@ -553,7 +553,8 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
  */
 typedef struct AdaptAggWire
 {
-	int32		model_id;
+	uint8		model_uuid[LM_UUID_LEN];	/* the identity: another node's state */
+	uint8		content_hash[LM_HASH_PREFIX];	/* may be combined here (Citus) */
 	int32		version;
 	int32		n;
 	uint8		keyed;
@@ -602,7 +603,8 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	p = VARDATA(raw);
 
 	memset(&wire, 0, sizeof(wire));
-	wire.model_id = state->model->model_id;
+	memcpy(wire.model_uuid, state->model->uuid, LM_UUID_LEN);
+	memcpy(wire.content_hash, state->model->content_hash, LM_HASH_PREFIX);
 	wire.version = state->model->version;
 	wire.n = state->n;
 	wire.keyed = state->keyed;
@@ -643,8 +645,6 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 /* the model version of serialized states, acquired once per query */
 typedef struct AggVersionCache
 {
-	int32		model_id;
-	int32		version;
 	LmModel    *model;
 } AggVersionCache;
 
@@ -665,13 +665,13 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	if (size < sizeof(wire))
 		elog(ERROR, "invalid limaml_adapt_agg state");
 	memcpy(&wire, p, sizeof(wire));
-	if (!cache || cache->model_id != wire.model_id || cache->version != wire.version)
+	if (!cache || !lm_model_is(cache->model, wire.model_uuid, wire.version) ||
+		memcmp(cache->model->content_hash, wire.content_hash, LM_HASH_PREFIX) != 0)
 	{
 		if (!cache)
 			cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggVersionCache));
-		cache->model = lm_model_acquire(wire.model_id, wire.version, fcinfo->flinfo->fn_mcxt);
-		cache->model_id = wire.model_id;
-		cache->version = wire.version;
+		cache->model = lm_model_acquire_identity(wire.model_uuid, wire.version, wire.content_hash,
+												 "limaml_adapt_agg state", fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	state = state_create(cache->model, wire.keyed, wire.item_ids, agg_cxt);

@@ -8,31 +8,78 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(limaml_embedding_array);
 PG_FUNCTION_INFO_V1(limaml_embedding_info);
 
+/*
+ * Format 2 names the version by its identity; a catalog from before 0.3.0
+ * (no identity yet) still writes format 1, which its own SQL reads.
+ */
 bytea *
 lm_embedding_encode(const LmModel *model, const float *emb, int n_support)
 {
 	int			dim = lm_embedding_len(&model->arch);
-	size_t		size = sizeof(LmEmbeddingHeader) + dim * sizeof(float);
+	size_t		header_size = LM_EMBEDDING_HEADER_SIZE(model->has_identity ? 2 : 1);
+	size_t		size = header_size + dim * sizeof(float);
 	bytea	   *raw = palloc(VARHDRSZ + size);
-	LmEmbeddingHeader header;
 
-	header.magic = LM_EMBEDDING_MAGIC;
-	header.format = LM_EMBEDDING_FORMAT;
-	header.dim = (uint16) dim;
-	header.model_id = model->model_id;
-	header.model_version = model->version;
-	header.n_support = n_support;
-	header.checksum = 0;
-	header.checksum = lm_embedding_checksum(&header, emb);
+	if (model->has_identity)
+	{
+		LmEmbeddingHeader header;
 
+		header.magic = LM_EMBEDDING_MAGIC;
+		header.format = LM_EMBEDDING_FORMAT;
+		header.dim = (uint16) dim;
+		memcpy(header.model_uuid, model->uuid, LM_UUID_LEN);
+		header.model_version = model->version;
+		header.n_support = n_support;
+		memcpy(header.content_hash, model->content_hash, LM_HASH_PREFIX);
+		header.checksum = 0;
+		header.checksum = lm_embedding_checksum(&header, emb);
+		memcpy(VARDATA(raw), &header, sizeof(header));
+	}
+	else
+	{
+		LmEmbeddingHeader1 header;
+
+		header.magic = LM_EMBEDDING_MAGIC;
+		header.format = 1;
+		header.dim = (uint16) dim;
+		header.model_id = model->model_id;
+		header.model_version = model->version;
+		header.n_support = n_support;
+		header.checksum = 0;
+		header.checksum = lm_embedding1_checksum(&header, emb);
+		memcpy(VARDATA(raw), &header, sizeof(header));
+	}
 	SET_VARSIZE(raw, VARHDRSZ + size);
-	memcpy(VARDATA(raw), &header, sizeof(header));
-	memcpy(VARDATA(raw) + sizeof(header), emb, dim * sizeof(float));
+	memcpy(VARDATA(raw) + header_size, emb, dim * sizeof(float));
 	return raw;
+}
+
+/*
+ * An embedding of format 1 names its model by a number of one database,
+ * which may be another model on another node: after the update it is not
+ * scored (README, "Upgrading"); a format 2 one needs the update first.
+ */
+void
+lm_check_identity_format(int format, const char *what, const char *hint)
+{
+	bool		identity = lm_catalog_has_identity();
+
+	if (format == 1 && identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("limaml %s of format 1 (limaml 0.1.0 or 0.2.0) names its model by a local id and is not used since 0.3.0",
+						what),
+				 errhint("%s", hint)));
+	if (format != 1 && !identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("limaml %s of format %d needs the catalog of limaml 0.3.0", what, format),
+				 errhint("Run ALTER EXTENSION limaml UPDATE.")));
 }
 
 static void
@@ -68,14 +115,22 @@ lm_embedding_read(bytea *raw, LmEmbeddingHeader *header)
 			bad_embedding(problem);
 			break;
 	}
-	return data + sizeof(LmEmbeddingHeader);
+	return data + LM_EMBEDDING_HEADER_SIZE(header->format);
 }
 
-/* the model version that made an embedding; errors if it no longer exists */
+/*
+ * The model version that made an embedding, by its identity; errors if
+ * this node has no such version (identity.c).
+ */
 LmModel *
 lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder)
 {
-	LmModel    *model = lm_model_acquire(header->model_id, header->model_version, holder);
+	LmModel    *model;
+
+	lm_check_identity_format(header->format, "meta embedding",
+							 "Adapt the members again: CALL limaml_refresh('model') re-adapts every stored embedding of format 1, limaml_adapt(member_id, 'model') one member.");
+	model = lm_model_acquire_identity(header->model_uuid, header->model_version,
+									  header->content_hash, "meta embedding", holder);
 
 	if (lm_embedding_len(&model->arch) != header->dim)
 		bad_embedding("its dimension differs from its model's");
@@ -101,23 +156,52 @@ limaml_embedding_array(PG_FUNCTION_ARGS)
 										  true, TYPALIGN_INT));
 }
 
+/*
+ * The header, read without needing the model: format 1's local id, or
+ * format 2's identity; model and model_id are NULL when this node has no
+ * version of that identity (or the format is not this catalog's).
+ */
 Datum
 limaml_embedding_info(PG_FUNCTION_ARGS)
 {
 	LmEmbeddingHeader header;
-	LmModel    *model;
 	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
+	char	   *name = NULL;
+	int32		model_id = -1;
+	bool		identity = lm_catalog_has_identity();
 
 	lm_embedding_read(PG_GETARG_BYTEA_PP(0), &header);
-	model = lm_embedding_model(&header, CurrentMemoryContext);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "limaml_embedding_info must return a record");
-	values[0] = CStringGetTextDatum(model->name);
-	values[1] = Int32GetDatum(header.model_id);
+	if (header.format != 1 && identity)
+	{
+		uint8		hash[LM_CONTENT_HASH_LEN];
+
+		model_id = lm_model_id_by_identity(header.model_uuid, header.model_version, hash, &name);
+		if (model_id >= 0 && memcmp(hash, header.content_hash, LM_HASH_PREFIX) != 0)
+			model_id = -1;
+	}
+	else if (header.format == 1 && !identity)
+	{
+		LmModel    *model;
+
+		memcpy(&model_id, header.model_uuid, sizeof(int32));
+		model = lm_model_acquire(model_id, header.model_version, CurrentMemoryContext);
+		name = model->name;
+	}
+	values[0] = name && model_id >= 0 ? CStringGetTextDatum(name) : (Datum) 0;
+	nulls[0] = !(name && model_id >= 0);
+	values[1] = Int32GetDatum(model_id);
+	nulls[1] = model_id < 0;
 	values[2] = Int32GetDatum(header.model_version);
 	values[3] = Int32GetDatum(header.dim);
 	values[4] = Int32GetDatum(header.n_support);
+	values[5] = Int32GetDatum(header.format);
+	values[6] = UUIDPGetDatum((pg_uuid_t *) header.model_uuid);
+	nulls[6] = header.format == 1;
+	values[7] = PointerGetDatum(lm_hash_prefix_bytea(header.content_hash));
+	nulls[7] = header.format == 1;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -1,8 +1,10 @@
 /*
  * export_import.c - limaml_model_export and limaml_model_import: a model
- * version out of the catalog as jsonb, and back in as a new version (of a
- * new model, or of an existing one of the same shape).  The jsonb layout is
- * model_json.c's.
+ * version out of the catalog as jsonb, and back in (a new model, or an
+ * existing one of the same shape).  Format 3 carries the version's identity
+ * (model UUID, version number, content hash), which import keeps, so
+ * embeddings made anywhere score here; formats 1 and 2 come in as the next
+ * version of the named model.  The jsonb layout is model_json.c's.
  */
 #include "limaml.h"
 
@@ -36,17 +38,19 @@ limaml_model_export(PG_FUNCTION_ARGS)
 
 /* model row of an existing model, locked; false when there is none */
 static bool
-lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
+lock_existing_model(const char *name, int32 *model_id, LmArch *arch, LmConfig *cfg, uint8 *uuid)
 {
 	const char *schema = lm_schema_quoted();
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
-	LmConfig	cfg;
+	Datum		raw;
 
 	lm_spi_connect();
-	SPI_execute_with_args(psprintf("SELECT model_id, config FROM %s.limaml_model "
-								   "WHERE name = $1 FOR UPDATE", schema),
+	SPI_execute_with_args(psprintf("SELECT model_id, config, %s FROM %s.limaml_model "
+								   "WHERE name = $1 FOR UPDATE",
+								   lm_catalog_has_identity() ? "pg_catalog.uuid_send(model_uuid)" : "NULL::bytea",
+								   schema),
 						  1, argtypes, args, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
@@ -56,9 +60,77 @@ lock_existing_model(const char *name, int32 *model_id, LmArch *arch)
 	*model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2, &isnull)),
-						 arch, &cfg);
+						 arch, cfg);
+	raw = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	memset(uuid, 0, LM_UUID_LEN);
+	if (!isnull)
+		memcpy(uuid, VARDATA_ANY(DatumGetByteaPP(raw)), LM_UUID_LEN);
 	lm_spi_finish();
 	return true;
+}
+
+static char *
+hex(const uint8 *bytes, int n)
+{
+	char	   *s = palloc(2 * n + 1);
+
+	for (int i = 0; i < n; i++)
+		sprintf(s + 2 * i, "%02x", bytes[i]);
+	return s;
+}
+
+/* the json's content_hash is what its configuration and parameters hash to */
+static void
+check_content_hash(const LmModelIdentity *id, const LmArch *arch, const LmConfig *cfg,
+				   const float *params)
+{
+	uint8		hash[LM_CONTENT_HASH_LEN];
+
+	lm_content_hash(arch, cfg, params, hash);
+	if (memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model json: content_hash does not match its configuration and parameters"),
+				 errdetail("The document says %s, its contents hash to %s.",
+						   hex(id->content_hash, LM_CONTENT_HASH_LEN), hex(hash, LM_CONTENT_HASH_LEN)),
+				 errhint("The document was changed after limaml_model_export wrote it; export the model again.")));
+}
+
+/*
+ * Where a json with an identity goes: the version number, or -1 when this
+ * node already holds that very version (the import is then a no-op).  An
+ * identity has one name per node, and a version number one content.
+ */
+static int32
+identity_target(const char *name, const LmModelIdentity *id, bool exists, const uint8 *existing_uuid)
+{
+	uint8		hash[LM_CONTENT_HASH_LEN];
+	char	   *holder;
+	int32		model_id = lm_model_id_by_identity(id->uuid, id->version, hash, &holder);
+
+	if (holder && strcmp(holder, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("model %s of the json is limaml model \"%s\" on this node, not \"%s\"",
+						lm_uuid_string(id->uuid), holder, name),
+				 errhint("Import it as \"%s\": a model has one name on every node.", holder)));
+	if (exists && !holder)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("limaml model \"%s\" on this node is model %s, not the json's model %s",
+						name, lm_uuid_string(existing_uuid), lm_uuid_string(id->uuid)),
+				 errhint("Import it under another name, or drop \"%s\" here first.", name)));
+	if (model_id < 0)
+		return id->version;
+	if (memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("limaml model \"%s\" already has a version %d with other parameters than the json's",
+						name, id->version),
+				 errdetail("Content hash here: %s; in the json: %s.",
+						   hex(hash, LM_CONTENT_HASH_LEN), hex(id->content_hash, LM_CONTENT_HASH_LEN)),
+				 errhint("A version number names one content on every node; drop the version here (limaml_drop_version) or import the json under another name.")));
+	return -1;
 }
 
 Datum
@@ -67,10 +139,14 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	char	   *name;
 	LmArch		arch,
 				existing;
-	LmConfig	cfg;
+	LmConfig	cfg,
+				existing_cfg;
+	LmModelIdentity id;
+	uint8		existing_uuid[LM_UUID_LEN];
+	bool		exists;
 	float	   *params;
 	int32		model_id;
-	int32		version;
+	int32		version = -1;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -81,13 +157,23 @@ limaml_model_import(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
-	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg);
+	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg, &id);
+	if (id.present)
+		check_content_hash(&id, &arch, &cfg, params);
+	/* a catalog before 0.3.0 has no identities: the version is numbered as in 0.2.0 */
+	id.present = id.present && lm_catalog_has_identity();
 	/* imports, creates and drops of one name run one at a time; see what one committed meanwhile */
 	lm_lock_model_name(name);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* a model of another role's (hidden, or only granted) is not ours to import into */
-	if (lm_check_model_owner(name, "import into", true, NULL) &&
-		lock_existing_model(name, &model_id, &existing))
+	exists = lm_check_model_owner(name, "import into", true, NULL) &&
+		lock_existing_model(name, &model_id, &existing, &existing_cfg, existing_uuid);
+	if (id.present && identity_target(name, &id, exists, existing_uuid) < 0)
+	{
+		PopActiveSnapshot();
+		PG_RETURN_INT32(id.version);
+	}
+	if (exists)
 	{
 		/* relations change with limaml_alter_model, never silently here */
 		if (!PG_ARGISNULL(2) || !PG_ARGISNULL(3))
@@ -100,6 +186,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("model json does not match the shape of limaml model \"%s\"", name),
 					 errhint("Import it under a new name.")));
+		/* the version's hash covers the configuration, which is the model's */
+		if (id.present)
+			check_content_hash(&id, &existing, &existing_cfg, params);
 	}
 	else
 	{
@@ -109,9 +198,12 @@ limaml_model_import(PG_FUNCTION_ARGS)
 		if (OidIsValid(source))
 			lm_check_source(source, members);
 		/* no item relation: a model with negatives gets one by UPDATE limaml_model */
-		model_id = lm_insert_model(name, source, members, InvalidOid, lm_config_to_json(&arch, &cfg));
+		model_id = lm_insert_model(name, source, members, InvalidOid, lm_config_to_json(&arch, &cfg),
+								   id.present ? id.uuid : NULL);
 	}
-	version = lm_store_version(model_id, params, arch.n_params, "{\"method\": \"import\"}", true);
+	/* activated when newer than the active version (an older one is kept inactive) */
+	version = lm_store_version_as(model_id, id.present ? id.version : -1, params, arch.n_params,
+								  "{\"method\": \"import\"}", true);
 	PopActiveSnapshot();
 	PG_RETURN_INT32(version);
 }
