@@ -149,10 +149,13 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 	SELECT mo.model_id, mo.active_version, mo.source,
+		   pg_catalog.uuid_send(mo.model_uuid) || pg_catalog.substring(v.content_hash FROM 1 FOR 8) AS identity,
 		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids,
 		   pg_catalog.pg_has_role(mo.owner::pg_catalog.oid, 'MEMBER') AS owned,
 		   pg_catalog.pg_get_userbyid(mo.owner::pg_catalog.oid) AS owner_name INTO m
-	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	  FROM @extschema@.limaml_model mo
+	  LEFT JOIN @extschema@.limaml_model_version v ON v.model_id = mo.model_id AND v.version = mo.active_version
+	 WHERE mo.name = limaml_refresh.model;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
 	END IF;
@@ -174,22 +177,24 @@ BEGIN
 	END IF;
 
 	-- stale: rows whose newest ts or count differ from those adapted on (new,
-	-- late or deleted rows), no embedding yet, an older model version, or an
-	-- embedding made by another model of this name (dropped and re-created)
+	-- late or deleted rows), no embedding yet, or an embedding not made by
+	-- the active version: an older one, another model of this name (dropped
+	-- and re-created), or format 1 (0.1.0, 0.2.0), which has no identity
 	FOR b IN EXECUTE pg_catalog.format($q$
 		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
-		emb AS (SELECT member_id, model_version, source_ts, source_rows,
-					   -- the model id in the embedding's header (bytes 8-11, little-endian);
-					   -- -1 for a bytea too short to hold one (stale as well)
-					   CASE WHEN pg_catalog.length(embedding) >= 12
-							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
-								 + pg_catalog.get_byte(embedding, 10) * 65536
-								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
-							ELSE -1 END AS header_model_id
+		emb AS (SELECT member_id, source_ts, source_rows,
+					   -- format 2's identity (docs/formats.md): the model UUID (bytes 8-23),
+					   -- the content hash prefix (32-39) and the version (24-27, little-endian)
+					   CASE WHEN pg_catalog.length(embedding) >= 44 AND pg_catalog.get_byte(embedding, 4) = 2
+								 AND pg_catalog.get_byte(embedding, 5) = 0
+							THEN pg_catalog.substring(embedding FROM 9 FOR 16) || pg_catalog.substring(embedding FROM 33 FOR 8)
+							END AS identity,
+					   @extschema@.limaml_embedding_version(embedding) AS header_version
 				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
 					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
-				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
+				   WHERE e.member_id IS NULL OR e.identity IS DISTINCT FROM $4
+					  OR e.header_version IS DISTINCT FROM $2
 					  OR e.source_ts IS DISTINCT FROM s.ts
 					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
 		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
@@ -197,7 +202,7 @@ BEGIN
 		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
 			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
 		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
-		USING model, m.active_version, batch_size, m.model_id
+		USING model, m.active_version, batch_size, m.identity
 	LOOP
 		IF n_batches = 0 THEN
 			INSERT INTO @extschema@.limaml_refresh_progress AS p
@@ -222,7 +227,7 @@ BEGIN
 		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
 		EXECUTE pg_catalog.format($q$
 			WITH v AS (
-				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				SELECT (config ->> 'support_size')::int AS support_size
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
@@ -232,7 +237,9 @@ BEGIN
 				INSERT INTO @extschema@.limaml_meta_embedding AS t
 					(model, member_id, embedding, model_version, n_support, updated_at,
 					 source_ts, source_rows)
-				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
+				-- the version the embedding names, as the aggregate adapted with it
+				SELECT $1, a.member_id, a.e, @extschema@.limaml_embedding_version(a.e),
+					   least(a.n, v.support_size), pg_catalog.now(),
 					   a.ts, a.n
 				  FROM a, v
 				ON CONFLICT (model, member_id) DO UPDATE
@@ -542,3 +549,49 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'limaml_alter_model' LANGUAGE C;
 COMMENT ON FUNCTION limaml_alter_model(text, regclass, regclass, regclass, boolean, boolean)
 	IS 'points a model at another source, members or items relation (checked as limaml_create_model checks them, feature lengths included) or clears members or items, without retraining; owner only';
+
+-- ----------------------------------------------- model identity (issue 10)
+
+-- the same model, version and parameters on every node and database: the
+-- UUID and the content hash embeddings, item codes and exports carry
+COMMENT ON COLUMN limaml_model.model_id IS 'per-database number of the model (model_uuid is its identity everywhere)';
+COMMENT ON COLUMN limaml_model.model_uuid IS 'identity of the model on every node and database: kept by limaml_model_export and limaml_model_import, carried by every meta embedding and item code';
+COMMENT ON COLUMN limaml_model_version.content_hash IS 'SHA-256 of the configuration and parameters (limaml_content_hash): embeddings, item codes and exports carry it, and a version of this number with other parameters is refused';
+
+CREATE FUNCTION limaml_content_hash(config jsonb, params bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_content_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_content_hash(jsonb, bytea)
+	IS 'the content hash of a model version: SHA-256 of its configuration (as limaml writes it) and little-endian float32 parameters, as limaml_model_version.content_hash holds it';
+
+CREATE FUNCTION limaml_embedding_version(embedding bytea) RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_embedding_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_embedding_version(bytea)
+	IS 'the model version number in a meta embedding''s header, without the catalog (NULL when the bytea is no valid meta embedding); limaml_refresh records it';
+
+-- existing models get a UUID each, existing versions their hash; embeddings
+-- and item codes of format 1 are not read any more (README, Upgrading) and
+-- limaml_refresh re-adapts them
+ALTER TABLE limaml_model ADD COLUMN model_uuid uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid();
+ALTER TABLE limaml_model_version ADD COLUMN content_hash bytea
+	CHECK (pg_catalog.octet_length(content_hash) = 32);
+UPDATE limaml_model_version v SET content_hash = limaml_content_hash(m.config, v.params)
+  FROM limaml_model m WHERE m.model_id = v.model_id;
+ALTER TABLE limaml_model_version ALTER COLUMN content_hash SET NOT NULL;
+
+DROP FUNCTION limaml_embedding_info(bytea);
+CREATE FUNCTION limaml_embedding_info(embedding bytea,
+	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int,
+	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
+AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (NULL when it has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix (NULL in format 1)';
+
+DROP FUNCTION limaml_item_code_info(bytea);
+CREATE FUNCTION limaml_item_code_info(item_code bytea,
+	OUT model text, OUT model_id int, OUT version int, OUT len int,
+	OUT model_uuid uuid, OUT content_hash bytea)
+AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node, version, floats in the code, model UUID and content hash prefix (NULL in format 1)';
+
+COMMENT ON PROCEDURE limaml_refresh(text, int) IS 'adapts every member whose source rows changed since their embedding (or whose embedding was not made by the active version: an older one, another model, or format 1 of limaml 0.1.0/0.2.0), committing after each batch; resumable, progress in limaml_refresh_status';
+COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass) IS 'imports a version from limaml_model_export: format 3 keeps its model UUID, version number and content hash (the same json again is a no-op; another content under that number, or that UUID under another name, is an error) and activates it when newer than the active version; formats 1 and 2 become the model''s next version';
+COMMENT ON FUNCTION limaml_model_export(text, int) IS 'a model version''s identity (model UUID, version, content hash), configuration and every parameter as jsonb (format 3)';

@@ -12,6 +12,7 @@
 
 PG_FUNCTION_INFO_V1(limaml_embedding_array);
 PG_FUNCTION_INFO_V1(limaml_embedding_info);
+PG_FUNCTION_INFO_V1(limaml_embedding_version);
 
 /*
  * Format 2 names the version by its identity; a catalog from before 0.3.0
@@ -204,4 +205,17 @@ limaml_embedding_info(PG_FUNCTION_ARGS)
 	values[7] = PointerGetDatum(lm_hash_prefix_bytea(header.content_hash));
 	nulls[7] = header.format == 1;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* the version number in the header, without the catalog; NULL for no valid embedding */
+Datum
+limaml_embedding_version(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	LmEmbeddingHeader header;
+	const char *problem;
+
+	if (lm_embedding_parse(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &header, &problem) != LM_FORMAT_OK)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(header.model_version);
 }
