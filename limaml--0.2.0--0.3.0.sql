@@ -583,14 +583,14 @@ CREATE FUNCTION limaml_embedding_info(embedding bytea,
 	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int,
 	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (NULL when it has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix (NULL in format 1)';
+COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (an error when this node has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix';
 
 DROP FUNCTION limaml_item_code_info(bytea);
 CREATE FUNCTION limaml_item_code_info(item_code bytea,
 	OUT model text, OUT model_id int, OUT version int, OUT len int,
-	OUT model_uuid uuid, OUT content_hash bytea)
+	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node, version, floats in the code, model UUID and content hash prefix (NULL in format 1)';
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node (an error when this node has no version of the code''s identity), version, floats in the code, format, model UUID and content hash prefix';
 
 COMMENT ON PROCEDURE limaml_refresh(text, int) IS 'adapts every member whose source rows changed since their embedding (or whose embedding was not made by the active version: an older one, another model, or format 1 of limaml 0.1.0/0.2.0), committing after each batch; resumable, progress in limaml_refresh_status';
 COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass) IS 'imports a version from limaml_model_export: format 3 keeps its model UUID, version number and content hash (the same json again is a no-op; another content under that number, or that UUID under another name, is an error) and activates it when newer than the active version; formats 1 and 2 become the model''s next version';

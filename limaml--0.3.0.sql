@@ -679,9 +679,9 @@ COMMENT ON FUNCTION limaml_score(bytea, bytea)
 
 CREATE FUNCTION limaml_item_code_info(item_code bytea,
 	OUT model text, OUT model_id int, OUT version int, OUT len int,
-	OUT model_uuid uuid, OUT content_hash bytea)
+	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node, version, floats in the code, model UUID and content hash prefix (NULL in format 1)';
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node (an error when this node has no version of the code''s identity), version, floats in the code, format, model UUID and content hash prefix';
 
 CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
 	id_column text DEFAULT 'item_id', features_column text DEFAULT 'features', exclude regclass DEFAULT NULL,
@@ -732,7 +732,7 @@ CREATE FUNCTION limaml_embedding_info(embedding bytea,
 	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int,
 	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (NULL when it has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix (NULL in format 1)';
+COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (an error when this node has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix';
 
 -- --------------------------------------------------- operations (issue 11)
 

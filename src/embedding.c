@@ -157,48 +157,25 @@ limaml_embedding_array(PG_FUNCTION_ARGS)
 										  true, TYPALIGN_INT));
 }
 
-/*
- * The header, read without needing the model: format 1's local id, or
- * format 2's identity; model and model_id are NULL when this node has no
- * version of that identity (or the format is not this catalog's).
- */
 Datum
 limaml_embedding_info(PG_FUNCTION_ARGS)
 {
 	LmEmbeddingHeader header;
+	LmModel    *model;
 	TupleDesc	desc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
-	char	   *name = NULL;
-	int32		model_id = -1;
-	bool		identity = lm_catalog_has_identity();
 
 	lm_embedding_read(PG_GETARG_BYTEA_PP(0), &header);
+	model = lm_embedding_model(&header, CurrentMemoryContext);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "limaml_embedding_info must return a record");
-	if (header.format != 1 && identity)
-	{
-		uint8		hash[LM_CONTENT_HASH_LEN];
-
-		model_id = lm_model_id_by_identity(header.model_uuid, header.model_version, hash, &name);
-		if (model_id >= 0 && memcmp(hash, header.content_hash, LM_HASH_PREFIX) != 0)
-			model_id = -1;
-	}
-	else if (header.format == 1 && !identity)
-	{
-		LmModel    *model;
-
-		memcpy(&model_id, header.model_uuid, sizeof(int32));
-		model = lm_model_acquire(model_id, header.model_version, CurrentMemoryContext);
-		name = model->name;
-	}
-	values[0] = name && model_id >= 0 ? CStringGetTextDatum(name) : (Datum) 0;
-	nulls[0] = !(name && model_id >= 0);
-	values[1] = Int32GetDatum(model_id);
-	nulls[1] = model_id < 0;
+	values[0] = CStringGetTextDatum(model->name);
+	values[1] = Int32GetDatum(model->model_id);
 	values[2] = Int32GetDatum(header.model_version);
 	values[3] = Int32GetDatum(header.dim);
 	values[4] = Int32GetDatum(header.n_support);
+	/* a catalog from before 0.3.0 declares only the columns above */
 	values[5] = Int32GetDatum(header.format);
 	values[6] = UUIDPGetDatum((pg_uuid_t *) header.model_uuid);
 	nulls[6] = header.format == 1;

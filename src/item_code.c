@@ -185,8 +185,8 @@ limaml_item_code_info(PG_FUNCTION_ARGS)
 	LmItemCodeHeader header;
 	LmModel    *model;
 	TupleDesc	desc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 
 	lm_item_code_read(PG_GETARG_BYTEA_PP(0), &header);
 	lm_check_item_code_format(&header);
@@ -200,9 +200,10 @@ limaml_item_code_info(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(model->model_id);
 	values[2] = Int32GetDatum(header.model_version);
 	values[3] = Int32GetDatum(header.len);
-	values[4] = UUIDPGetDatum((pg_uuid_t *) header.model_uuid);
-	nulls[4] = header.format == 1;
-	values[5] = PointerGetDatum(lm_hash_prefix_bytea(header.content_hash));
+	values[4] = Int32GetDatum(header.format);
+	values[5] = UUIDPGetDatum((pg_uuid_t *) header.model_uuid);
 	nulls[5] = header.format == 1;
+	values[6] = PointerGetDatum(lm_hash_prefix_bytea(header.content_hash));
+	nulls[6] = header.format == 1;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
