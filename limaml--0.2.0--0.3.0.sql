@@ -149,7 +149,7 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 	SELECT mo.model_id, mo.active_version, mo.source,
-		   pg_catalog.uuid_send(mo.model_uuid) || pg_catalog.substring(v.content_hash FROM 1 FOR 8) AS identity,
+		   pg_catalog.uuid_send(mo.model_uuid) || pg_catalog.substr(v.content_hash, 1, 8) AS identity,
 		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids,
 		   pg_catalog.pg_has_role(mo.owner::pg_catalog.oid, 'MEMBER') AS owned,
 		   pg_catalog.pg_get_userbyid(mo.owner::pg_catalog.oid) AS owner_name INTO m
@@ -187,7 +187,7 @@ BEGIN
 					   -- the content hash prefix (32-39) and the version (24-27, little-endian)
 					   CASE WHEN pg_catalog.length(embedding) >= 44 AND pg_catalog.get_byte(embedding, 4) = 2
 								 AND pg_catalog.get_byte(embedding, 5) = 0
-							THEN pg_catalog.substring(embedding FROM 9 FOR 16) || pg_catalog.substring(embedding FROM 33 FOR 8)
+							THEN pg_catalog.substr(embedding, 9, 16) || pg_catalog.substr(embedding, 33, 8)
 							END AS identity,
 					   @extschema@.limaml_embedding_version(embedding) AS header_version
 				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
@@ -554,6 +554,13 @@ COMMENT ON FUNCTION limaml_alter_model(text, regclass, regclass, regclass, boole
 
 -- the same model, version and parameters on every node and database: the
 -- UUID and the content hash embeddings, item codes and exports carry
+-- existing models get a UUID each, existing versions their hash; embeddings
+-- and item codes of format 1 are not read any more (README, Upgrading) and
+-- limaml_refresh re-adapts them
+ALTER TABLE limaml_model ADD COLUMN model_uuid uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid();
+ALTER TABLE limaml_model_version ADD COLUMN content_hash bytea
+	CHECK (pg_catalog.octet_length(content_hash) = 32);
+
 COMMENT ON COLUMN limaml_model.model_id IS 'per-database number of the model (model_uuid is its identity everywhere)';
 COMMENT ON COLUMN limaml_model.model_uuid IS 'identity of the model on every node and database: kept by limaml_model_export and limaml_model_import, carried by every meta embedding and item code';
 COMMENT ON COLUMN limaml_model_version.content_hash IS 'SHA-256 of the configuration and parameters (limaml_content_hash): embeddings, item codes and exports carry it, and a version of this number with other parameters is refused';
@@ -568,12 +575,6 @@ AS 'MODULE_PATHNAME', 'limaml_embedding_version' LANGUAGE C IMMUTABLE STRICT PAR
 COMMENT ON FUNCTION limaml_embedding_version(bytea)
 	IS 'the model version number in a meta embedding''s header, without the catalog (NULL when the bytea is no valid meta embedding); limaml_refresh records it';
 
--- existing models get a UUID each, existing versions their hash; embeddings
--- and item codes of format 1 are not read any more (README, Upgrading) and
--- limaml_refresh re-adapts them
-ALTER TABLE limaml_model ADD COLUMN model_uuid uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid();
-ALTER TABLE limaml_model_version ADD COLUMN content_hash bytea
-	CHECK (pg_catalog.octet_length(content_hash) = 32);
 UPDATE limaml_model_version v SET content_hash = limaml_content_hash(m.config, v.params)
   FROM limaml_model m WHERE m.model_id = v.model_id;
 ALTER TABLE limaml_model_version ALTER COLUMN content_hash SET NOT NULL;

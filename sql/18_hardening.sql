@@ -65,15 +65,15 @@ BEGIN
 	END LOOP;
 	RETURN crc # 4294967295;
 END $$;
--- writes the checksum (bytes 20-23, little-endian) of a 24-byte header and its payload
+-- writes the checksum (bytes 40-43, little-endian) of a 44-byte header (format 2) and its payload
 CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
 DECLARE
 	c bigint;
 BEGIN
-	b := overlay(b PLACING '\x00000000'::bytea FROM 21);
+	b := overlay(b PLACING '\x00000000'::bytea FROM 41);
 	c := pg_temp.crc32c(b);
 	FOR k IN 0 .. 3 LOOP
-		b := set_byte(b, 20 + k, ((c >> (8 * k)) & 255)::int);
+		b := set_byte(b, 40 + k, ((c >> (8 * k)) & 255)::int);
 	END LOOP;
 	RETURN b;
 END $$;
@@ -84,30 +84,30 @@ SELECT limaml_adapt(1, 'h') AS e, limaml_item_encode('h', '{1,0,0,0}') AS c;
 SELECT pg_temp.reseal(e) = e AS embedding_sealed, pg_temp.reseal(c) = c AS code_sealed FROM h_forged;
 SELECT limaml_score(e, c) IS NOT NULL AS scores, (limaml_embedding_info(e)).n_support > 0 AS adapted
   FROM h_forged;
--- meta embedding: a negative n_support (bytes 16-19), NaN and infinity in the payload (from byte 24)
+-- meta embedding: a negative n_support (bytes 28-31), NaN and infinity in the payload (from byte 44)
 SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\xffffffff'::bytea FROM 17)))) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\xffffffff'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\x0000c07f'::bytea FROM 25)), c)) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\x0000c07f'::bytea FROM 45)), c)) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, ''{1,0,0,0}'')',
                           pg_temp.reseal(overlay(e PLACING '\x000080ff'::bytea FROM length(e) - 3)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_embedding_array(%L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\x0000807f'::bytea FROM 29)))) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\x0000807f'::bytea FROM 49)))) FROM h_forged;
 -- the same bytes without a new checksum are corruption
 SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
-                          overlay(e PLACING '\xffffffff'::bytea FROM 17))) FROM h_forged;
--- item code: non-zero reserved flags (bytes 16-19), NaN and infinity in the payload
+                          overlay(e PLACING '\xffffffff'::bytea FROM 29))) FROM h_forged;
+-- item code: non-zero reserved flags (bytes 28-31), NaN and infinity in the payload
 SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
-                          pg_temp.reseal(overlay(c PLACING '\x01000000'::bytea FROM 17)))) FROM h_forged;
+                          pg_temp.reseal(overlay(c PLACING '\x01000000'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          e, pg_temp.reseal(overlay(c PLACING '\x00000080'::bytea FROM 17)))) FROM h_forged;
+                          e, pg_temp.reseal(overlay(c PLACING '\x00000080'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          e, pg_temp.reseal(overlay(c PLACING '\x0000c07f'::bytea FROM 25)))) FROM h_forged;
+                          e, pg_temp.reseal(overlay(c PLACING '\x0000c07f'::bytea FROM 45)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
                           pg_temp.reseal(overlay(c PLACING '\x000080ff'::bytea FROM length(c) - 3)))) FROM h_forged;
 -- a forged but well-formed header still reads: finite values, zero flags, n_support 0
-SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::bytea FROM 17)))).n_support,
-       limaml_score(pg_temp.reseal(overlay(e PLACING '\x0000803f'::bytea FROM 25)), c) IS NOT NULL AS scores
+SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::bytea FROM 29)))).n_support,
+       limaml_score(pg_temp.reseal(overlay(e PLACING '\x0000803f'::bytea FROM 45)), c) IS NOT NULL AS scores
   FROM h_forged;
 DROP TABLE h_forged;
 

@@ -93,15 +93,24 @@ check_content_hash(const LmModelIdentity *id, const LmArch *arch, const LmConfig
 				 errmsg("model json: content_hash does not match its configuration and parameters"),
 				 errdetail("The document says %s, its contents hash to %s.",
 						   hex(id->content_hash, LM_CONTENT_HASH_LEN), hex(hash, LM_CONTENT_HASH_LEN)),
-				 errhint("The document was changed after limaml_model_export wrote it; export the model again.")));
+				 errhint("The document was changed after limaml_model_export wrote it.  To import changed parameters as a new version, drop its model_uuid and content_hash and set format_version 2.")));
 }
 
 /*
- * Where a json with an identity goes: the version number, or -1 when this
- * node already holds that very version (the import is then a no-op).  An
- * identity has one name per node, and a version number one content.
+ * Whether this node keeps the identity of a json that has one: the version
+ * of that number is here already (the import is then a no-op, or an error
+ * for other contents), or it is new.  A UUID this database holds under
+ * another name, or a name holding another UUID, makes a copy (a new
+ * identity, the next version number), as formats 1 and 2 always do.
  */
-static int32
+typedef enum IdentityTarget
+{
+	KEEP_IDENTITY,
+	ALREADY_HERE,
+	NEW_IDENTITY
+} IdentityTarget;
+
+static IdentityTarget
 identity_target(const char *name, const LmModelIdentity *id, bool exists, const uint8 *existing_uuid)
 {
 	uint8		hash[LM_CONTENT_HASH_LEN];
@@ -109,19 +118,24 @@ identity_target(const char *name, const LmModelIdentity *id, bool exists, const 
 	int32		model_id = lm_model_id_by_identity(id->uuid, id->version, hash, &holder);
 
 	if (holder && strcmp(holder, name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("model %s of the json is limaml model \"%s\" on this node, not \"%s\"",
+	{
+		ereport(NOTICE,
+				(errmsg("model %s of the json is limaml model \"%s\" here: \"%s\" is imported as a copy with an identity of its own",
 						lm_uuid_string(id->uuid), holder, name),
-				 errhint("Import it as \"%s\": a model has one name on every node.", holder)));
+				 errdetail("Embeddings made by the json's model score with \"%s\", not with the copy.", holder)));
+		return NEW_IDENTITY;
+	}
 	if (exists && !holder)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("limaml model \"%s\" on this node is model %s, not the json's model %s",
+	{
+		ereport(NOTICE,
+				(errmsg("limaml model \"%s\" here is model %s, not the json's model %s: the version is imported as its next version",
 						name, lm_uuid_string(existing_uuid), lm_uuid_string(id->uuid)),
-				 errhint("Import it under another name, or drop \"%s\" here first.", name)));
+				 errdetail("Embeddings made by the json's model do not score here; drop \"%s\" first to keep the json's identity.",
+						   name)));
+		return NEW_IDENTITY;
+	}
 	if (model_id < 0)
-		return id->version;
+		return KEEP_IDENTITY;
 	if (memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -130,7 +144,54 @@ identity_target(const char *name, const LmModelIdentity *id, bool exists, const 
 				 errdetail("Content hash here: %s; in the json: %s.",
 						   hex(hash, LM_CONTENT_HASH_LEN), hex(id->content_hash, LM_CONTENT_HASH_LEN)),
 				 errhint("A version number names one content on every node; drop the version here (limaml_drop_version) or import the json under another name.")));
-	return -1;
+	return ALREADY_HERE;
+}
+
+/*
+ * The version is here: if superuser DML damaged its stored parameters (they
+ * no longer hash to its content hash), the json's restore them.
+ */
+static void
+restore_if_damaged(int32 model_id, const LmModelIdentity *id, const LmArch *arch,
+				   const LmConfig *cfg, const float *params, const char *name)
+{
+	const char *schema = lm_schema_quoted();
+	Oid			argtypes[3] = {INT4OID, INT4OID, BYTEAOID};
+	Datum		args[3] = {Int32GetDatum(model_id), Int32GetDatum(id->version), (Datum) 0};
+	bytea	   *stored;
+	bool		isnull;
+	bool		damaged;
+
+	lm_spi_connect();
+	SPI_execute_with_args(psprintf("SELECT params FROM %s.limaml_model_version "
+								   "WHERE model_id = $1 AND version = $2", schema),
+						  2, argtypes, args, NULL, false, 1);
+	stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	damaged = VARSIZE_ANY_EXHDR(stored) != arch->n_params * sizeof(float);
+	if (!damaged)
+	{
+		float	   *aligned = palloc(arch->n_params * sizeof(float));
+		uint8		hash[LM_CONTENT_HASH_LEN];
+
+		memcpy(aligned, VARDATA_ANY(stored), arch->n_params * sizeof(float));
+		lm_content_hash(arch, cfg, aligned, hash);
+		damaged = memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0;
+	}
+	if (damaged)
+	{
+		bytea	   *raw = palloc(VARHDRSZ + arch->n_params * sizeof(float));
+
+		SET_VARSIZE(raw, VARHDRSZ + arch->n_params * sizeof(float));
+		memcpy(VARDATA(raw), params, arch->n_params * sizeof(float));
+		args[2] = PointerGetDatum(raw);
+		SPI_execute_with_args(psprintf("UPDATE %s.limaml_model_version SET params = $3 "
+									   "WHERE model_id = $1 AND version = $2", schema),
+							  3, argtypes, args, NULL, false, 0);
+		ereport(NOTICE,
+				(errmsg("the stored parameters of version %d of limaml model \"%s\" did not match its content hash: restored from the json",
+						id->version, name)));
+	}
+	lm_spi_finish();
 }
 
 Datum
@@ -145,7 +206,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	uint8		existing_uuid[LM_UUID_LEN];
 	bool		exists;
 	float	   *params;
-	int32		model_id;
+	int32		model_id = -1;
 	int32		version = -1;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -168,19 +229,27 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	/* a model of another role's (hidden, or only granted) is not ours to import into */
 	exists = lm_check_model_owner(name, "import into", true, NULL) &&
 		lock_existing_model(name, &model_id, &existing, &existing_cfg, existing_uuid);
-	if (id.present && identity_target(name, &id, exists, existing_uuid) < 0)
+	/* relations change with limaml_alter_model, never silently here */
+	if (exists && (!PG_ARGISNULL(2) || !PG_ARGISNULL(3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source and members apply only when limaml_model_import creates the model; limaml model \"%s\" exists", name),
+				 errhint("Import without them, then change the relations with limaml_alter_model(name, source => ..., members => ...).")));
+	if (id.present)
 	{
-		PopActiveSnapshot();
-		PG_RETURN_INT32(id.version);
+		IdentityTarget target = identity_target(name, &id, exists, existing_uuid);
+
+		if (target == ALREADY_HERE)
+		{
+			if (exists)
+				restore_if_damaged(model_id, &id, &existing, &existing_cfg, params, name);
+			PopActiveSnapshot();
+			PG_RETURN_INT32(id.version);
+		}
+		id.present = target == KEEP_IDENTITY;
 	}
 	if (exists)
 	{
-		/* relations change with limaml_alter_model, never silently here */
-		if (!PG_ARGISNULL(2) || !PG_ARGISNULL(3))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source and members apply only when limaml_model_import creates the model; limaml model \"%s\" exists", name),
-					 errhint("Import without them, then change the relations with limaml_alter_model(name, source => ..., members => ...).")));
 		if (!lm_arch_equal(&existing, &arch))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
