@@ -133,7 +133,7 @@ DROP TABLE h_ctx;
 UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000807f'::bytea FROM length(params) - 3)
   FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 0;
 SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => 0) $$);
--- the hint's way out: a good export imported as a new active version
+-- the hint's way out: a good export of the version restores its parameters (same identity)
 SELECT limaml_model_import('h', good) AS version FROM h_emb;
 SELECT length(limaml_adapt(2, 'h')) > 24 AS adapts;
 DROP TABLE h_emb;
@@ -173,25 +173,26 @@ RESET ROLE;
 DROP ROLE h_user;
 DROP VIEW h_ids;
 
--- an embedding made by a dropped model of the same name is stale for limaml_refresh, even
--- when its version number and fingerprint match (issue 9: drop + import racing an adapt)
+-- an embedding made by a dropped model scores again once the model's export is imported:
+-- the import keeps its identity (UUID, version, content hash), so these are the very
+-- parameters that made it (issue 10; before 0.3.0 it was an orphan to re-adapt)
 SELECT limaml_create_model('o', 'planted_interactions', embedding_dim => 4, seed => 5) > 0 AS created;
 SELECT count(*) FROM limaml_train('o', epochs => 1);
 CALL limaml_refresh('o');
-CREATE TABLE h_orphan AS SELECT * FROM limaml_meta_embedding WHERE model = 'o' AND member_id = 7;
+CREATE TABLE h_orphan AS SELECT *, limaml_score(embedding, '{1,0,0,0}') AS score
+  FROM limaml_meta_embedding WHERE model = 'o' AND member_id = 7;
 CREATE TABLE h_export AS SELECT limaml_model_export('o') AS j;
 SELECT limaml_drop_model('o');
-SELECT limaml_model_import('o', j, source => 'planted_interactions') AS version FROM h_export;
-SELECT limaml_model_import('o', j) = (SELECT model_version FROM h_orphan) AS same_version_number
+SELECT left(pg_temp.err($$ SELECT limaml_score(embedding, '{1,0,0,0}') FROM h_orphan $$), 5) AS dropped_model;
+SELECT limaml_model_import('o', j, source => 'planted_interactions') = (SELECT model_version FROM h_orphan)
+       AS same_version_number
   FROM h_export;
+SELECT limaml_score(embedding, '{1,0,0,0}') = score AS scores_as_before FROM h_orphan;
+INSERT INTO limaml_meta_embedding SELECT model, member_id, embedding, model_version, n_support, updated_at,
+       source_ts, source_rows FROM h_orphan;
 CALL limaml_refresh('o');
-INSERT INTO limaml_meta_embedding SELECT * FROM h_orphan
-  ON CONFLICT (model, member_id) DO UPDATE SET embedding = EXCLUDED.embedding;
-SELECT left(pg_temp.err($$ SELECT limaml_score(embedding, '{0,0,0,0,0,0,0,0}') FROM limaml_meta_embedding
-                            WHERE model = 'o' AND member_id = 7 $$), 5) AS orphan_scores;
-CALL limaml_refresh('o');
-SELECT (limaml_embedding_info(e.embedding)).model_id = m.model_id AS repaired
-  FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model WHERE e.model = 'o' AND e.member_id = 7;
+SELECT count(*) AS stored, bool_and(embedding = (SELECT embedding FROM h_orphan)) FILTER (WHERE member_id = 7) AS kept
+  FROM limaml_meta_embedding WHERE model = 'o';
 DROP TABLE h_orphan, h_export;
 SELECT limaml_drop_model('o');
 
