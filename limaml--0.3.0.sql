@@ -458,7 +458,7 @@ BEGIN
 	-- and re-created), or format 1 (0.1.0, 0.2.0), which has no identity
 	FOR b IN EXECUTE pg_catalog.format($q$
 		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
-		emb AS (SELECT member_id, source_ts, source_rows,
+		emb AS (SELECT member_id, model_version, source_ts, source_rows,
 					   -- format 2's identity (docs/formats.md): the model UUID (bytes 8-23),
 					   -- the content hash prefix (32-39) and the version (24-27, little-endian)
 					   CASE WHEN pg_catalog.length(embedding) >= 44 AND pg_catalog.get_byte(embedding, 4) = 2
@@ -470,7 +470,7 @@ BEGIN
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
 					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
 				   WHERE e.member_id IS NULL OR e.identity IS DISTINCT FROM $4
-					  OR e.header_version IS DISTINCT FROM $2
+					  OR e.header_version IS DISTINCT FROM $2 OR e.model_version IS DISTINCT FROM $2
 					  OR e.source_ts IS DISTINCT FROM s.ts
 					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
 		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch

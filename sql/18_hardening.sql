@@ -49,34 +49,9 @@ SELECT segment FROM limaml_evaluate('h', segments => '{2147483647}') WHERE predi
 SELECT segment FROM limaml_evaluate('h', segments => '{5,2147483646,2147483647}') WHERE predictor = 'adapted';
 
 -- forged headers with a valid CRC-32C: the checksum detects corruption, not forgery
-CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-	crc bigint := 4294967295;
-BEGIN
-	FOR i IN 0 .. length(b) - 1 LOOP
-		crc := crc # get_byte(b, i);
-		FOR k IN 1 .. 8 LOOP
-			IF crc & 1 = 1 THEN
-				crc := (crc >> 1) # 2197175160;		-- 0x82F63B78, reflected
-			ELSE
-				crc := crc >> 1;
-			END IF;
-		END LOOP;
-	END LOOP;
-	RETURN crc # 4294967295;
-END $$;
--- writes the checksum (bytes 40-43, little-endian) of a 44-byte header (format 2) and its payload
-CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-	c bigint;
-BEGIN
-	b := overlay(b PLACING '\x00000000'::bytea FROM 41);
-	c := pg_temp.crc32c(b);
-	FOR k IN 0 .. 3 LOOP
-		b := set_byte(b, 40 + k, ((c >> (8 * k)) & 255)::int);
-	END LOOP;
-	RETURN b;
-END $$;
+\set ECHO none
+\ir test/data/crc32c.sql
+\set ECHO all
 
 CREATE TABLE h_forged AS
 SELECT limaml_adapt(1, 'h') AS e, limaml_item_encode('h', '{1,0,0,0}') AS c;

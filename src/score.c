@@ -225,6 +225,12 @@ limaml_score_code(PG_FUNCTION_ARGS)
 		memcmp(header.content_hash, state->cur->model->content_hash, LM_HASH_PREFIX) != 0)
 	{
 		lm_check_item_code_format(&header);
+		if (lm_model_is(state->cur->model, header.model_uuid, header.model_version))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("item code of version %d of model %s holds another content hash than the meta embedding's",
+							header.model_version, lm_uuid_string(header.model_uuid)),
+					 errhint("Encode the items again on this node with limaml_item_encode.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("item code of version %d of model %s does not match the meta embedding's version %d of model \"%s\" (%s)",
