@@ -147,9 +147,26 @@ identity_target(const char *name, const LmModelIdentity *id, bool exists, const 
 	return ALREADY_HERE;
 }
 
+typedef struct Restore
+{
+	const char *sql;
+	Oid		   *argtypes;
+	Datum	   *args;
+} Restore;
+
+static void
+run_restore(void *arg)
+{
+	Restore    *r = arg;
+
+	SPI_execute_with_args(r->sql, 3, r->argtypes, r->args, NULL, false, 0);
+}
+
 /*
  * The version is here: if superuser DML damaged its stored parameters (they
- * no longer hash to its content hash), the json's restore them.
+ * no longer hash to its content hash), the json's restore them, written as
+ * the catalog's owner (versions are immutable for everyone else): the owner
+ * of the model can only put back the parameters of that very hash.
  */
 static void
 restore_if_damaged(int32 model_id, const LmModelIdentity *id, const LmArch *arch,
@@ -180,13 +197,16 @@ restore_if_damaged(int32 model_id, const LmModelIdentity *id, const LmArch *arch
 	if (damaged)
 	{
 		bytea	   *raw = palloc(VARHDRSZ + arch->n_params * sizeof(float));
+		Restore		r;
 
 		SET_VARSIZE(raw, VARHDRSZ + arch->n_params * sizeof(float));
 		memcpy(VARDATA(raw), params, arch->n_params * sizeof(float));
 		args[2] = PointerGetDatum(raw);
-		SPI_execute_with_args(psprintf("UPDATE %s.limaml_model_version SET params = $3 "
-									   "WHERE model_id = $1 AND version = $2", schema),
-							  3, argtypes, args, NULL, false, 0);
+		r.sql = psprintf("UPDATE %s.limaml_model_version SET params = $3 "
+						 "WHERE model_id = $1 AND version = $2", schema);
+		r.argtypes = argtypes;
+		r.args = args;
+		lm_run_as(lm_catalog_owner(), run_restore, &r);
 		ereport(NOTICE,
 				(errmsg("the stored parameters of version %d of limaml model \"%s\" did not match its content hash: restored from the json",
 						id->version, name)));
