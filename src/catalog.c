@@ -168,8 +168,8 @@ init_cache(void)
  * a lock.  A parallel worker may not take a new snapshot; it reads with
  * the leader's, and its cache dies with it at the end of the query.
  */
-static Snapshot
-catalog_snapshot(void)
+Snapshot
+lm_catalog_snapshot(void)
 {
 	return IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot();
 }
@@ -192,7 +192,7 @@ check_usable(int32 model_id, int32 version)
 	lm_spi_connect();
 	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id = $1",
 								lm_schema_quoted()), 1, argtypes);
-	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+	SPI_execute_snapshot(plan, args, NULL, lm_catalog_snapshot(), InvalidSnapshot, true, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -242,7 +242,7 @@ read_version(void *arg)
 								lm_catalog_has_identity() ?
 								"pg_catalog.uuid_send(m.model_uuid), v.content_hash" : "NULL::bytea, NULL::bytea",
 								schema, schema), 2, argtypes);
-	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+	SPI_execute_snapshot(plan, args, NULL, lm_catalog_snapshot(), InvalidSnapshot, true, false, 1);
 }
 
 /* columns 8 and 9 of read_version: the UUID and the content hash, or format 1's model id */

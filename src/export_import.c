@@ -115,7 +115,8 @@ identity_target(const char *name, const LmModelIdentity *id, bool exists, const 
 {
 	uint8		hash[LM_CONTENT_HASH_LEN];
 	char	   *holder;
-	int32		model_id = lm_model_id_by_identity(id->uuid, id->version, hash, &holder);
+	/* as the caller: a model another role owns is not named, nor imported into */
+	int32		model_id = lm_model_id_by_identity(id->uuid, id->version, hash, &holder, false);
 
 	if (holder && strcmp(holder, name) != 0)
 	{
@@ -134,7 +135,7 @@ identity_target(const char *name, const LmModelIdentity *id, bool exists, const 
 						   name)));
 		return NEW_IDENTITY;
 	}
-	if (model_id < 0)
+	if (model_id < 0 || !exists)
 		return KEEP_IDENTITY;
 	if (memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0)
 		ereport(ERROR,

@@ -66,9 +66,10 @@ typedef struct IdentityRead
 {
 	const uint8 *uuid;
 	int32		version;
+	bool		latest;			/* the latest catalog, not the statement's snapshot */
 } IdentityRead;
 
-/* as the catalog's owner: whether the caller may use the model is lm_model_acquire's check */
+/* the model and version rows of an identity (lm_model_id_by_identity says as whom) */
 static void
 read_identity(void *arg)
 {
@@ -77,35 +78,44 @@ read_identity(void *arg)
 	Oid			argtypes[2] = {BYTEAOID, INT4OID};
 	Datum		args[2];
 	bytea	   *uuid = palloc(VARHDRSZ + LM_UUID_LEN);
+	SPIPlanPtr	plan;
 
 	SET_VARSIZE(uuid, VARHDRSZ + LM_UUID_LEN);
 	memcpy(VARDATA(uuid), r->uuid, LM_UUID_LEN);
 	args[0] = PointerGetDatum(uuid);
 	args[1] = Int32GetDatum(r->version);
-	SPI_execute_with_args(psprintf("SELECT m.model_id, m.name, v.content_hash "
-								   "FROM %s.limaml_model m LEFT JOIN %s.limaml_model_version v "
-								   "ON v.model_id = m.model_id AND v.version = $2 "
-								   "WHERE m.model_uuid = pg_catalog.encode($1, 'hex')::pg_catalog.uuid",
-								   schema, schema),
-						  2, argtypes, args, NULL, true, 1);
+	plan = SPI_prepare(psprintf("SELECT m.model_id, m.name, v.content_hash "
+								"FROM %s.limaml_model m LEFT JOIN %s.limaml_model_version v "
+								"ON v.model_id = m.model_id AND v.version = $2 "
+								"WHERE m.model_uuid = pg_catalog.encode($1, 'hex')::pg_catalog.uuid",
+								schema, schema), 2, argtypes);
+	/* the cache outlives the statement: fill it from the latest catalog, as catalog.c does */
+	SPI_execute_snapshot(plan, args, NULL, r->latest ? lm_catalog_snapshot() : InvalidSnapshot,
+						 InvalidSnapshot, true, false, 1);
 }
 
 /*
  * The local model id of (uuid, version), or -1 when this database has no
  * such version; *name is the model's name here when it has the model (else
- * NULL), content_hash (when not NULL) the version's hash.
+ * NULL), content_hash (when not NULL) the version's hash.  As the catalog's
+ * owner (readers: whether the caller may use the model is checked next), or
+ * as the caller, who then sees only the models row-level security shows it.
  */
 int32
-lm_model_id_by_identity(const uint8 *uuid, int32 version, uint8 *content_hash, char **name)
+lm_model_id_by_identity(const uint8 *uuid, int32 version, uint8 *content_hash, char **name,
+						bool as_catalog_owner)
 {
-	IdentityRead r = {uuid, version};
+	IdentityRead r = {uuid, version, as_catalog_owner};
 	bool		isnull;
 	int32		model_id = -1;
 	Datum		hash;
 
 	*name = NULL;
 	lm_spi_connect();
-	lm_run_as(lm_catalog_owner(), read_identity, &r);
+	if (as_catalog_owner)
+		lm_run_as(lm_catalog_owner(), read_identity, &r);
+	else
+		read_identity(&r);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[0];
@@ -176,7 +186,7 @@ lm_model_acquire_identity(const uint8 *uuid, int32 version, const uint8 *hash_pr
 	{
 		char	   *name;
 
-		model_id = lm_model_id_by_identity(uuid, version, NULL, &name);
+		model_id = lm_model_id_by_identity(uuid, version, NULL, &name, true);
 		if (model_id < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

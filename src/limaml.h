@@ -38,6 +38,7 @@
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
+#include "utils/snapshot.h"
 
 /* a model's item relation, sorted by item_id, for negative sampling */
 typedef struct LmNegatives
@@ -179,11 +180,13 @@ void		lm_cursor_fetch_as(Oid role, Portal portal, long count);
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
 bool		lm_catalog_has_identity(void);
+/* the latest committed catalog (the leader's snapshot in a parallel worker) */
+Snapshot	lm_catalog_snapshot(void);
 LmModel    *lm_model_acquire_identity(const uint8 *uuid, int32 version, const uint8 *hash_prefix,
 									   const char *what, MemoryContext holder);
 bool		lm_model_is(const LmModel *model, const uint8 *uuid, int32 version);
 int32		lm_model_id_by_identity(const uint8 *uuid, int32 version, uint8 *content_hash,
-									char **name);
+									char **name, bool as_catalog_owner);
 char	   *lm_uuid_string(const uint8 *uuid);
 bytea	   *lm_hash_prefix_bytea(const uint8 *hash);
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
