@@ -714,3 +714,88 @@ END
 $fn$;
 COMMENT ON FUNCTION limaml_publish(text)
 	IS 'copies a model (default: every model of the caller) from the Citus coordinator to every worker, idempotently';
+
+-- the model named by its uuid: uuid has no collation, so postgres_fdw ships
+-- these forms to foreign partitions (a text argument's collation stops it)
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real)
+	IS 'limaml_adapt_agg with the model named by its uuid (use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg with the model named by its uuid (newest support_size by ts, parallel-capable): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids; use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids, newest support_size by ts, parallel-capable): shippable by postgres_fdw';
