@@ -246,7 +246,21 @@ like($err, qr/not on this node|does not exist|re-adapt/i, '… with an error tha
 isnt($ret, 0, '… nor on the coordinator');
 
 # -------------------------------------------------------------------------
-# 8. bad input: unknown identity on a node, a node down while publishing
+# 8. settings for the workers; training's memory on the coordinator
+# -------------------------------------------------------------------------
+cq(q{ALTER ROLE CURRENT_USER SET limaml.default_model = 'm'});
+like($workers[0]->safe_psql('postgres', q{SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting
+	WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)}),
+	qr/limaml\.default_model=m/, 'ALTER ROLE … SET limaml.default_model reaches the workers');
+cq(q{ALTER ROLE CURRENT_USER RESET limaml.default_model});
+($ret, $out, $err) = $coord->psql('postgres', q{SET maintenance_work_mem = '1MB';
+	SELECT count(*) FROM limaml_train('m', epochs => 1)});
+is($ret, 0, 'training over the distributed source in 1 MB of maintenance_work_mem');
+like($err, qr/every epoch streams it/, '… streams the source each epoch instead of holding it');
+cq(q{SELECT limaml_publish('m')});
+
+# -------------------------------------------------------------------------
+# 9. bad input: unknown identity on a node, a node down while publishing
 # -------------------------------------------------------------------------
 cq(q{SELECT limaml_create_model('solo', 'local_interactions', embedding_dim => 8, support_size => 15,
 	query_size => 10, seed => 3)});
