@@ -167,6 +167,9 @@ void		lm_cursor_fetch_as(Oid role, Portal portal, long count);
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
 text	   *lm_model_name_by_uuid(Datum uuid);
+
+/* citus.c */
+Oid			lm_citus_local_shard(Oid relid, int64 member_id);
 uint64		lm_snapshot_stamp(void);
 bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
