@@ -143,6 +143,15 @@ is(cq(sprintf($same_sql, $agg_ts, $agg_ts)), '240 240',
 is(cq(sprintf($same_sql, $agg_ordered, $agg_ordered)), '240 240',
 	'pushed-down embeddings (ORDER BY form) are byte-identical to one server\'s');
 
+# limaml_adapt on the coordinator (its reads route to the member's shard),
+# and inside a query Citus ships to the worker holding the member
+my $routed_adapt = q{SELECT limaml_adapt(member_id, 'm') FROM interactions WHERE member_id = 42 LIMIT 1};
+like(cq("EXPLAIN $routed_adapt"), qr/Task Count: 1\b/, 'a query calling limaml_adapt for one member is routed');
+is(cq(qq{SELECT ($routed_adapt) = limaml_adapt(42, 'm')}), 't',
+	'limaml_adapt inside the routed query (on the worker) gives the coordinator\'s bytes');
+is(cq(qq{SELECT limaml_adapt(42, 'm') = $agg_ts FROM local_interactions WHERE member_id = 42}), 't',
+	'… which are one server\'s aggregate bytes');
+
 $plan = cq(qq{EXPLAIN INSERT INTO member_embedding SELECT member_id, $agg_ts FROM interactions GROUP BY member_id});
 like($plan, qr/Task Count: 8.*Insert on member_embedding_\d+/s,
 	'INSERT … SELECT into the co-located table runs on the workers (EXPLAIN)');
@@ -201,8 +210,13 @@ is(cq(q{SELECT count(*) FROM limaml_meta_embedding WHERE model = 'm'
 	'refresh recorded the version the embeddings were made with');
 ($ret, $out, $err) = $coord->psql('postgres', q{CALL limaml_refresh('m')});
 like($err, qr/every member is fresh/, 'a second refresh finds every member fresh');
-is(cq(q{SELECT count(*) FROM limaml_top_k('m', 'items', 5, members => '{1,2,3}')}), '15',
-	'limaml_top_k over a reference items table');
+my $top_sql = q{SELECT string_agg(member_id || ':' || item_id, ',' ORDER BY member_id, rank)
+	FROM limaml_top_k('m', '%s', 5, members => '{1,2,3}')};
+my $top_ref = cq(sprintf($top_sql, 'items'));
+is(scalar(split /,/, $top_ref), 15, 'limaml_top_k over a reference items table');
+cq(q{CREATE TABLE items_distributed AS SELECT * FROM local_items;
+	SELECT create_distributed_table('items_distributed', 'item_id');});
+is(cq(sprintf($top_sql, 'items_distributed')), $top_ref, 'limaml_top_k over a distributed items table: the same');
 
 # -------------------------------------------------------------------------
 # 6. a node added after the model, then a shard moved to it
