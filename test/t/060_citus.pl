@@ -232,6 +232,7 @@ my ($shard, $from) = split /\|/, cq(q{SELECT s.shardid, n.nodeport FROM pg_dist_
 	JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
 	WHERE s.shardid = get_shard_id_for_distribution_column('interactions', 42)
 	  AND s.logicalrelid = 'interactions'::regclass});
+cq(q{SELECT replicate_reference_tables('block_writes')});
 cq(sprintf(q{SELECT citus_move_shard_placement(%d, '127.0.0.1', %d, '127.0.0.1', %d,
 	shard_transfer_mode => 'block_writes')}, $shard, $from, $late->port));
 like(cq("EXPLAIN $rank_sql"), qr/port=${\ $late->port}/, 'member 42\'s ranking now runs on the new node');
