@@ -88,7 +88,7 @@ if [ "$rc" -ne 0 ]; then
 fi
 record regress "$p" "$f" "$note"
 
-# Citus for the cluster test (test/t/060_citus.pl), from ../shared/citus
+# Citus for the cluster test (test/t/070_citus.pl), from ../shared/citus
 # beside the tree; without it that test skips and says so
 CITUS_WANTED=
 if [ -f "$ROOT/../shared/citus/build.sh" ]; then
@@ -99,7 +99,7 @@ if [ -f "$ROOT/../shared/citus/build.sh" ]; then
         record citus 0 1 "build.sh failed"
     fi
 else
-    echo "=== citus: ../shared/citus is absent, test/t/060_citus.pl skips ==="
+    echo "=== citus: ../shared/citus is absent, test/t/070_citus.pl skips ==="
 fi
 
 if compgen -G "$ROOT/test/t/*.pl" >/dev/null; then
