@@ -807,3 +807,259 @@ CREATE FUNCTION limaml_embedding_version(embedding bytea) RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_embedding_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_embedding_version(bytea)
 	IS 'the model version number in a meta embedding''s header, without the catalog (NULL when the bytea is no valid meta embedding); limaml_refresh records it';
+-- Citus: one command copies models from the coordinator to every worker
+CREATE FUNCTION limaml_publish_apply(snapshot jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	lock_name CONSTANT int := 1280134222;	-- lm_lock_model_name's class ('LMLN')
+	lock_model CONSTANT int := 1280134217;	-- lm_lock_model_id's class ('LMLI')
+	model_name text := snapshot ->> 'name';
+	want @extschema@.limaml_model;
+	local_id int;
+	stale_id int;
+	v jsonb;
+	n_written int := 0;
+	n_removed int;
+BEGIN
+	IF model_name IS NULL THEN
+		RAISE EXCEPTION 'limaml_publish_apply needs a snapshot made by limaml_publish' USING ERRCODE = '22023';
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(lock_name, pg_catalog.hashtext(model_name));
+	IF snapshot -> 'model' IS NULL OR snapshot -> 'model' = 'null'::jsonb THEN
+		-- dropped on the coordinator: drop it here too
+		IF EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = model_name) THEN
+			PERFORM @extschema@.limaml_drop_model(model_name);
+			RETURN 'dropped';
+		END IF;
+		RETURN 'absent';
+	END IF;
+
+	-- relations are named as on the coordinator; one missing here is left NULL
+	want := pg_catalog.jsonb_populate_record(NULL::@extschema@.limaml_model,
+		(snapshot -> 'model') - 'model_id' - 'source' - 'members' - 'items');
+	want.source := pg_catalog.to_regclass(snapshot -> 'model' ->> 'source');
+	want.members := pg_catalog.to_regclass(snapshot -> 'model' ->> 'members');
+	want.items := pg_catalog.to_regclass(snapshot -> 'model' ->> 'items');
+
+	-- another model under this name (dropped and re-created on the coordinator) goes
+	SELECT m.model_id INTO stale_id FROM @extschema@.limaml_model m
+	 WHERE m.name = model_name AND m.model_uuid <> want.model_uuid;
+	IF FOUND THEN
+		PERFORM @extschema@.limaml_drop_model(model_name);
+	END IF;
+
+	SELECT m.model_id INTO local_id FROM @extschema@.limaml_model m WHERE m.model_uuid = want.model_uuid;
+	IF NOT FOUND THEN
+		INSERT INTO @extschema@.limaml_model AS m (name, model_uuid, source, members, config, active_version,
+												   created_at, items, owner)
+		VALUES (want.name, want.model_uuid, want.source, want.members, want.config, NULL,
+				want.created_at, want.items, want.owner)
+		RETURNING m.model_id INTO local_id;
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(lock_model, local_id);
+
+	-- versions: the coordinator's set, byte for byte
+	DELETE FROM @extschema@.limaml_model_version mv
+	 WHERE mv.model_id = local_id
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(snapshot -> 'versions') s
+					    WHERE (s ->> 'version')::int = mv.version
+						  AND (s ->> 'content_hash') = mv.content_hash::text);
+	GET DIAGNOSTICS n_removed = ROW_COUNT;
+	FOR v IN SELECT s FROM pg_catalog.jsonb_array_elements(snapshot -> 'versions') s LOOP
+		INSERT INTO @extschema@.limaml_model_version
+		SELECT (pg_catalog.jsonb_populate_record(NULL::@extschema@.limaml_model_version,
+				v || pg_catalog.jsonb_build_object('model_id', local_id))).*
+		ON CONFLICT DO NOTHING;
+		IF FOUND THEN
+			n_written := n_written + 1;
+		END IF;
+	END LOOP;
+
+	UPDATE @extschema@.limaml_model m
+	   SET name = want.name, source = want.source, members = want.members, config = want.config,
+		   active_version = want.active_version, created_at = want.created_at, items = want.items,
+		   owner = want.owner
+	 WHERE m.model_id = local_id
+	   AND (m.name, m.source, m.members, m.config, m.active_version, m.created_at, m.items, m.owner)
+		   IS DISTINCT FROM (want.name, want.source, want.members, want.config, want.active_version,
+							 want.created_at, want.items, want.owner);
+
+	-- grants: the coordinator's, for the roles this node has
+	DELETE FROM @extschema@.limaml_model_grant g
+	 WHERE g.model_id = local_id
+	   AND g.grantee::text NOT IN (SELECT pg_catalog.jsonb_array_elements_text(snapshot -> 'grants'));
+	INSERT INTO @extschema@.limaml_model_grant (model_id, grantee)
+	SELECT local_id, pg_catalog.to_regrole(r)
+	  FROM pg_catalog.jsonb_array_elements_text(snapshot -> 'grants') r
+	 WHERE pg_catalog.to_regrole(r) IS NOT NULL
+	ON CONFLICT DO NOTHING;
+
+	RETURN pg_catalog.format('%s versions written, %s removed', n_written, n_removed);
+END
+$fn$;
+COMMENT ON FUNCTION limaml_publish_apply(jsonb)
+	IS 'internal: run on a Citus worker by limaml_publish: makes one model as on the coordinator';
+
+CREATE FUNCTION limaml_publish(model text DEFAULT NULL)
+RETURNS TABLE (node text, model_name text, result text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	names text[];
+	model_names text[];
+	snapshot jsonb;
+	r record;
+	this_version text;
+	bad text;
+	one text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'limaml_publish needs the citus extension in this database' USING ERRCODE = '55000',
+			HINT = 'Without Citus, copy a model with limaml_model_export and limaml_model_import.';
+	END IF;
+	IF NOT pg_catalog.citus_is_coordinator() THEN
+		RAISE EXCEPTION 'limaml_publish runs on the citus coordinator' USING ERRCODE = '55000',
+			HINT = 'The coordinator''s catalog is the one published to the workers.';
+	END IF;
+	IF model IS NULL THEN
+		SELECT pg_catalog.array_agg(m.name ORDER BY m.name) INTO model_names
+		  FROM @extschema@.limaml_model m WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
+	ELSE
+		model_names := ARRAY[model];
+		IF EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = model
+					  AND NOT pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')) THEN
+			RAISE EXCEPTION 'permission denied for limaml model "%"', model USING ERRCODE = '42501',
+				HINT = 'Only its owner, members of that role and superusers may publish it.';
+		END IF;
+	END IF;
+
+	-- every worker must answer, with this limaml version, before any is written
+	SELECT e.extversion INTO this_version FROM pg_catalog.pg_extension e WHERE e.extname = 'limaml';
+	SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport,
+		   CASE WHEN w.success THEN 'limaml ' || coalesce(w.result, 'is not installed') ELSE w.result END), '; ')
+	  INTO bad
+	  FROM pg_catalog.run_command_on_workers(
+			$q$SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'limaml'$q$) w
+	 WHERE NOT w.success OR w.result IS DISTINCT FROM this_version;
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'limaml_publish cannot reach every worker with limaml %', this_version
+			USING ERRCODE = '08006', DETAIL = bad,
+			HINT = 'Nothing was published. Bring the node back (or citus_disable_node it), then publish again.';
+	END IF;
+
+	FOREACH one IN ARRAY coalesce(model_names, '{}') LOOP
+		SELECT pg_catalog.jsonb_build_object(
+				'name', one,
+				'model', pg_catalog.to_jsonb(m),
+				'versions', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(mv) - 'model_id' ORDER BY mv.version), '[]')
+							   FROM @extschema@.limaml_model_version mv WHERE mv.model_id = m.model_id),
+				'grants', (SELECT coalesce(pg_catalog.jsonb_agg(g.grantee::text), '[]')
+							 FROM @extschema@.limaml_model_grant g WHERE g.model_id = m.model_id))
+		  INTO snapshot
+		  FROM @extschema@.limaml_model m WHERE m.name = one;
+		IF NOT FOUND THEN
+			snapshot := pg_catalog.jsonb_build_object('name', one, 'model', NULL);
+		END IF;
+		FOR r IN SELECT w.nodename, w.nodeport, w.success, w.result
+				   FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+						'SELECT @extschema@.limaml_publish_apply(%L::jsonb)', snapshot)) w
+				  ORDER BY w.nodename, w.nodeport LOOP
+			IF NOT r.success THEN
+				RAISE EXCEPTION 'limaml_publish of model "%" failed on node %:%', one, r.nodename, r.nodeport
+					USING ERRCODE = '58000', DETAIL = r.result,
+					HINT = 'Each node applies a model in one transaction; publish again: it is idempotent.';
+			END IF;
+			node := r.nodename || ':' || r.nodeport;
+			model_name := one;
+			result := r.result;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION limaml_publish(text)
+	IS 'copies a model (default: every model of the caller) from the Citus coordinator to every worker, idempotently';
+
+-- the model named by its uuid: uuid has no collation, so postgres_fdw ships
+-- these forms to foreign partitions (a text argument's collation stops it)
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real)
+	IS 'limaml_adapt_agg with the model named by its uuid (use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg with the model named by its uuid (newest support_size by ts, parallel-capable): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids; use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids, newest support_size by ts, parallel-capable): shippable by postgres_fdw';

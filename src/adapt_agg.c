@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_transfn);
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_finalfn);
@@ -91,19 +92,39 @@ typedef struct AggModelCache
 	LmModel    *model;
 } AggModelCache;
 
+/*
+ * The model argument as a key: the name, or the uuid's text for the forms
+ * that name the model by its uuid (a type without collation, so that
+ * postgres_fdw can ship the aggregate to a foreign partition); NULL: the
+ * default model.
+ */
+static char *
+model_arg_key(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1))
+		return NULL;
+	if (get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+		return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(1));
+}
+
 static LmModel *
 agg_model(FunctionCallInfo fcinfo)
 {
 	AggModelCache *cache = fcinfo->flinfo->fn_extra;
-	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *name = model_arg_key(fcinfo);
+	text	   *model_name;
 
 	if (cache && ((name == NULL && cache->name == NULL) ||
 				  (name && cache->name && strcmp(name, cache->name) == 0)))
 		return cache->model;
 	if (!cache)
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggModelCache));
-	cache->model = lm_model_acquire_by_name(name ? cstring_to_text(name) : NULL,
-											fcinfo->flinfo->fn_mcxt);
+	if (name && get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+		model_name = lm_model_name_by_uuid(PG_GETARG_DATUM(1));
+	else
+		model_name = name ? cstring_to_text(name) : NULL;
+	cache->model = lm_model_acquire_by_name(model_name, fcinfo->flinfo->fn_mcxt);
 	/* a concurrent drop waits for this transaction (lm_lock_model_id) */
 	lm_lock_model_id(cache->model->model_id, false);
 	cache->name = name ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name) : NULL;
@@ -115,13 +136,22 @@ agg_model(FunctionCallInfo fcinfo)
 static bool
 same_model_arg(FunctionCallInfo fcinfo, const AdaptAggState *state)
 {
-	text	   *arg;
+	char	   *key;
+	bool		same;
 
 	if (PG_ARGISNULL(1) || state->model_arg == NULL)
 		return PG_ARGISNULL(1) && state->model_arg == NULL;
-	arg = PG_GETARG_TEXT_PP(1);
-	return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
-		memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
+	if (get_fn_expr_argtype(fcinfo->flinfo, 1) != UUIDOID)
+	{
+		text	   *arg = PG_GETARG_TEXT_PP(1);
+
+		return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
+			memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
+	}
+	key = model_arg_key(fcinfo);
+	same = strcmp(key, state->model_arg) == 0;
+	pfree(key);
+	return same;
 }
 
 /* finite floats element by element by value, as SQL compares real[] (-0 = 0) */
@@ -466,8 +496,7 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 	{
 		agg_form(fcinfo, &keyed, &item_ids);
 		state = state_create(agg_model(fcinfo), keyed, item_ids, agg_cxt);
-		state->model_arg = PG_ARGISNULL(1) ? NULL :
-			MemoryContextStrdup(agg_cxt, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+		state->model_arg = PG_ARGISNULL(1) ? NULL : MemoryContextStrdup(agg_cxt, model_arg_key(fcinfo));
 	}
 	else if (!same_model_arg(fcinfo, state))
 		/* one group adapts one member with one model: never silently the first row's */

@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -489,6 +490,31 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 	lm_model_resolve(name, &model_id, &version);
 	return lm_model_acquire(model_id, version, holder);
+}
+
+/* the name of the model with this uuid, as the caller sees the catalog */
+text *
+lm_model_name_by_uuid(Datum uuid)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		args[1] = {uuid};
+	bool		isnull;
+	Datum		name;
+
+	lm_spi_connect();
+	SPI_execute_with_args(psprintf("SELECT name FROM %s.limaml_model WHERE model_uuid = $1",
+								   lm_schema_quoted()),
+						  1, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model %s does not exist on this node",
+						DatumGetCString(DirectFunctionCall1(uuid_out, uuid))),
+				 errhint("Publish the model to this node (limaml_publish) or import it (limaml_model_import).")));
+	name = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							 false, -1);
+	lm_spi_finish();
+	return DatumGetTextPP(name);
 }
 
 /* ------------------------------------------------------------- negatives */

@@ -190,6 +190,10 @@ int32		lm_model_id_by_identity(const uint8 *uuid, int32 version, uint8 *content_
 char	   *lm_uuid_string(const uint8 *uuid);
 bytea	   *lm_hash_prefix_bytea(const uint8 *hash);
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
+text	   *lm_model_name_by_uuid(Datum uuid);
+
+/* citus.c */
+Oid			lm_citus_local_shard(Oid relid, int64 member_id);
 uint64		lm_snapshot_stamp(void);
 bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
