@@ -14,6 +14,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "postmaster/postmaster.h"
 
 typedef struct IdentityKey
 {
@@ -68,6 +69,19 @@ typedef struct IdentityRead
 	int32		version;
 	bool		latest;			/* the latest catalog, not the statement's snapshot */
 } IdentityRead;
+
+
+/* this database, and on a Citus node the node's name as Citus knows it */
+static char *
+this_node(void)
+{
+	const char *host = GetConfigOption("citus.local_hostname", true, false);
+
+	if (host)
+		return psprintf("%s:%d, database \"%s\"", host, PostPortNumber,
+						get_database_name(MyDatabaseId));
+	return psprintf("database \"%s\"", get_database_name(MyDatabaseId));
+}
 
 /* the model and version rows of an identity (lm_model_id_by_identity says as whom) */
 static void
@@ -190,11 +204,11 @@ lm_model_acquire_identity(const uint8 *uuid, int32 version, const uint8 *hash_pr
 		if (model_id < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("limaml model version %d of model %s is not on this node (database \"%s\")",
-							version, lm_uuid_string(uuid), get_database_name(MyDatabaseId)),
+					 errmsg("limaml model version %d of model %s is not on this node (%s)",
+							version, lm_uuid_string(uuid), this_node()),
 					 name ? errdetail("Model \"%s\" here has that UUID but not version %d.", name, version)
 					 : errdetail("No model here has that UUID: the %s was made in another database, or by a model since dropped.", what),
-					 errhint("Import that version here with limaml_model_import (its export keeps the identity), or make the %s again with a model of this node.",
+					 errhint("Import that version here with limaml_model_import (its export keeps the identity) or, on Citus, publish it (limaml_publish), or make the %s again with a model of this node.",
 							 what)));
 		entry = hash_search(identity_cache, &key, HASH_ENTER, NULL);
 		entry->model_id = model_id;
