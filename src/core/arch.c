@@ -88,6 +88,8 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->history = 0;
 	arch->wide = 0;
 	arch->wide_features = 0;
+	arch->learn_lambda = 0;
+	arch->lambda_off = 0;
 	arch->wide_rank = 0;
 	arch->ridge_lambda = 0;
 	arch->wide_off = 0;
@@ -187,6 +189,20 @@ lm_arch_enable_wide(LmArch *arch, int rank, double lambda)
 }
 
 const char *
+lm_arch_enable_learned_lambda(LmArch *arch)
+{
+	if (!arch->wide)
+		return "a learned lambda needs the wide head";
+	if (arch->learn_lambda || arch->bilinear || arch->n_lr_params)
+		return "a learned lambda must be enabled before the bilinear term and Meta-SGD";
+	arch->learn_lambda = 1;
+	arch->lambda_off = arch->n_global_params;
+	arch->n_global_params += LM_LAMBDA_GROUPS;
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	return NULL;
+}
+
+const char *
 lm_arch_enable_wide_features(LmArch *arch)
 {
 	if (!arch->wide)
@@ -250,6 +266,14 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 				W[b * m + j] = (lm_real) ((2 * uniform(state) - 1) * 0.1);
 		}
 	}
+	if (arch->learn_lambda)
+	{
+		/* every group starts at the configured λ */
+		lm_real    *rho = params + arch->n_meta_params + arch->lambda_off;
+
+		for (int g = 0; g < LM_LAMBDA_GROUPS; g++)
+			rho[g] = (lm_real) log(arch->ridge_lambda);
+	}
 	if (arch->bilinear)
 	{
 		/* small: the MLP carries the start, the interaction grows from it */
@@ -294,7 +318,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->embedding_dim == b->embedding_dim && a->loss == b->loss &&
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
-		a->wide_features == b->wide_features &&
+		a->wide_features == b->wide_features && a->learn_lambda == b->learn_lambda &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
 		(a->item_vocab == NULL) == (b->item_vocab == NULL) &&
 		(a->item_vocab == NULL ||

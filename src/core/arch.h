@@ -72,6 +72,8 @@ typedef struct LmArch
 	int			wide_rank;		/* r: item factors of the wide head (0: biases only) */
 	double		ridge_lambda;	/* λ of the wide head's ridge solve */
 	int			wide_features;	/* the solve also reads the row's item features */
+	int			learn_lambda;	/* λ = exp(ρ) per group of F̃, ρ trained (wide.h) */
+	size_t		lambda_off;		/* ρ[LM_LAMBDA_GROUPS] in the global block */
 	size_t		wide_off;		/* [item_buckets + 1][1 + r] (bias, factors) in the
 								 * global block; the last row is the unknown item's */
 	int			bilinear;		/* adds e · (P v) to the prediction */
@@ -110,6 +112,17 @@ const char *lm_arch_enable_wide(LmArch *arch, int rank, double lambda);
  * parameter layout does not change; returns NULL or a message.
  */
 const char *lm_arch_enable_wide_features(LmArch *arch);
+
+/* groups of F̃ = (1, x, f) with their own learned λ: w₀, w_x, w_f */
+#define LM_LAMBDA_GROUPS 3
+
+/*
+ * The wide head's λ is learned in the outer loop: ρ[3] = ln λ for the
+ * member bias, the item-feature weights and the factor weights join the
+ * global block, starting at ln ridge_lambda (right after
+ * lm_arch_enable_wide); returns NULL or a message.
+ */
+const char *lm_arch_enable_learned_lambda(LmArch *arch);
 
 /*
  * Widens the meta block's input by the pooled support rows (2 × item

@@ -118,7 +118,7 @@ wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 	lm_wide_gather(arch, global, support, work->item_fallback, work->wide_fs, work->wide_bs);
 	for (int s = 0; s < support->n; s++)
 		work->wide_bs[s] += sw->pred[s];
-	lm_wide_solve(arch, work->wide_fs, work->wide_bs, support->label, support->n,
+	lm_wide_solve(arch, global, work->wide_fs, work->wide_bs, support->label, support->n,
 				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope,
 				  work->wide_dslope);
 }
@@ -177,6 +177,7 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_w,
 							   work->wide_resid, work->wide_slope, work->wide_dslope, work->wide_gw,
 							   support->n, work->wide_u, work->wide_dz, work->wide_dfs);
+		lm_wide_lambda_backward(arch, global, work->wide_w, work->wide_u, dglobal);
 		if (dglobal)
 			lm_wide_table_backward(arch, support->bucket, support->n, work->wide_dz,
 								   work->wide_dfs, dglobal);

@@ -103,8 +103,35 @@ lm_cholesky_solve(const lm_real *L, int m, lm_real *x)
 	}
 }
 
+/* the group of coordinate i: 0 the member bias, 1 the item features, 2 the factors */
+static inline int
+lambda_group(const LmArch *arch, int i)
+{
+	return i == 0 ? 0 : i <= lm_wide_feature_len(arch) ? 1 : 2;
+}
+
+double
+lm_wide_lambda(const LmArch *arch, const lm_real *global, int i)
+{
+	if (!arch->learn_lambda)
+		return arch->ridge_lambda;
+	return exp((double) global[arch->lambda_off + lambda_group(arch, i)]);
+}
+
 void
-lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
+lm_wide_lambda_backward(const LmArch *arch, const lm_real *global, const lm_real *w,
+						const lm_real *u, lm_real *dglobal)
+{
+	if (!arch->learn_lambda || dglobal == NULL)
+		return;
+	/* ∂A/∂λ_i = e_i e_iᵀ, ∂L/∂A = −u wᵀ; ∂λ/∂ρ = λ */
+	for (int i = 0; i < lm_wide_len(arch); i++)
+		dglobal[arch->lambda_off + lambda_group(arch, i)] -=
+			(lm_real) (lm_wide_lambda(arch, global, i) * u[i] * w[i]);
+}
+
+void
+lm_wide_solve(const LmArch *arch, const lm_real *global, const lm_real *Ft, const lm_real *z,
 			  const lm_real *label, int n, lm_real *chol, lm_real *w,
 			  lm_real *resid, lm_real *slope, lm_real *dslope)
 {
@@ -135,7 +162,7 @@ lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 		}
 	}
 	for (int i = 0; i < m; i++)
-		chol[i * m + i] += (lm_real) arch->ridge_lambda;
+		chol[i * m + i] += (lm_real) lm_wide_lambda(arch, global, i);
 	lm_cholesky(chol, m);
 	lm_cholesky_solve(chol, m, w);
 }

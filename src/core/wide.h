@@ -16,6 +16,9 @@
  * so w₀ is the member's adapted bias and w[1..r] its vector against f.
  * x_s are the row's item features with wide_features (p of them), else
  * absent (p = 0): the member's own weights over, say, category columns.
+ * λ is ridge_lambda, or with a learned λ (lm_arch_enable_learned_lambda)
+ * the diagonal exp(ρ_g) per group g of F̃ (w₀; w_x; w_f), trained in the
+ * outer loop through the solve: ∂L/∂λ_i = −u_i w_i (MetaOptNet's view).
  * The head runs after the inner loop (which sees the deep part only), so
  * the second-order reverse pass through the inner steps is unchanged; the
  * solve itself is differentiated exactly (A⁻¹ once per task).
@@ -55,13 +58,16 @@ lm_wide_row_len(const LmArch *arch)
 void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 						   int fallback, lm_real *Ft, lm_real *bias);
 
+/* λ of the solve's coordinate i (0 ≤ i < lm_wide_len) */
+double		lm_wide_lambda(const LmArch *arch, const lm_real *global, int i);
+
 /*
  * w[m] from the support rows' Ft[n][m], base predictions z[n] and labels;
  * keeps what the backward pass needs: chol[m][m] (the Cholesky factor of
  * A), resid[n] = y − ŷ, slope[n] = ∂ŷ/∂z (the bce row weight σ') and
  * dslope[n] = ∂σ'/∂z (0 for mse).
  */
-void		lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
+void		lm_wide_solve(const LmArch *arch, const lm_real *global, const lm_real *Ft, const lm_real *z,
 						  const lm_real *label, int n, lm_real *chol, lm_real *w,
 						  lm_real *resid, lm_real *slope, lm_real *dslope);
 
@@ -87,6 +93,10 @@ void		lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_rea
 								   const lm_real *w, const lm_real *resid, const lm_real *slope,
 								   const lm_real *dslope, const lm_real *gw, int n, lm_real *u,
 								   lm_real *dz, lm_real *dFt);
+
+/* dglobal's ρ[g] += λ_g Σ_{i in g} −u_i w_i, with u from lm_wide_solve_backward */
+void		lm_wide_lambda_backward(const LmArch *arch, const lm_real *global, const lm_real *w,
+									const lm_real *u, lm_real *dglobal);
 
 /* dglobal's wide rows += (dbias[r], dFt[r][1..]) for the rows' buckets */
 void		lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,

@@ -50,6 +50,7 @@ typedef struct Spec
 	int			wide_rank;
 	int			history;		/* the meta block reads the pooled support rows */
 	int			wide_features;	/* the wide solve reads the item features too */
+	int			learn_lambda;	/* the solve's λ per group is a trained parameter */
 } Spec;
 
 static const Spec specs[] = {
@@ -75,6 +76,9 @@ static const Spec specs[] = {
 	{"widex/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 1},
 	{"widex0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 1},
 	{"widex+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1},
+	{"widel/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 1},
+	{"widel0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0, 1},
+	{"widexl+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 1},
 };
 
 typedef struct Case
@@ -118,6 +122,9 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->wide)
 		CHECK(lm_arch_enable_wide(&c->arch, s->wide_rank, 0.7) == NULL,
 			  "%s: wide head accepted", s->name);
+	if (s->learn_lambda)
+		CHECK(lm_arch_enable_learned_lambda(&c->arch) == NULL,
+			  "%s: learned lambda accepted", s->name);
 	if (s->wide_features)
 		CHECK(lm_arch_enable_wide_features(&c->arch) == NULL,
 			  "%s: wide features accepted", s->name);
@@ -496,14 +503,14 @@ test_wide_hand(void)
 	lm_arch_enable_item_embedding(&arch, 3, 2);
 	CHECK(lm_arch_enable_wide(&arch, 0, 2.0) == NULL, "wide: rank 0 accepted");
 	/* resid = (1, -1, 1): w0 = Σ resid / (n + λ) = 1 / 5 */
-	lm_wide_solve(&arch, Ft0, z, y, 3, chol, w, resid, slope, dslope);
+	lm_wide_solve(&arch, NULL, Ft0, z, y, 3, chol, w, resid, slope, dslope);
 	CHECK_CLOSE(w[0], 0.2, 1e-12, 1e-14, "wide: the member bias is the shrunk mean residual (mse)");
 
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
 	lm_arch_enable_item_embedding(&arch, 3, 2);
 	lm_arch_enable_wide(&arch, 1, 1.0);
 	/* A = F̃ᵀF̃ + I = [[4, 2], [2, 7]], c = F̃ᵀ resid = (1, 4): w = (−1/24, 7/12) */
-	lm_wide_solve(&arch, &Ft[0][0], z, y, 3, chol, w, resid, slope, dslope);
+	lm_wide_solve(&arch, NULL, &Ft[0][0], z, y, 3, chol, w, resid, slope, dslope);
 	CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide: ridge by hand, w0");
 	CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide: ridge by hand, w1");
 
@@ -515,11 +522,48 @@ test_wide_hand(void)
 		double		z0[3] = {0, 0, 0},
 					y01[3] = {1, 0, 1};
 
-		lm_wide_solve(&arch, Ft0, z0, y01, 3, chol, w, resid, slope, dslope);
+		lm_wide_solve(&arch, NULL, Ft0, z0, y01, 3, chol, w, resid, slope, dslope);
 		CHECK_CLOSE(w[0], 0.5, 1e-12, 1e-14, "wide: one Newton step, σ'(0) = ¼ weights every row (bce)");
 		CHECK_CLOSE(slope[0], 0.25, 1e-12, 1e-14, "wide: σ'(0) = ¼");
 	}
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: enabled only once");
+
+	/*
+	 * A learned λ per group: λ₀ = 1 on w₀, λ_f = 2 on the factor.  With the
+	 * mse case above A = [[3 + 1, 2], [2, 6 + 2]], c = (1, 4): w = (0, ½).
+	 * For ∂L/∂w = (0, 1): u = A⁻¹(0, 1) = (−1/14, 1/7), so ∂L/∂ρ₀ = −λ₀u₀w₀ = 0
+	 * and ∂L/∂ρ_f = −λ_f u₁ w₁ = −1/7.
+	 */
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 1, 1.0);
+	CHECK(lm_arch_enable_learned_lambda(&arch) == NULL, "learned lambda: accepted");
+	CHECK(lm_arch_enable_learned_lambda(&arch) != NULL, "learned lambda: enabled only once");
+	{
+		double	   *params = lm_alloc_reals(arch.n_params);
+		double	   *dglobal = lm_alloc_reals(arch.n_global_params);
+		double	   *global = params + arch.n_meta_params;
+		double		gw[2] = {0, 1},
+					u[2],
+					dz[3],
+					dF[6];
+
+		lm_arch_init_params(&arch, params, rng_uniform, &rng);
+		CHECK_CLOSE(global[arch.lambda_off + 2], 0, 1e-12, 1e-14, "learned lambda: ρ starts at ln ridge_lambda");
+		global[arch.lambda_off + 2] = log(2.0);
+		memset(dglobal, 0, sizeof(double) * arch.n_global_params);
+		lm_wide_solve(&arch, global, &Ft[0][0], z, y, 3, chol, w, resid, slope, dslope);
+		CHECK_CLOSE(w[0], 0, 1e-12, 1e-14, "learned lambda: ridge by hand, w0");
+		CHECK_CLOSE(w[1], 0.5, 1e-12, 1e-14, "learned lambda: ridge by hand, w1");
+		lm_wide_solve_backward(&arch, &Ft[0][0], chol, w, resid, slope, dslope, gw, 3, u, dz, dF);
+		lm_wide_lambda_backward(&arch, global, w, u, dglobal);
+		CHECK_CLOSE(dglobal[arch.lambda_off], 0, 1e-12, 1e-14, "learned lambda: ∂L/∂ρ₀ by hand");
+		CHECK_CLOSE(dglobal[arch.lambda_off + 2], -1.0 / 7, 1e-12, 1e-14, "learned lambda: ∂L/∂ρ_f by hand");
+		lm_free(params);
+		lm_free(dglobal);
+	}
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	CHECK(lm_arch_enable_learned_lambda(&arch) != NULL, "learned lambda: needs the wide head");
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
 	CHECK(lm_arch_enable_wide(&arch, 1, 1.0) != NULL, "wide: needs item ids");
 	CHECK(lm_arch_enable_wide_features(&arch) != NULL, "wide features: need the wide head");
@@ -547,7 +591,7 @@ test_wide_hand(void)
 		lm_wide_gather(&arch, params + arch.n_meta_params, &rows, 0, &Fx[0][0], bias);
 		CHECK(Fx[0][0] == 1 && Fx[0][1] == 1 && Fx[1][1] == -1 && Fx[2][1] == 2 && bias[2] == 0.5,
 			  "wide features: F̃ = (1, x) and the item's bias");
-		lm_wide_solve(&arch, &Fx[0][0], z, y, 3, chol, w, resid, slope, dslope);
+		lm_wide_solve(&arch, NULL, &Fx[0][0], z, y, 3, chol, w, resid, slope, dslope);
 		CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide features: ridge by hand, w0");
 		CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide features: ridge by hand, w_x");
 		lm_free(params);
