@@ -286,6 +286,8 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 		append_float(&buf, (float) arch->ridge_lambda);
 		if (arch->wide_features)
 			appendStringInfoString(&buf, ", \"wide_features\": true");
+		if (arch->learn_lambda)
+			appendStringInfoString(&buf, ", \"learn_lambda\": true");
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -384,6 +386,13 @@ lm_model_to_json(const LmModel *model)
 		appendStringInfoString(&buf, ", \"wide_table\": ");
 		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.wide_off,
 					  model->arch.item_buckets + 1, 1 + model->arch.wide_rank);
+	}
+	if (model->arch.learn_lambda)
+	{
+		/* ln λ for (w₀, w_x, w_f): the solve's learned penalties */
+		appendStringInfoString(&buf, ", \"ridge_log_lambda\": ");
+		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.lambda_off,
+					  1, LM_LAMBDA_GROUPS);
 	}
 	if (model->arch.bilinear)
 	{

@@ -265,6 +265,9 @@ read_arch(Doc *d, const void *c, LmArch *arch)
 		TRY(required_number(d, c, "ridge_lambda", &lambda));
 		TRY(arch_problem(d, lm_arch_enable_wide(arch, rank, lambda)));
 	}
+	TRY(flag(d, c, "learn_lambda", &on));
+	if (on)
+		TRY(arch_problem(d, lm_arch_enable_learned_lambda(arch)));
 	TRY(flag(d, c, "wide_features", &on));
 	if (on)
 		TRY(arch_problem(d, lm_arch_enable_wide_features(arch)));
@@ -497,6 +500,9 @@ lm_model_read_params(const LmJsonOps *ops, const void *root, int format_version,
 	if (arch->wide)
 		TRY(read_matrix(&d, root, "wide_table", global + arch->wide_off,
 						arch->item_buckets + 1, 1 + arch->wide_rank));
+	if (arch->learn_lambda)
+		TRY(read_matrix(&d, root, "ridge_log_lambda", global + arch->lambda_off,
+						1, LM_LAMBDA_GROUPS));
 	if (arch->bilinear)
 		TRY(read_matrix(&d, root, "bilinear", global + arch->bilinear_off,
 						arch->embedding_dim, arch->item_dim));
