@@ -672,7 +672,9 @@ limaml_train(PG_FUNCTION_ARGS)
 	tr.grad = palloc0(sizeof(float) * arch->n_params);
 	lm_adam_init(&tr.adam, arch->n_params, tr.opt.outer_lr);
 	tr.adam.weight_decay = tr.opt.weight_decay;
-	tr.adam.n_decay = arch->n_meta_params + arch->n_global_params;
+	/* the learned λ's ρ close the global block: no decay toward λ = 1 */
+	tr.adam.n_decay = arch->n_meta_params + arch->n_global_params -
+		(arch->learn_lambda ? LM_LAMBDA_GROUPS : 0);
 	tr.meta_work = lm_meta_work_create(arch, tr.split.support_size + tr.split.query_size,
 									   model->config.inner_steps);
 	tr.cold_work = lm_work_create(arch, tr.split.support_size);

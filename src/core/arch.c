@@ -193,8 +193,8 @@ lm_arch_enable_learned_lambda(LmArch *arch)
 {
 	if (!arch->wide)
 		return "a learned lambda needs the wide head";
-	if (arch->learn_lambda || arch->bilinear || arch->n_lr_params)
-		return "a learned lambda must be enabled before the bilinear term and Meta-SGD";
+	if (arch->learn_lambda || arch->n_lr_params)
+		return "a learned lambda must be enabled once, before Meta-SGD";
 	arch->learn_lambda = 1;
 	arch->lambda_off = arch->n_global_params;
 	arch->n_global_params += LM_LAMBDA_GROUPS;

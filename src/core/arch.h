@@ -119,8 +119,8 @@ const char *lm_arch_enable_wide_features(LmArch *arch);
 /*
  * The wide head's λ is learned in the outer loop: ρ[3] = ln λ for the
  * member bias, the item-feature weights and the factor weights join the
- * global block, starting at ln ridge_lambda (right after
- * lm_arch_enable_wide); returns NULL or a message.
+ * global block's end, starting at ln ridge_lambda (after the bilinear
+ * term, before Meta-SGD; weight decay spares them); returns NULL or a message.
  */
 const char *lm_arch_enable_learned_lambda(LmArch *arch);
 

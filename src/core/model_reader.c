@@ -265,15 +265,15 @@ read_arch(Doc *d, const void *c, LmArch *arch)
 		TRY(required_number(d, c, "ridge_lambda", &lambda));
 		TRY(arch_problem(d, lm_arch_enable_wide(arch, rank, lambda)));
 	}
-	TRY(flag(d, c, "learn_lambda", &on));
-	if (on)
-		TRY(arch_problem(d, lm_arch_enable_learned_lambda(arch)));
 	TRY(flag(d, c, "wide_features", &on));
 	if (on)
 		TRY(arch_problem(d, lm_arch_enable_wide_features(arch)));
 	TRY(flag(d, c, "bilinear", &on));
 	if (on)
 		lm_arch_enable_bilinear(arch);
+	TRY(flag(d, c, "learn_lambda", &on));
+	if (on)
+		TRY(arch_problem(d, lm_arch_enable_learned_lambda(arch)));
 	TRY(flag(d, c, "meta_sgd", &on));
 	if (on)
 		lm_arch_enable_meta_sgd(arch);

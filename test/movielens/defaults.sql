@@ -4,9 +4,10 @@
 -- same features, item ids, wide part and training options, no adaptation) are trained on the
 -- rest; held-out members are adapted on their older rows and scored on their newest 20 %,
 -- next to the popularity and bias baselines of limaml_evaluate on the same rows.
--- psql variables: seeds, boot.
+-- psql variables: seeds, boot, create_args ('' or ', ' and extra named arguments).
 
 \set ON_ERROR_STOP 1
+\if :{?create_args} \else \set create_args '' \endif
 SET client_min_messages = warning;
 \pset footer off
 
@@ -15,7 +16,7 @@ SELECT s AS seed, l AS loss, k AS kind, format('ml_%s_%s_%s', l, k, s) AS model
   FROM generate_series(1, :seeds) s, unnest('{bce,mse}'::text[]) l, unnest('{limaml,conventional}'::text[]) k;
 
 SELECT count(limaml_create_model(model, ('movielens.train_' || loss)::regclass, loss => loss, seed => seed,
-                                 inner_steps => CASE kind WHEN 'conventional' THEN 0 ELSE 5 END))
+                                 inner_steps => CASE kind WHEN 'conventional' THEN 0 ELSE 5 END :create_args))
   FROM runs \g /dev/null
 
 CREATE TEMP TABLE timings (model text, seconds numeric);

@@ -122,14 +122,14 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->wide)
 		CHECK(lm_arch_enable_wide(&c->arch, s->wide_rank, 0.7) == NULL,
 			  "%s: wide head accepted", s->name);
-	if (s->learn_lambda)
-		CHECK(lm_arch_enable_learned_lambda(&c->arch) == NULL,
-			  "%s: learned lambda accepted", s->name);
 	if (s->wide_features)
 		CHECK(lm_arch_enable_wide_features(&c->arch) == NULL,
 			  "%s: wide features accepted", s->name);
 	if (s->bilinear)
 		lm_arch_enable_bilinear(&c->arch);
+	if (s->learn_lambda)
+		CHECK(lm_arch_enable_learned_lambda(&c->arch) == NULL,
+			  "%s: learned lambda accepted", s->name);
 	c->params = lm_alloc_reals(c->arch.n_params);
 	lm_arch_init_params(&c->arch, c->params, rng_uniform, &rng);
 	for (size_t i = 0; i < c->arch.n_params; i++)
