@@ -136,10 +136,11 @@ CREATE FUNCTION limaml_create_model(
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,
 	items regclass DEFAULT NULL,
-	wide_features boolean DEFAULT NULL)
+	wide_features boolean DEFAULT NULL,
+	learn_lambda boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void

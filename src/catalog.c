@@ -949,6 +949,8 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 #define WIDE_BY_DEFAULT true
 /* wide_features => NULL: the wide solve reads the item features too (measured, README) */
 #define WIDE_FEATURES_BY_DEFAULT false
+/* learn_lambda => NULL: the solve's λ stays ridge_lambda (measured, README) */
+#define LEARN_LAMBDA_BY_DEFAULT false
 /* history => NULL: the meta block reads the pooled support rows (measured, README) */
 #define HISTORY_BY_DEFAULT false
 
@@ -1114,6 +1116,19 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
+	/* 0.3.0's limaml_create_model before learn_lambda has twenty-seven arguments */
+	if (PG_NARGS() > 27 && (PG_ARGISNULL(27) ? arch.wide && LEARN_LAMBDA_BY_DEFAULT : PG_GETARG_BOOL(27)))
+	{
+		if (!arch.wide)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("learn_lambda needs the wide head"),
+					 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
+		if ((err = lm_arch_enable_learned_lambda(&arch)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid model shape: %s", err)));
+	}
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		lm_arch_enable_meta_sgd(&arch);
 

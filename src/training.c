@@ -749,6 +749,17 @@ limaml_train(PG_FUNCTION_ARGS)
 	{
 		float	   *kept = tr.opt.patience > 0 ? best_params : tr.params;
 
+		if (arch->learn_lambda)
+		{
+			/* the solve's learned λ, readable in limaml_versions (export has ln λ) */
+			const float *rho = kept + arch->n_meta_params + arch->lambda_off;
+
+			training.len--;		/* reopen the object */
+			training.data[training.len] = '\0';
+			appendStringInfo(&training, ", \"ridge_lambda_learned\": [%.6g, %.6g, %.6g]}",
+							 exp(rho[0]), exp(rho[1]), exp(rho[2]));
+		}
+
 		/* items never trained will read the mean trained item */
 		lm_wide_table_finish(arch, kept + arch->n_meta_params);
 		lm_item_table_finish(arch, kept + arch->n_meta_params);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "items.h"
+#include "wide.h"
 
 #define TRY(x) do { LmReadStatus st_ = (x); if (st_) return st_; } while (0)
 
@@ -501,8 +502,14 @@ lm_model_read_params(const LmJsonOps *ops, const void *root, int format_version,
 		TRY(read_matrix(&d, root, "wide_table", global + arch->wide_off,
 						arch->item_buckets + 1, 1 + arch->wide_rank));
 	if (arch->learn_lambda)
+	{
 		TRY(read_matrix(&d, root, "ridge_log_lambda", global + arch->lambda_off,
 						1, LM_LAMBDA_GROUPS));
+		for (int g = 0; g < LM_LAMBDA_GROUPS; g++)
+			if (!(global[arch->lambda_off + g] >= LM_LOG_LAMBDA_MIN &&
+				  global[arch->lambda_off + g] <= LM_LOG_LAMBDA_MAX))
+				return fail(&d, "ridge_log_lambda", "holds a value outside ln 1e-6 to ln 1e6");
+	}
 	if (arch->bilinear)
 		TRY(read_matrix(&d, root, "bilinear", global + arch->bilinear_off,
 						arch->embedding_dim, arch->item_dim));

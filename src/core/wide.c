@@ -110,12 +110,23 @@ lambda_group(const LmArch *arch, int i)
 	return i == 0 ? 0 : i <= lm_wide_feature_len(arch) ? 1 : 2;
 }
 
+/* ρ inside ridge_lambda's range (1e-6 to 1e6), so the solve stays finite and well posed */
+static inline int
+rho_inside(double rho)
+{
+	return rho >= LM_LOG_LAMBDA_MIN && rho <= LM_LOG_LAMBDA_MAX;
+}
+
 double
 lm_wide_lambda(const LmArch *arch, const lm_real *global, int i)
 {
+	double		rho;
+
 	if (!arch->learn_lambda)
 		return arch->ridge_lambda;
-	return exp((double) global[arch->lambda_off + lambda_group(arch, i)]);
+	rho = global[arch->lambda_off + lambda_group(arch, i)];
+	return exp(rho < LM_LOG_LAMBDA_MIN ? LM_LOG_LAMBDA_MIN :
+			   rho > LM_LOG_LAMBDA_MAX ? LM_LOG_LAMBDA_MAX : rho);
 }
 
 void
@@ -126,8 +137,9 @@ lm_wide_lambda_backward(const LmArch *arch, const lm_real *global, const lm_real
 		return;
 	/* ∂A/∂λ_i = e_i e_iᵀ, ∂L/∂A = −u wᵀ; ∂λ/∂ρ = λ */
 	for (int i = 0; i < lm_wide_len(arch); i++)
-		dglobal[arch->lambda_off + lambda_group(arch, i)] -=
-			(lm_real) (lm_wide_lambda(arch, global, i) * u[i] * w[i]);
+		if (rho_inside(global[arch->lambda_off + lambda_group(arch, i)]))
+			dglobal[arch->lambda_off + lambda_group(arch, i)] -=
+				(lm_real) (lm_wide_lambda(arch, global, i) * u[i] * w[i]);
 }
 
 void

@@ -58,6 +58,10 @@ lm_wide_row_len(const LmArch *arch)
 void		lm_wide_gather(const LmArch *arch, const lm_real *global, const LmRows *rows,
 						   int fallback, lm_real *Ft, lm_real *bias);
 
+/* ln of ridge_lambda's range: a learned ρ is held inside it */
+#define LM_LOG_LAMBDA_MIN (-13.815510557964274)
+#define LM_LOG_LAMBDA_MAX 13.815510557964274
+
 /* λ of the solve's coordinate i (0 ≤ i < lm_wide_len) */
 double		lm_wide_lambda(const LmArch *arch, const lm_real *global, int i);
 

@@ -30,6 +30,12 @@ BEGIN
   END LOOP;
 END $$;
 
+-- a learned ridge λ (learn_lambda): its values for (w₀, w_x, w_f)
+SELECT r.model, v.training->'ridge_lambda_learned' AS ridge_lambda_learned
+  FROM runs r JOIN limaml_model m ON m.name = r.model
+  JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE v.training ? 'ridge_lambda_learned' ORDER BY r.model;
+
 -- per member and predictor; the baselines come from the LiMAML runs (they do not depend on the model)
 CREATE TEMP TABLE pm AS
 SELECT r.seed, r.loss, CASE WHEN e.predictor IN ('popularity', 'bias') THEN e.predictor
