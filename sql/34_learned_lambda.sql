@@ -65,17 +65,19 @@ SELECT count(*) FILTER (WHERE limaml_score(l_emb.e, it.features, it.item_id) <>
                   FROM l_src s WHERE s.member_id = l_emb.member_id) c
  WHERE l_emb.member_id <= 10;
 
+-- the content hash covers ln λ: an exported document with another λ is refused
+SELECT left(pg_temp.err($$ SELECT limaml_model_import('ll_stiff', jsonb_set(limaml_model_export('ll'),
+       '{ridge_log_lambda}', '[[13.8155, 13.8155, 13.8155]]')) $$), 62) AS edited;
 -- adaptation uses the stored λ: at λ = 1e6 the member's wide weights all but vanish
-SELECT limaml_model_import('ll_stiff', jsonb_set(limaml_model_export('ll'), '{ridge_log_lambda}',
-                                                 '[[13.8155, 13.8155, 13.8155]]')) IS NOT NULL AS imported;
-SELECT max(abs(x)) > 1e-2 AS learned_weights_move,
-       (SELECT max(abs(y)) < 1e-3 FROM l_src s,
-               LATERAL unnest((limaml_embedding_array(
-                   (SELECT limaml_adapt_agg('ll_stiff', member_features, item_features, label, ts, item_id)
-                      FROM l_src WHERE member_id = 1)))[5:]) y
-         WHERE s.member_id = 1) AS stiff_weights_vanish
-  FROM l_emb, unnest((limaml_embedding_array(e))[5:]) x
- WHERE member_id = 1;
+SELECT limaml_model_import('ll_stiff', jsonb_set((limaml_model_export('ll') - 'model_uuid' - 'content_hash')
+                                                 || '{"format_version": 2}',
+                                                 '{ridge_log_lambda}', '[[13.8155, 13.8155, 13.8155]]'))
+       IS NOT NULL AS imported;
+SELECT (SELECT max(abs(x)) FROM l_emb, unnest((limaml_embedding_array(e))[5:]) x WHERE member_id = 1) > 1e-2
+         AS learned_weights_move,
+       (SELECT max(abs(y)) FROM unnest((limaml_embedding_array(
+          (SELECT limaml_adapt_agg('ll_stiff', member_features, item_features, label, ts, item_id)
+             FROM l_src WHERE member_id = 1)))[5:]) y) < 1e-3 AS stiff_weights_vanish;
 -- another λ is another model: its content hash differs
 SELECT count(DISTINCT v.content_hash) AS hashes
   FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
@@ -87,8 +89,8 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_e
        '{ridge_log_lambda}', '[[0, 0]]')) $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_export('ll'),
        '{ridge_log_lambda}', '[[0, 0, 14]]')) $$);
-SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_export('ll'),
-       '{config,wide}', 'false')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(jsonb_set(limaml_model_export('ll'),
+       '{config,wide}', 'false'), '{config,wide_features}', 'false')) $$);
 SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'bad';
 
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('ll', 'll_copy', 'll_stiff');
