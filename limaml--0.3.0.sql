@@ -97,10 +97,10 @@ AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
 COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int, int)
 	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss (with the negatives the model will sample), an index for per-member reads; reads the whole relation';
 
-CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
+CREATE FUNCTION limaml_source_select(model text, OUT args text, OUT relation text)
 AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
-	IS 'internal: for limaml_refresh, limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+COMMENT ON FUNCTION limaml_source_select(text)
+	IS 'internal: for limaml_refresh, limaml_adapt_agg''s row arguments over the model''s source, its columns converted (and its features encoded with the model''s transforms) as limaml_adapt reads them, and the relation to read them from';
 
 CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
 AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
@@ -136,11 +136,23 @@ CREATE FUNCTION limaml_create_model(
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,
 	items regclass DEFAULT NULL,
-	wide_features boolean DEFAULT NULL)
+	wide_features boolean DEFAULT NULL,
+	member_columns jsonb DEFAULT NULL,
+	item_columns jsonb DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean)
-	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';
+
+CREATE FUNCTION limaml_member_features(model text, member record) RETURNS real[]
+AS 'MODULE_PATHNAME', 'limaml_member_features' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_member_features(text, record)
+	IS 'a row of the model''s members relation encoded with its stored member transforms: the member_features training, adaptation and cold start read (a NULL row encodes as all columns NULL)';
+
+CREATE FUNCTION limaml_item_features(model text, item record) RETURNS real[]
+AS 'MODULE_PATHNAME', 'limaml_item_features' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_item_features(text, record)
+	IS 'a row of the model''s items relation encoded with its stored item transforms: the item features training, scoring, item codes and ranking read (a NULL row encodes as all columns NULL)';
 
 CREATE FUNCTION limaml_drop_model(name text) RETURNS void
 AS 'MODULE_PATHNAME', 'limaml_drop_model' LANGUAGE C STRICT;
@@ -413,7 +425,7 @@ DECLARE
 	n_batches int := 0;
 	done_ids bigint[];
 	missing bigint[];
-	agg_args text;
+	sel record;
 BEGIN
 	-- it commits as it goes: fail now, not at the first COMMIT
 	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
@@ -495,7 +507,7 @@ BEGIN
 		-- one scan of the batch's rows; the fingerprint, and the active version
 		-- the aggregate adapts with, come from the statement's snapshot; the
 		-- rows converted as limaml_adapt reads them
-		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
+		SELECT * INTO sel FROM @extschema@.limaml_source_select(model);
 		EXECUTE pg_catalog.format($q$
 			WITH v AS (
 				SELECT active_version, (config ->> 'support_size')::int AS support_size
@@ -503,7 +515,7 @@ BEGIN
 			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
 					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
-				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
+				  FROM %s src WHERE member_id = ANY ($2) GROUP BY member_id),
 			ins AS (
 				INSERT INTO @extschema@.limaml_meta_embedding AS t
 					(model, member_id, embedding, model_version, n_support, updated_at,
@@ -517,7 +529,7 @@ BEGIN
 					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
 				RETURNING t.member_id)
 			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
-			agg_args, m.source::regclass)
+			sel.args, sel.relation)
 		INTO done_ids USING model, b.ids;
 		-- members left without rows get the cold-start embedding
 		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);

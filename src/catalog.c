@@ -279,6 +279,7 @@ load_model(int32 model_id, int32 version)
 		model->members = InvalidOid;
 	config = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
 	lm_config_from_jsonb(config, &model->arch, &model->config);
+	model->transforms = lm_transforms_from_config(config);
 	params = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
 	if (VARSIZE_ANY_EXHDR(params) != model->arch.n_params * sizeof(float))
 		ereport(ERROR,
@@ -459,7 +460,8 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 /* reads the item relation, ordered by item_id, into the current memory context */
 static LmNegatives *
-load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name, Oid reader)
+load_items(Oid items, const LmTransforms *tf, int item_dim, int negatives, int64 seed,
+		   const char *model_name, Oid reader)
 {
 	LmNegatives *neg = palloc0(sizeof(LmNegatives));
 	MemoryContext cxt = CurrentMemoryContext;
@@ -470,11 +472,13 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 
 	neg->n = negatives;
 	neg->seed = seed;
-	lm_check_items_relation(items);
+	lm_check_items_for(tf, items);
 	lm_spi_connect();
 	lm_source_sql(items, &sql);
 	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
-													sql.item_id, sql.features, lm_relation_sql(items)),
+													sql.item_id, sql.features,
+													lm_transformed_relation_sql(model_name, tf, items, LM_ITEMS,
+																				InvalidOid, items)),
 										   0, NULL),
 					   NULL, NULL, true, 0);
 	n = SPI_processed;
@@ -554,7 +558,7 @@ lm_model_negatives(const LmModel *model)
 						 model->name)));
 	if (m->negatives)
 	{
-		lm_check_items_relation(model->items);
+		lm_check_items_for(model->transforms, model->items);
 		return m->negatives;
 	}
 	else
@@ -565,7 +569,7 @@ lm_model_negatives(const LmModel *model)
 		/* a failed load leaves nothing behind: the context goes with the error */
 		PG_TRY();
 		{
-			m->negatives = load_items(model->items, model->arch.item_feature_dim,
+			m->negatives = load_items(model->items, model->transforms, model->arch.item_feature_dim,
 									  model->config.negatives, model->config.seed, model->name,
 									  lm_model_reader(model));
 		}
@@ -781,6 +785,47 @@ infer_dims(Oid source, int *member_dim, int *item_dim)
 		*item_dim = item_len;
 }
 
+/*
+ * Dimensions of a model with transforms: an encoded side's is its
+ * transforms' width (a differing member_dim or item_dim is an error), an
+ * array side's comes from the source's first row unless given.
+ */
+static void
+transform_dims(const LmTransforms *tf, Oid source, int *member_dim, int *item_dim)
+{
+	int			len,
+				unused;
+
+	for (int side = 0; side < 2; side++)
+	{
+		const LmTransformSet *set = side ? &tf->item : &tf->member;
+		int		   *dim = side ? item_dim : member_dim;
+
+		if (set->n > 0)
+		{
+			if (*dim >= 0 && *dim != set->dim)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s is %d, but the declared transforms make %d features",
+								side ? "item_dim" : "member_dim", *dim, set->dim),
+						 errhint("Leave %s out: it follows from the transforms.",
+								 side ? "item_dim" : "member_dim")));
+			*dim = set->dim;
+		}
+		else if (*dim < 0)
+		{
+			lm_first_lengths(source, side ? "item_features" : "member_features", NULL, &len, &unused);
+			if (len < 0 && side)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cannot infer feature dimensions: source \"%s\" has no rows",
+								get_rel_name(source)),
+						 errhint("Pass item_dim.")));
+			*dim = Max(len, 0);
+		}
+	}
+}
+
 static double
 prng_uniform(void *state)
 {
@@ -864,6 +909,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	int32		model_id;
 	float	   *params;
 	pg_prng_state rng;
+	LmTransforms *tf;
 
 	for (int i = 0; i < lengthof(arg_names); i++)
 		if (arg_names[i])
@@ -875,7 +921,15 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errmsg("model name must not be empty")));
 	source = PG_GETARG_OID(1);
 	members = PG_ARGISNULL(11) ? InvalidOid : PG_GETARG_OID(11);
-	lm_check_source(source, members);
+	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
+	/* declared transforms: checked and fitted on members and items first */
+	tf = PG_NARGS() > 28 ?
+		lm_transforms_declare(PG_ARGISNULL(27) ? NULL : PG_GETARG_JSONB_P(27), members,
+							  PG_ARGISNULL(28) ? NULL : PG_GETARG_JSONB_P(28), items) : NULL;
+	if (tf)
+		lm_transforms_check(tf, source, members, items);
+	else
+		lm_check_source(source, members);
 
 	lm_check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
 	meta_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(3), "meta_hidden", &n_meta_hidden);
@@ -892,7 +946,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : lm_getarg_real(fcinfo, 15);
 	/* 0.1.0's and older 0.2.0 builds' limaml_create_model have fewer arguments */
 	cfg.negatives = 0;
-	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
 	if (PG_NARGS() > 24 && !PG_ARGISNULL(24))
 	{
 		cfg.negatives = PG_GETARG_INT32(24);
@@ -915,7 +968,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_check_item_id(source);
 	}
 	if (OidIsValid(items))
-		lm_check_items_relation(items);
+		lm_check_items_for(tf, items);
 	if (!PG_ARGISNULL(15) && !PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -933,7 +986,9 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	if (!PG_ARGISNULL(13))
 		lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
-	if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
+	if (tf)
+		transform_dims(tf, source, &member_dim, &item_dim);
+	else if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
 		infer_dims(source, &member_dim, &item_dim);
 	lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
@@ -992,15 +1047,16 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errmsg("wide_features needs the wide head"),
 				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
-	if (cfg.negatives > 0)
-		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
+	if (cfg.negatives > 0 && !(tf && tf->item.n))
+		load_items(items, NULL, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		lm_arch_enable_meta_sgd(&arch);
 
 	lm_check_model_size(&arch, name);
-	model_id = lm_insert_model(name, source, members, items, lm_config_to_json(&arch, &cfg));
+	model_id = lm_insert_model(name, source, members, items,
+							   lm_config_with_transforms(lm_config_to_json(&arch, &cfg), tf));
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);
@@ -1009,6 +1065,9 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		params[arch.n_meta_params + arch.n_global_params + i] = (float) cfg.inner_lr;
 	lm_store_version(model_id, params, arch.n_params,
 					 "{\"method\": \"initialization\"}", true);
+	/* encoded items are read through the stored model: check them once it is */
+	if (cfg.negatives > 0 && tf && tf->item.n)
+		load_items(items, tf, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	PG_RETURN_INT32(model_id);
 }
 

@@ -350,7 +350,8 @@ lm_model_to_json(const LmModel *model)
 					 FORMAT_NAME, FORMAT_VERSION);
 	escape_json(&buf, model->name);
 	appendStringInfo(&buf, ", \"version\": %d, \"config\": %s, \"meta\": ", model->version,
-					 lm_config_to_json(&model->arch, &model->config));
+					 lm_config_with_transforms(lm_config_to_json(&model->arch, &model->config),
+											   model->transforms));
 	append_block(&buf, model->arch.meta, model->arch.n_meta, model->params);
 	appendStringInfoString(&buf, ", \"global\": ");
 	append_block(&buf, model->arch.global, model->arch.n_global,
