@@ -458,7 +458,11 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 /* ------------------------------------------------------------- negatives */
 
-/* reads the item relation, ordered by item_id, into the current memory context */
+/*
+ * Reads the item relation, ordered by item_id, into the current memory
+ * context; with item_dim 0 its ids only (a model being created, whose
+ * transforms cannot encode rows before it is stored)
+ */
 static LmNegatives *
 load_items(Oid items, const LmTransforms *tf, int item_dim, int negatives, int64 seed,
 		   const char *model_name, Oid reader)
@@ -475,7 +479,10 @@ load_items(Oid items, const LmTransforms *tf, int item_dim, int negatives, int64
 	lm_check_items_for(tf, items);
 	lm_spi_connect();
 	lm_source_sql(items, &sql);
-	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
+	lm_execute_plan_as(reader, SPI_prepare(item_dim == 0 ?
+										   psprintf("SELECT %s FROM %s src ORDER BY src.item_id",
+													sql.item_id, lm_relation_sql(items)) :
+										   psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
 													sql.item_id, sql.features,
 													lm_transformed_relation_sql(model_name, tf, items, LM_ITEMS,
 																				InvalidOid, items)),
@@ -522,6 +529,8 @@ load_items(Oid items, const LmTransforms *tf, int item_dim, int negatives, int64
 					 errmsg("item relation \"%s\" has item_id " INT64_FORMAT " more than once",
 							get_rel_name(items), ids[r]),
 					 errhint("Negatives are drawn from one row per item.")));
+		if (item_dim == 0)
+			continue;
 		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 		if (isnull)
 			ereport(ERROR,
@@ -1047,8 +1056,9 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errmsg("wide_features needs the wide head"),
 				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
-	if (cfg.negatives > 0 && !(tf && tf->item.n))
-		load_items(items, NULL, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
+	if (cfg.negatives > 0)
+		load_items(items, tf, tf && tf->item.n ? 0 : arch.item_feature_dim, cfg.negatives, cfg.seed,
+				   name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	if (!PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
@@ -1065,9 +1075,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		params[arch.n_meta_params + arch.n_global_params + i] = (float) cfg.inner_lr;
 	lm_store_version(model_id, params, arch.n_params,
 					 "{\"method\": \"initialization\"}", true);
-	/* encoded items are read through the stored model: check them once it is */
-	if (cfg.negatives > 0 && tf && tf->item.n)
-		load_items(items, tf, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
 	PG_RETURN_INT32(model_id);
 }
 
