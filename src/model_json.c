@@ -13,7 +13,8 @@
  *             "support_size", "query_size", "seed", optional "bilinear",
  *             "meta_sgd", "item_buckets", "item_embedding_dim", and (format 2)
  *             "wide", "wide_rank", "ridge_lambda", optional "negatives" (0 when
- *             absent: negatives sampled per positive row)},
+ *             absent: negatives sampled per positive row), optional "transforms"
+ *             (transform.c: the declared feature transforms, fitted)},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
  *  "item_embeddings": [[...] x (item_buckets + 1)] (each [item_embedding_dim]; the last
