@@ -512,7 +512,8 @@ k_arg(FunctionCallInfo fcinfo, int argno)
  * encoded (a relation with it holds precomputed vectors)
  */
 static const char *
-items_select(const LmModel *model, Oid items, const char *id_column, const char *features_column)
+items_select(const LmModel *model, Oid items, const char *id_column, const char *features_column,
+			 bool named)
 {
 	if (model->transforms && model->transforms->item.n > 0 &&
 		get_attnum(items, features_column) == InvalidAttrNumber)
@@ -523,7 +524,11 @@ items_select(const LmModel *model, Oid items, const char *id_column, const char 
 						lm_id_column_sql(items, id_column), lm_schema_quoted(),
 						quote_literal_cstr(model->name), lm_relation_sql(items));
 	}
-	lm_check_items_columns(items, id_column, features_column);
+	/* limaml_top_k names its columns; limaml_recommend reads (item_id, features) */
+	if (named)
+		lm_check_items_columns(items, id_column, features_column);
+	else
+		lm_check_items_relation(items);
 	return psprintf("SELECT %s, %s FROM %s", lm_id_column_sql(items, id_column),
 					lm_features_column_sql(items, features_column), lm_relation_sql(items));
 }
@@ -561,7 +566,7 @@ limaml_top_k(PG_FUNCTION_ARGS)
 	/* every wrong column at once; the accepted types read as bigint and real[] */
 	items = PG_GETARG_OID(1);
 	req.items_sql = items_select(lm_model_acquire(req.model_id, req.active, CurrentMemoryContext),
-								 items, id_column, features_column);
+								 items, id_column, features_column, true);
 	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
 	{
 		Oid			exclude = PG_GETARG_OID(6);
@@ -710,7 +715,7 @@ limaml_recommend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no items relation", model->name),
 				 errhint("Pass items => a relation of (item_id, features), or set the model's with limaml_alter_model(name, items => ...).")));
-	req.items_sql = items_select(model, items, "item_id", "features");
+	req.items_sql = items_select(model, items, "item_id", "features", false);
 	/* the model's own items relation is read as its owner, one the caller passes as the caller */
 	if (PG_ARGISNULL(3))
 		req.items_reader = lm_model_reader(model);
