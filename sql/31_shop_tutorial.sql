@@ -36,8 +36,7 @@ SELECT t ->> 'column' AS column, t ->> 'transform' AS transform, t -> 'vocabular
 -- ------------------------------------------------------------ 3. training and evaluation
 \o /dev/null
 SELECT epoch, val_auc_cold, val_auc_adapted FROM limaml_train('shop', epochs => 20) WHERE kept;
-SELECT segment, predictor, members, round(auc::numeric, 3) AS auc, round(ndcg10::numeric, 3) AS ndcg10
-  FROM limaml_evaluate('shop') WHERE segment = 'all';
+SELECT segment, predictor, members, auc, ndcg10 FROM limaml_evaluate('shop') WHERE segment = 'all';
 \o
 -- checks: trained; adapted beats the popularity baseline (and the cold model) on the held-out rows
 SELECT active_version AS trained_version FROM limaml_model WHERE name = 'shop';
@@ -55,7 +54,7 @@ SELECT count(*) AS embeddings FROM limaml_meta_embedding WHERE model = 'shop';
 CREATE VIEW purchases AS
 SELECT customer_id AS member_id, product_id AS item_id FROM events WHERE event_type = 'purchase';
 \o /dev/null
-SELECT r.rank, p.product_id, p.category, round(r.score::numeric, 3) AS score
+SELECT r.rank, p.product_id, p.category, r.score
   FROM limaml_recommend('shop', 42, 10, exclude => 'purchases', exclude_seen => false) r
   JOIN products p ON p.product_id = r.item_id ORDER BY r.rank;
 \o
