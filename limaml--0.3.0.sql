@@ -186,13 +186,13 @@ COMMENT ON FUNCTION limaml_train(text, int, int, double precision, double precis
 
 CREATE FUNCTION limaml_model_export(name text, version int DEFAULT NULL) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'limaml_model_export' LANGUAGE C STABLE;
-COMMENT ON FUNCTION limaml_model_export(text, int) IS 'a model version''s configuration and every parameter as jsonb';
+COMMENT ON FUNCTION limaml_model_export(text, int) IS 'a model version''s identity (model UUID, version, content hash), configuration and every parameter as jsonb (format 3)';
 
 CREATE FUNCTION limaml_model_import(name text, model jsonb, source regclass DEFAULT NULL, members regclass DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_model_import' LANGUAGE C;
 COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass)
-	IS 'stores an exported model as a new active version (creating the model if needed); returns the version';
+	IS 'imports a version from limaml_model_export: format 3 keeps its model UUID, version number and content hash (the same json again is a no-op; another content under that number, or that UUID under another name, is an error) and activates it when newer than the active version; formats 1 and 2 become the model''s next version';
 
 CREATE FUNCTION limaml_evaluate(
 	model text,
@@ -437,10 +437,13 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 	SELECT mo.model_id, mo.active_version, mo.source,
+		   pg_catalog.uuid_send(mo.model_uuid) || pg_catalog.substr(v.content_hash, 1, 8) AS identity,
 		   coalesce((mo.config ->> 'item_buckets')::int, 0) > 0 AS item_ids,
 		   pg_catalog.pg_has_role(mo.owner::pg_catalog.oid, 'MEMBER') AS owned,
 		   pg_catalog.pg_get_userbyid(mo.owner::pg_catalog.oid) AS owner_name INTO m
-	  FROM @extschema@.limaml_model mo WHERE mo.name = limaml_refresh.model;
+	  FROM @extschema@.limaml_model mo
+	  LEFT JOIN @extschema@.limaml_model_version v ON v.model_id = mo.model_id AND v.version = mo.active_version
+	 WHERE mo.name = limaml_refresh.model;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'limaml model "%" does not exist', model USING ERRCODE = '42704';
 	END IF;
@@ -462,22 +465,24 @@ BEGIN
 	END IF;
 
 	-- stale: rows whose newest ts or count differ from those adapted on (new,
-	-- late or deleted rows), no embedding yet, an older model version, or an
-	-- embedding made by another model of this name (dropped and re-created)
+	-- late or deleted rows), no embedding yet, or an embedding not made by
+	-- the active version: an older one, another model of this name (dropped
+	-- and re-created), or format 1 (0.1.0, 0.2.0), which has no identity
 	FOR b IN EXECUTE pg_catalog.format($q$
 		WITH src AS (SELECT member_id, pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n FROM %s GROUP BY member_id),
 		emb AS (SELECT member_id, model_version, source_ts, source_rows,
-					   -- the model id in the embedding's header (bytes 8-11, little-endian);
-					   -- -1 for a bytea too short to hold one (stale as well)
-					   CASE WHEN pg_catalog.length(embedding) >= 12
-							THEN pg_catalog.get_byte(embedding, 8) + pg_catalog.get_byte(embedding, 9) * 256
-								 + pg_catalog.get_byte(embedding, 10) * 65536
-								 + pg_catalog.get_byte(embedding, 11)::bigint * 16777216
-							ELSE -1 END AS header_model_id
+					   -- format 2's identity (docs/formats.md): the model UUID (bytes 8-23),
+					   -- the content hash prefix (32-39) and the version (24-27, little-endian)
+					   CASE WHEN pg_catalog.length(embedding) >= 44 AND pg_catalog.get_byte(embedding, 4) = 2
+								 AND pg_catalog.get_byte(embedding, 5) = 0
+							THEN pg_catalog.substr(embedding, 9, 16) || pg_catalog.substr(embedding, 33, 8)
+							END AS identity,
+					   @extschema@.limaml_embedding_version(embedding) AS header_version
 				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
 					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
-				   WHERE e.member_id IS NULL OR e.model_version <> $2 OR e.header_model_id <> $4
+				   WHERE e.member_id IS NULL OR e.identity IS DISTINCT FROM $4
+					  OR e.header_version IS DISTINCT FROM $2 OR e.model_version IS DISTINCT FROM $2
 					  OR e.source_ts IS DISTINCT FROM s.ts
 					  OR e.source_rows IS DISTINCT FROM coalesce(s.n, 0)),
 		numbered AS (SELECT member_id, (pg_catalog.row_number() OVER (ORDER BY member_id) - 1) / $3 AS batch
@@ -485,7 +490,7 @@ BEGIN
 		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
 			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
 		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
-		USING model, m.active_version, batch_size, m.model_id
+		USING model, m.active_version, batch_size, m.identity
 	LOOP
 		IF n_batches = 0 THEN
 			INSERT INTO @extschema@.limaml_refresh_progress AS p
@@ -510,7 +515,7 @@ BEGIN
 		SELECT * INTO sel FROM @extschema@.limaml_source_select(model);
 		EXECUTE pg_catalog.format($q$
 			WITH v AS (
-				SELECT active_version, (config ->> 'support_size')::int AS support_size
+				SELECT (config ->> 'support_size')::int AS support_size
 				  FROM @extschema@.limaml_model WHERE name = $1),
 			a AS (
 				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
@@ -520,7 +525,9 @@ BEGIN
 				INSERT INTO @extschema@.limaml_meta_embedding AS t
 					(model, member_id, embedding, model_version, n_support, updated_at,
 					 source_ts, source_rows)
-				SELECT $1, a.member_id, a.e, v.active_version, least(a.n, v.support_size), pg_catalog.now(),
+				-- the version the embedding names, as the aggregate adapted with it
+				SELECT $1, a.member_id, a.e, @extschema@.limaml_embedding_version(a.e),
+					   least(a.n, v.support_size), pg_catalog.now(),
 					   a.ts, a.n
 				  FROM a, v
 				ON CONFLICT (model, member_id) DO UPDATE
@@ -569,7 +576,7 @@ BEGIN
 END
 $proc$;
 COMMENT ON PROCEDURE limaml_refresh(text, int)
-	IS 'adapts every member whose source rows changed since their embedding (or whose embedding is from an older model version), committing after each batch; resumable, progress in limaml_refresh_status';
+	IS 'adapts every member whose source rows changed since their embedding (or whose embedding was not made by the active version: an older one, another model, or format 1 of limaml 0.1.0/0.2.0), committing after each batch; resumable, progress in limaml_refresh_status';
 
 -- ---------------------------------------------------------------- ownership
 
@@ -683,9 +690,10 @@ COMMENT ON FUNCTION limaml_score(bytea, bytea)
 	IS 'scores an item code from limaml_item_encode for a member: the same score as with the item''s features, for less work per candidate';
 
 CREATE FUNCTION limaml_item_code_info(item_code bytea,
-	OUT model text, OUT model_id int, OUT version int, OUT len int)
+	OUT model text, OUT model_id int, OUT version int, OUT len int,
+	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model, model id, version, floats in the code';
+COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node (an error when this node has no version of the code''s identity), version, floats in the code, format, model UUID and content hash prefix';
 
 CREATE FUNCTION limaml_top_k(model text, items regclass, k int DEFAULT 10, members bigint[] DEFAULT NULL,
 	id_column text DEFAULT 'item_id', features_column text DEFAULT 'features', exclude regclass DEFAULT NULL,
@@ -733,9 +741,10 @@ AS 'MODULE_PATHNAME', 'limaml_embedding_array' LANGUAGE C STABLE STRICT PARALLEL
 COMMENT ON FUNCTION limaml_embedding_array(bytea) IS 'the meta embedding''s vector';
 
 CREATE FUNCTION limaml_embedding_info(embedding bytea,
-	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int)
+	OUT model text, OUT model_id int, OUT version int, OUT dim int, OUT n_support int,
+	OUT format int, OUT model_uuid uuid, OUT content_hash bytea)
 AS 'MODULE_PATHNAME', 'limaml_embedding_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model, model id, version, dimension, support rows';
+COMMENT ON FUNCTION limaml_embedding_info(bytea) IS 'the meta embedding''s header: model and model id on this node (an error when this node has no version of the embedding''s identity), version, dimension, support rows, format, model UUID and content hash prefix';
 
 -- --------------------------------------------------- operations (issue 11)
 
@@ -788,3 +797,281 @@ CREATE FUNCTION limaml_drop_version(model text, version int, force boolean DEFAU
 AS 'MODULE_PATHNAME', 'limaml_drop_version' LANGUAGE C STRICT;
 COMMENT ON FUNCTION limaml_drop_version(text, int, boolean)
 	IS 'drops a stored version that is neither active nor the newest; refuses one still used by meta embeddings unless force (which drops them too); false when there is no such version; owner only';
+
+-- ----------------------------------------------- model identity (issue 10)
+
+-- the same model, version and parameters on every node and database: the
+-- UUID and the content hash embeddings, item codes and exports carry
+ALTER TABLE limaml_model ADD COLUMN model_uuid uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid();
+ALTER TABLE limaml_model_version ADD COLUMN content_hash bytea NOT NULL
+	CHECK (pg_catalog.octet_length(content_hash) = 32);
+
+COMMENT ON COLUMN limaml_model.model_id IS 'per-database number of the model (model_uuid is its identity everywhere)';
+COMMENT ON COLUMN limaml_model.model_uuid IS 'identity of the model on every node and database: kept by limaml_model_export and limaml_model_import, carried by every meta embedding and item code';
+COMMENT ON COLUMN limaml_model_version.content_hash IS 'SHA-256 of the configuration and parameters (limaml_content_hash): embeddings, item codes and exports carry it, and a version of this number with other parameters is refused';
+
+CREATE FUNCTION limaml_content_hash(config jsonb, params bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_content_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_content_hash(jsonb, bytea)
+	IS 'the content hash of a model version: SHA-256 of its configuration (as limaml writes it) and little-endian float32 parameters, as limaml_model_version.content_hash holds it';
+
+CREATE FUNCTION limaml_embedding_version(embedding bytea) RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_embedding_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_embedding_version(bytea)
+	IS 'the model version number in a meta embedding''s header, without the catalog (NULL when the bytea is no valid meta embedding); limaml_refresh records it';
+-- Citus: one command copies models from the coordinator to every worker
+CREATE FUNCTION limaml_publish_apply(snapshot jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	lock_name CONSTANT int := 1280134222;	-- lm_lock_model_name's class ('LMLN')
+	lock_model CONSTANT int := 1280134217;	-- lm_lock_model_id's class ('LMLI')
+	model_name text := snapshot ->> 'name';
+	want @extschema@.limaml_model;
+	local_id int;
+	stale_id int;
+	v jsonb;
+	n_written int := 0;
+	n_removed int;
+BEGIN
+	IF model_name IS NULL THEN
+		RAISE EXCEPTION 'limaml_publish_apply needs a snapshot made by limaml_publish' USING ERRCODE = '22023';
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(lock_name, pg_catalog.hashtext(model_name));
+	IF snapshot -> 'model' IS NULL OR snapshot -> 'model' = 'null'::jsonb THEN
+		-- dropped on the coordinator: drop it here too
+		IF EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = model_name) THEN
+			PERFORM @extschema@.limaml_drop_model(model_name);
+			RETURN 'dropped';
+		END IF;
+		RETURN 'absent';
+	END IF;
+
+	-- relations are named as on the coordinator; one missing here is left NULL
+	want := pg_catalog.jsonb_populate_record(NULL::@extschema@.limaml_model,
+		(snapshot -> 'model') - 'model_id' - 'source' - 'members' - 'items');
+	want.source := pg_catalog.to_regclass(snapshot -> 'model' ->> 'source');
+	want.members := pg_catalog.to_regclass(snapshot -> 'model' ->> 'members');
+	want.items := pg_catalog.to_regclass(snapshot -> 'model' ->> 'items');
+
+	-- another model under this name (dropped and re-created on the coordinator) goes
+	SELECT m.model_id INTO stale_id FROM @extschema@.limaml_model m
+	 WHERE m.name = model_name AND m.model_uuid <> want.model_uuid;
+	IF FOUND THEN
+		PERFORM @extschema@.limaml_drop_model(model_name);
+	END IF;
+
+	SELECT m.model_id INTO local_id FROM @extschema@.limaml_model m WHERE m.model_uuid = want.model_uuid;
+	IF NOT FOUND THEN
+		INSERT INTO @extschema@.limaml_model AS m (name, model_uuid, source, members, config, active_version,
+												   created_at, items, owner)
+		VALUES (want.name, want.model_uuid, want.source, want.members, want.config, NULL,
+				want.created_at, want.items, want.owner)
+		RETURNING m.model_id INTO local_id;
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(lock_model, local_id);
+
+	-- versions: the coordinator's set, byte for byte
+	DELETE FROM @extschema@.limaml_model_version mv
+	 WHERE mv.model_id = local_id
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(snapshot -> 'versions') s
+					    WHERE (s ->> 'version')::int = mv.version
+						  AND (s ->> 'content_hash') = mv.content_hash::text);
+	GET DIAGNOSTICS n_removed = ROW_COUNT;
+	FOR v IN SELECT s FROM pg_catalog.jsonb_array_elements(snapshot -> 'versions') s LOOP
+		INSERT INTO @extschema@.limaml_model_version
+		SELECT (pg_catalog.jsonb_populate_record(NULL::@extschema@.limaml_model_version,
+				v || pg_catalog.jsonb_build_object('model_id', local_id))).*
+		ON CONFLICT DO NOTHING;
+		IF FOUND THEN
+			n_written := n_written + 1;
+		END IF;
+	END LOOP;
+
+	UPDATE @extschema@.limaml_model m
+	   SET name = want.name, source = want.source, members = want.members, config = want.config,
+		   active_version = want.active_version, created_at = want.created_at, items = want.items,
+		   owner = want.owner
+	 WHERE m.model_id = local_id
+	   AND (m.name, m.source, m.members, m.config, m.active_version, m.created_at, m.items, m.owner)
+		   IS DISTINCT FROM (want.name, want.source, want.members, want.config, want.active_version,
+							 want.created_at, want.items, want.owner);
+
+	-- grants: the coordinator's, for the roles this node has
+	DELETE FROM @extschema@.limaml_model_grant g
+	 WHERE g.model_id = local_id
+	   AND g.grantee::text NOT IN (SELECT pg_catalog.jsonb_array_elements_text(snapshot -> 'grants'));
+	INSERT INTO @extschema@.limaml_model_grant (model_id, grantee)
+	SELECT local_id, pg_catalog.to_regrole(r)
+	  FROM pg_catalog.jsonb_array_elements_text(snapshot -> 'grants') r
+	 WHERE pg_catalog.to_regrole(r) IS NOT NULL
+	ON CONFLICT DO NOTHING;
+
+	RETURN pg_catalog.format('%s versions written, %s removed', n_written, n_removed);
+END
+$fn$;
+COMMENT ON FUNCTION limaml_publish_apply(jsonb)
+	IS 'internal: run on a Citus worker by limaml_publish: makes one model as on the coordinator';
+
+CREATE FUNCTION limaml_publish(model text DEFAULT NULL)
+RETURNS TABLE (node text, model_name text, result text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	names text[];
+	model_names text[];
+	snapshot jsonb;
+	r record;
+	this_version text;
+	bad text;
+	one text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'limaml_publish needs the citus extension in this database' USING ERRCODE = '55000',
+			HINT = 'Without Citus, copy a model with limaml_model_export and limaml_model_import.';
+	END IF;
+	IF NOT pg_catalog.citus_is_coordinator() THEN
+		RAISE EXCEPTION 'limaml_publish runs on the citus coordinator' USING ERRCODE = '55000',
+			HINT = 'The coordinator''s catalog is the one published to the workers.';
+	END IF;
+	IF model IS NULL THEN
+		SELECT pg_catalog.array_agg(m.name ORDER BY m.name) INTO model_names
+		  FROM @extschema@.limaml_model m WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
+	ELSE
+		model_names := ARRAY[model];
+		IF EXISTS (SELECT 1 FROM @extschema@.limaml_model m WHERE m.name = model
+					  AND NOT pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER')) THEN
+			RAISE EXCEPTION 'permission denied for limaml model "%"', model USING ERRCODE = '42501',
+				HINT = 'Only its owner, members of that role and superusers may publish it.';
+		END IF;
+	END IF;
+
+	-- every worker must answer, with this limaml version, before any is written
+	SELECT e.extversion INTO this_version FROM pg_catalog.pg_extension e WHERE e.extname = 'limaml';
+	SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport,
+		   CASE WHEN w.success THEN 'limaml ' || coalesce(w.result, 'is not installed') ELSE w.result END), '; ')
+	  INTO bad
+	  FROM pg_catalog.run_command_on_workers(
+			$q$SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'limaml'$q$) w
+	 WHERE NOT w.success OR w.result IS DISTINCT FROM this_version;
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'limaml_publish cannot reach every worker with limaml %', this_version
+			USING ERRCODE = '08006', DETAIL = bad,
+			HINT = 'Nothing was published. Bring the node back (or citus_disable_node it), then publish again.';
+	END IF;
+
+	FOREACH one IN ARRAY coalesce(model_names, '{}') LOOP
+		SELECT pg_catalog.jsonb_build_object(
+				'name', one,
+				'model', pg_catalog.to_jsonb(m),
+				'versions', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(mv) - 'model_id' ORDER BY mv.version), '[]')
+							   FROM @extschema@.limaml_model_version mv WHERE mv.model_id = m.model_id),
+				'grants', (SELECT coalesce(pg_catalog.jsonb_agg(g.grantee::text), '[]')
+							 FROM @extschema@.limaml_model_grant g WHERE g.model_id = m.model_id))
+		  INTO snapshot
+		  FROM @extschema@.limaml_model m WHERE m.name = one;
+		IF NOT FOUND THEN
+			snapshot := pg_catalog.jsonb_build_object('name', one, 'model', NULL);
+		END IF;
+		FOR r IN SELECT w.nodename, w.nodeport, w.success, w.result
+				   FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+						'SELECT @extschema@.limaml_publish_apply(%L::jsonb)', snapshot)) w
+				  ORDER BY w.nodename, w.nodeport LOOP
+			IF NOT r.success THEN
+				RAISE EXCEPTION 'limaml_publish of model "%" failed on node %:%', one, r.nodename, r.nodeport
+					USING ERRCODE = '58000', DETAIL = r.result,
+					HINT = 'Each node applies a model in one transaction; publish again: it is idempotent.';
+			END IF;
+			node := r.nodename || ':' || r.nodeport;
+			model_name := one;
+			result := r.result;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION limaml_publish(text)
+	IS 'copies a model (default: every model of the caller) from the Citus coordinator to every worker, idempotently';
+
+-- the model named by its uuid: uuid has no collation, so postgres_fdw ships
+-- these forms to foreign partitions (a text argument's collation stops it)
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real)
+	IS 'limaml_adapt_agg with the model named by its uuid (use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz)
+	IS 'limaml_adapt_agg with the model named by its uuid (newest support_size by ts, parallel-capable): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids; use ORDER BY ts inside the call): shippable by postgres_fdw';
+CREATE FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_transfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg transition, the model named by its uuid';
+CREATE FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint) RETURNS bytea
+AS 'MODULE_PATHNAME', 'limaml_adapt_agg_finalfn' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION limaml_adapt_agg_finalfn(internal, uuid, real[], real[], real, timestamptz, bigint)
+	IS 'internal: limaml_adapt_agg final, the model named by its uuid';
+CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_features real[], label real, ts timestamptz, item_id bigint) (
+	SFUNC = limaml_adapt_agg_transfn,
+	STYPE = internal,
+	SSPACE = 8192,
+	FINALFUNC = limaml_adapt_agg_finalfn,
+	FINALFUNC_EXTRA,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = limaml_adapt_agg_combinefn,
+	SERIALFUNC = limaml_adapt_agg_serializefn,
+	DESERIALFUNC = limaml_adapt_agg_deserializefn,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz, bigint)
+	IS 'limaml_adapt_agg with the model named by its uuid (with item ids, newest support_size by ts, parallel-capable): shippable by postgres_fdw';

@@ -6,7 +6,7 @@ BEGIN
 	EXECUTE q;
 	RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(OID|model id) \d+', '\1 N', 'g');
+	RETURN SQLSTATE || ': ' || regexp_replace(regexp_replace(SQLERRM, '(OID|model id) \d+', '\1 N', 'g'), '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}', 'UUID', 'g');
 END $$;
 
 \set n_members 300
@@ -150,19 +150,21 @@ SELECT pg_temp.err($$ SELECT limaml_score(e, '{NaN,0,0,0,0,0,0,0}') FROM one $$)
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{0,0,0,0,0,0,0,-Infinity}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{{1,0,0,0},{0,0,0,0}}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e, '{1,0,0,0,NULL,0,0,0}') FROM one $$);
--- the bytea is checked: payload, header fields, length, origin
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 30, get_byte(e, 30) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 87, get_byte(e, 87) # 128), '{1,0,0,0,0,0,0,0}') FROM one $$);
+-- the bytea is checked: payload, header fields (format 2: uuid at 8, version 24,
+-- n_support 28, content hash 32, checksum 40), length, origin
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 50, get_byte(e, 50) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 107, get_byte(e, 107) # 128), '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 0, get_byte(e, 0) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 4, 2), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 4, 3), '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 6, 17), '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 8, get_byte(e, 8) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 12, get_byte(e, 12) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 16, get_byte(e, 16) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 20, get_byte(e, 20) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 24, get_byte(e, 24) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 28, get_byte(e, 28) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 32, get_byte(e, 32) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(set_byte(e, 40, get_byte(e, 40) # 1), '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(substring(e from 1 for 10), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(substring(e from 1 for 24), '{1,0,0,0,0,0,0,0}') FROM one $$);
-SELECT pg_temp.err($$ SELECT limaml_score(substring(e from 1 for 84), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(substring(e from 1 for 44), '{1,0,0,0,0,0,0,0}') FROM one $$);
+SELECT pg_temp.err($$ SELECT limaml_score(substring(e from 1 for 104), '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(e || '\x00'::bytea, '{1,0,0,0,0,0,0,0}') FROM one $$);
 SELECT pg_temp.err($$ SELECT limaml_score(decode(repeat('deadbeef', 22), 'hex'), '{1,0,0,0,0,0,0,0}') $$);
 SELECT pg_temp.err($$ SELECT limaml_score('\x00'::bytea, '{1,0,0,0,0,0,0,0}') $$);
@@ -170,7 +172,7 @@ SELECT pg_temp.err($$ SELECT limaml_score('\x00'::bytea, '{1,0,0,0,0,0,0,0}') $$
 SELECT pg_temp.err($$ SELECT limaml_score(x, '{1,0,0,0,0,0,0,0}')
                         FROM (VALUES (1, (SELECT e FROM one)), (2, (SELECT substring(e from 1 for 10) FROM one))) v(n, x) $$);
 SELECT pg_temp.err($$ SELECT limaml_score(x, '{1,0,0,0,0,0,0,0}')
-                        FROM (VALUES (1, (SELECT e FROM one)), (2, (SELECT set_byte(e, 40, get_byte(e, 40) # 1) FROM one))) v(n, x) $$);
+                        FROM (VALUES (1, (SELECT e FROM one)), (2, (SELECT set_byte(e, 60, get_byte(e, 60) # 1) FROM one))) v(n, x) $$);
 -- the untouched embedding still scores
 SELECT limaml_score(e, '{1,0,0,0,0,0,0,0}') BETWEEN 0 AND 1 AS ok FROM one;
 

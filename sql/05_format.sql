@@ -6,7 +6,7 @@ BEGIN
 	EXECUTE q;
 	RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(OID|model id) \d+', '\1 N', 'g');
+	RETURN SQLSTATE || ': ' || regexp_replace(regexp_replace(SQLERRM, '(OID|model id) \d+', '\1 N', 'g'), '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}', 'UUID', 'g');
 END $$;
 
 \set n_members 100
@@ -28,15 +28,15 @@ SELECT count(*) AS epochs FROM limaml_train('fm', epochs => 3, outer_lr => 0.01)
 -- ------------------------------------------------------------ the embedding bytea
 
 CREATE TEMP TABLE e AS SELECT limaml_adapt(1, 'fm') AS e, limaml_adapt(-1, 'fm') AS cold;
--- header of 24 bytes, then float32[dim]
-SELECT octet_length(e) AS bytes, 24 + 4 * 12 AS expected, octet_length(cold) AS cold_bytes FROM e;
+-- header of 44 bytes, then float32[dim]
+SELECT octet_length(e) AS bytes, 44 + 4 * 12 AS expected, octet_length(cold) AS cold_bytes FROM e;
 SELECT array_length(limaml_embedding_array(e), 1) AS dim, array_ndims(limaml_embedding_array(e)) AS ndims,
        (SELECT bool_and(x = x AND abs(x) < 1e6) FROM unnest(limaml_embedding_array(e)) x) AS finite
   FROM e;
 SELECT i.model, i.version, i.dim, i.n_support, i.model_id = (SELECT model_id FROM limaml_model WHERE name = 'fm') AS model_id
   FROM e, limaml_embedding_info(e.e) i;
 SELECT i.model, i.version, i.dim, i.n_support FROM e, limaml_embedding_info(e.cold) i;
--- the magic "LLMB", format 1 and the dimension, little-endian
+-- the magic "LLMB", format 2 and the dimension, little-endian
 SELECT substring(e from 1 for 8) AS header_start FROM e;
 -- the payload holds the array's float32 values
 SELECT limaml_embedding_array(e) <> limaml_embedding_array(cold) AS differs FROM e;
@@ -48,18 +48,19 @@ SELECT limaml_embedding_array(NULL) IS NULL AS array_null, (limaml_embedding_inf
 
 -- bad inputs, to both functions
 CREATE TEMP TABLE bad (what text, b bytea);
-INSERT INTO bad SELECT 'payload byte flipped', set_byte(e, 40, get_byte(e, 40) # 1) FROM e;
-INSERT INTO bad SELECT 'last byte flipped', set_byte(e, 71, get_byte(e, 71) # 1) FROM e;
-INSERT INTO bad SELECT 'model id flipped', set_byte(e, 8, get_byte(e, 8) # 1) FROM e;
-INSERT INTO bad SELECT 'version flipped', set_byte(e, 12, get_byte(e, 12) # 1) FROM e;
-INSERT INTO bad SELECT 'n_support flipped', set_byte(e, 16, get_byte(e, 16) # 1) FROM e;
-INSERT INTO bad SELECT 'checksum flipped', set_byte(e, 23, get_byte(e, 23) # 1) FROM e;
+INSERT INTO bad SELECT 'payload byte flipped', set_byte(e, 60, get_byte(e, 60) # 1) FROM e;
+INSERT INTO bad SELECT 'last byte flipped', set_byte(e, 91, get_byte(e, 91) # 1) FROM e;
+INSERT INTO bad SELECT 'model uuid flipped', set_byte(e, 8, get_byte(e, 8) # 1) FROM e;
+INSERT INTO bad SELECT 'version flipped', set_byte(e, 24, get_byte(e, 24) # 1) FROM e;
+INSERT INTO bad SELECT 'n_support flipped', set_byte(e, 28, get_byte(e, 28) # 1) FROM e;
+INSERT INTO bad SELECT 'content hash flipped', set_byte(e, 32, get_byte(e, 32) # 1) FROM e;
+INSERT INTO bad SELECT 'checksum flipped', set_byte(e, 43, get_byte(e, 43) # 1) FROM e;
 INSERT INTO bad SELECT 'magic flipped', set_byte(e, 3, get_byte(e, 3) # 1) FROM e;
-INSERT INTO bad SELECT 'format 2', set_byte(e, 4, 2) FROM e;
+INSERT INTO bad SELECT 'format 3', set_byte(e, 4, 3) FROM e;
 INSERT INTO bad SELECT 'dimension 13', set_byte(e, 6, 13) FROM e;
 INSERT INTO bad SELECT 'truncated to 10', substring(e from 1 for 10) FROM e;
-INSERT INTO bad SELECT 'header only', substring(e from 1 for 24) FROM e;
-INSERT INTO bad SELECT 'one float short', substring(e from 1 for 68) FROM e;
+INSERT INTO bad SELECT 'header only', substring(e from 1 for 44) FROM e;
+INSERT INTO bad SELECT 'one float short', substring(e from 1 for 88) FROM e;
 INSERT INTO bad SELECT 'one byte long', e || '\x00'::bytea FROM e;
 INSERT INTO bad SELECT 'two embeddings', e || e FROM e;
 INSERT INTO bad VALUES ('deadbeef', decode(repeat('deadbeef', 18), 'hex'));
@@ -113,7 +114,7 @@ SELECT v.version, v.training FROM limaml_model_version v JOIN limaml_model m USI
 SELECT (SELECT params FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'fm' AND version = 1)
      = (SELECT params FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'fm_copy' AND version = 0)
        AS same_params;
-SELECT (limaml_model_export('fm_copy') - 'name' - 'version') = (j - 'name' - 'version') AS same_export FROM x;
+SELECT (limaml_model_export('fm_copy') - 'name' - 'version' - 'model_uuid') = (j - 'name' - 'version' - 'model_uuid') AS same_export FROM x;
 -- the same member adapted under both models scores identically
 CREATE TEMP TABLE both_models AS
 SELECT member_id,
@@ -132,7 +133,7 @@ SELECT (limaml_embedding_info(copy)).model FROM both_models WHERE member_id = 1;
 SELECT limaml_model_import('fm_copy', limaml_model_export('fm', 0)) AS version;
 SELECT m.active_version, count(*) AS versions FROM limaml_model m JOIN limaml_model_version v USING (model_id)
  WHERE m.name = 'fm_copy' GROUP BY 1;
-SELECT (limaml_model_export('fm_copy') - 'name' - 'version') = (limaml_model_export('fm', 0) - 'name' - 'version')
+SELECT (limaml_model_export('fm_copy') - 'name' - 'version' - 'model_uuid') = (limaml_model_export('fm', 0) - 'name' - 'version' - 'model_uuid')
        AS now_version_0;
 -- the source and members of an existing model stay
 SELECT source, members FROM limaml_model WHERE name = 'fm_copy';
@@ -142,7 +143,8 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('fm_copy', limaml_model_export(
 SELECT pg_temp.err($$ SELECT limaml_model_import('fm_small', limaml_model_export('fm')) $$);
 SELECT count(*) AS versions FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'fm_copy';
 -- the loss is part of the shape
-SELECT pg_temp.err($$ SELECT limaml_model_import('fm_copy', jsonb_set(limaml_model_export('fm'), '{config,loss}', '"mse"')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('fm_copy', jsonb_set(limaml_model_export('fm') - 'model_uuid' - 'content_hash'
+                                                                       || '{"format_version": 2}', '{config,loss}', '"mse"')) $$);
 
 -- a model imported without a source adapts only through the aggregate
 SELECT limaml_model_import('fm_nosrc', j) AS version FROM x;
@@ -174,7 +176,9 @@ CREATE FUNCTION pg_temp.imp(edit text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	j jsonb;
 BEGIN
-	EXECUTE 'SELECT ' || edit || ' FROM (SELECT limaml_model_export(''fm'') AS j) s' INTO j;
+	-- format 2 (no identity): each edit meets its own check, not the content hash's
+	EXECUTE 'SELECT ' || edit || ' FROM (SELECT limaml_model_export(''fm'') - ''model_uuid'' - ''content_hash'''
+		|| ' || ''{"format_version": 2}'' AS j) s' INTO j;
 	RETURN pg_temp.err(format('SELECT limaml_model_import(''fm_bad'', %L::jsonb)', j));
 END $$;
 SELECT pg_temp.err($$ SELECT limaml_model_import('fm_bad', '{}') $$);
@@ -187,7 +191,7 @@ SELECT pg_temp.imp($$ j - 'format' $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format}', '"torch"') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format}', '1') $$);
 SELECT pg_temp.imp($$ j - 'format_version' $$);
-SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '3') $$);
+SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '4') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '"1"') $$);
 SELECT pg_temp.imp($$ jsonb_set(j, '{format_version}', '1.5') $$);
 SELECT pg_temp.imp($$ j - 'config' $$);

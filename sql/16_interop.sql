@@ -53,6 +53,8 @@ SELECT limaml_create_model('i_plain', 'planted_interactions', embedding_dim => 6
 SELECT count(*) AS epochs FROM limaml_train('i_plain', epochs => 2, outer_lr => 0.01);
 CREATE TEMP TABLE pj AS SELECT limaml_model_export('i_plain') AS j;
 SELECT j->'format_version' AS exported_format_version, j->'config' ? 'wide' AS has_wide FROM pj;
+-- the documents below are edited: as format 2 (no identity), as a user's own tool writes them
+UPDATE pj SET j = j - 'model_uuid' - 'content_hash' || '{"format_version": 2}';
 -- a 0.1.0 export: format_version 1, none of 0.2.0's fields; it imports and scores the same
 SELECT limaml_model_import('i_v1', jsonb_set(j #- '{config,wide}' #- '{config,wide_rank}' #- '{config,ridge_lambda}',
                                              '{format_version}', '1')) AS version
@@ -60,7 +62,8 @@ SELECT limaml_model_import('i_v1', jsonb_set(j #- '{config,wide}' #- '{config,wi
 SELECT (SELECT params FROM limaml_model_version JOIN limaml_model USING (model_id) WHERE name = 'i_v1')
      = (SELECT params FROM limaml_model_version v JOIN limaml_model m USING (model_id)
          WHERE m.name = 'i_plain' AND v.version = m.active_version) AS same_params;
-SELECT (limaml_model_export('i_v1') - 'name' - 'version') = (j - 'name' - 'version') AS exports_as_version_2 FROM pj;
+SELECT (limaml_model_export('i_v1') - 'name' - 'version' - 'model_uuid' - 'content_hash' || '{"format_version": 2}')
+     = (j - 'name' - 'version') AS exports_as_version_3 FROM pj;
 SELECT count(*) AS pairs, count(*) FILTER (WHERE limaml_score(a.e, it.features) = limaml_score(b.e, it.features)) AS equal
   FROM (SELECT member_id, limaml_adapt_agg('i_plain', member_features, item_features, label ORDER BY ts) AS e
           FROM planted_interactions WHERE member_id <= 10 GROUP BY member_id) a
@@ -68,7 +71,7 @@ SELECT count(*) AS pairs, count(*) FILTER (WHERE limaml_score(a.e, it.features) 
           FROM planted_interactions WHERE member_id <= 10 GROUP BY member_id) b USING (member_id)
  CROSS JOIN planted_items it;
 -- other versions are refused
-SELECT pg_temp.err_full($$ SELECT limaml_model_import('bad', jsonb_set(j, '{format_version}', '3')) FROM pj $$);
+SELECT pg_temp.err_full($$ SELECT limaml_model_import('bad', jsonb_set(j, '{format_version}', '4')) FROM pj $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(j, '{format_version}', '0')) FROM pj $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(j, '{format_version}', '-1')) FROM pj $$);
 
@@ -80,7 +83,7 @@ SELECT pi.member_id, pi.member_features, '{1}'::real[] AS item_features, pi.labe
 SELECT limaml_create_model('i_id', 'i_src', embedding_dim => 4, item_buckets => 64, item_embedding_dim => 3, wide => false,
                            support_size => 10, seed => 3) > 0 AS created;
 SELECT count(*) AS epochs FROM limaml_train('i_id', epochs => 2, outer_lr => 0.03, validation_fraction => 0);
-CREATE TEMP TABLE ij AS SELECT limaml_model_export('i_id') AS j;
+CREATE TEMP TABLE ij AS SELECT limaml_model_export('i_id') - 'model_uuid' - 'content_hash' || '{"format_version": 2}' AS j;
 -- the export lists every all-zero row but the unknown one (the last), in bucket order
 SELECT jsonb_array_length(j->'item_embeddings_untrained') AS listed,
        (SELECT count(*) FROM jsonb_array_elements(j->'item_embeddings') WITH ORDINALITY r(row, n)
@@ -92,10 +95,12 @@ SELECT jsonb_array_length(j->'item_embeddings_untrained') AS listed,
   FROM ij;
 -- round trip
 SELECT limaml_model_import('i_id_copy', j) AS version FROM ij;
-SELECT (limaml_model_export('i_id_copy') - 'name' - 'version') = (j - 'name' - 'version') AS same_export FROM ij;
+SELECT (limaml_model_export('i_id_copy') - 'name' - 'version' - 'model_uuid' - 'content_hash' || '{"format_version": 2}')
+     = (j - 'name' - 'version') AS same_export FROM ij;
 -- format 1 had no list: zero rows keep meaning "never trained", with a warning
 SELECT limaml_model_import('i_id_v1', jsonb_set(j - 'item_embeddings_untrained', '{format_version}', '1')) AS version FROM ij;
-SELECT (limaml_model_export('i_id_v1') - 'name' - 'version') = (j - 'name' - 'version') AS same_export FROM ij;
+SELECT (limaml_model_export('i_id_v1') - 'name' - 'version' - 'model_uuid' - 'content_hash' || '{"format_version": 2}')
+     = (j - 'name' - 'version') AS same_export FROM ij;
 -- format 2 without the list, or with a row left out, is refused: those items would be served as unknown
 SELECT pg_temp.err_full($$ SELECT limaml_model_import('bad', j - 'item_embeddings_untrained') FROM ij $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(j, '{item_embeddings_untrained}',

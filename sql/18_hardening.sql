@@ -49,34 +49,9 @@ SELECT segment FROM limaml_evaluate('h', segments => '{2147483647}') WHERE predi
 SELECT segment FROM limaml_evaluate('h', segments => '{5,2147483646,2147483647}') WHERE predictor = 'adapted';
 
 -- forged headers with a valid CRC-32C: the checksum detects corruption, not forgery
-CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-	crc bigint := 4294967295;
-BEGIN
-	FOR i IN 0 .. length(b) - 1 LOOP
-		crc := crc # get_byte(b, i);
-		FOR k IN 1 .. 8 LOOP
-			IF crc & 1 = 1 THEN
-				crc := (crc >> 1) # 2197175160;		-- 0x82F63B78, reflected
-			ELSE
-				crc := crc >> 1;
-			END IF;
-		END LOOP;
-	END LOOP;
-	RETURN crc # 4294967295;
-END $$;
--- writes the checksum (bytes 20-23, little-endian) of a 24-byte header and its payload
-CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-	c bigint;
-BEGIN
-	b := overlay(b PLACING '\x00000000'::bytea FROM 21);
-	c := pg_temp.crc32c(b);
-	FOR k IN 0 .. 3 LOOP
-		b := set_byte(b, 20 + k, ((c >> (8 * k)) & 255)::int);
-	END LOOP;
-	RETURN b;
-END $$;
+\set ECHO none
+\ir test/data/crc32c.sql
+\set ECHO all
 
 CREATE TABLE h_forged AS
 SELECT limaml_adapt(1, 'h') AS e, limaml_item_encode('h', '{1,0,0,0}') AS c;
@@ -84,30 +59,30 @@ SELECT limaml_adapt(1, 'h') AS e, limaml_item_encode('h', '{1,0,0,0}') AS c;
 SELECT pg_temp.reseal(e) = e AS embedding_sealed, pg_temp.reseal(c) = c AS code_sealed FROM h_forged;
 SELECT limaml_score(e, c) IS NOT NULL AS scores, (limaml_embedding_info(e)).n_support > 0 AS adapted
   FROM h_forged;
--- meta embedding: a negative n_support (bytes 16-19), NaN and infinity in the payload (from byte 24)
+-- meta embedding: a negative n_support (bytes 28-31), NaN and infinity in the payload (from byte 44)
 SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\xffffffff'::bytea FROM 17)))) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\xffffffff'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\x0000c07f'::bytea FROM 25)), c)) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\x0000c07f'::bytea FROM 45)), c)) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, ''{1,0,0,0}'')',
                           pg_temp.reseal(overlay(e PLACING '\x000080ff'::bytea FROM length(e) - 3)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_embedding_array(%L::bytea)',
-                          pg_temp.reseal(overlay(e PLACING '\x0000807f'::bytea FROM 29)))) FROM h_forged;
+                          pg_temp.reseal(overlay(e PLACING '\x0000807f'::bytea FROM 49)))) FROM h_forged;
 -- the same bytes without a new checksum are corruption
 SELECT pg_temp.err(format('SELECT limaml_embedding_info(%L::bytea)',
-                          overlay(e PLACING '\xffffffff'::bytea FROM 17))) FROM h_forged;
--- item code: non-zero reserved flags (bytes 16-19), NaN and infinity in the payload
+                          overlay(e PLACING '\xffffffff'::bytea FROM 29))) FROM h_forged;
+-- item code: non-zero reserved flags (bytes 28-31), NaN and infinity in the payload
 SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
-                          pg_temp.reseal(overlay(c PLACING '\x01000000'::bytea FROM 17)))) FROM h_forged;
+                          pg_temp.reseal(overlay(c PLACING '\x01000000'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          e, pg_temp.reseal(overlay(c PLACING '\x00000080'::bytea FROM 17)))) FROM h_forged;
+                          e, pg_temp.reseal(overlay(c PLACING '\x00000080'::bytea FROM 29)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_score(%L::bytea, %L::bytea)',
-                          e, pg_temp.reseal(overlay(c PLACING '\x0000c07f'::bytea FROM 25)))) FROM h_forged;
+                          e, pg_temp.reseal(overlay(c PLACING '\x0000c07f'::bytea FROM 45)))) FROM h_forged;
 SELECT pg_temp.err(format('SELECT limaml_item_code_info(%L::bytea)',
                           pg_temp.reseal(overlay(c PLACING '\x000080ff'::bytea FROM length(c) - 3)))) FROM h_forged;
 -- a forged but well-formed header still reads: finite values, zero flags, n_support 0
-SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::bytea FROM 17)))).n_support,
-       limaml_score(pg_temp.reseal(overlay(e PLACING '\x0000803f'::bytea FROM 25)), c) IS NOT NULL AS scores
+SELECT (limaml_embedding_info(pg_temp.reseal(overlay(e PLACING '\x00000000'::bytea FROM 29)))).n_support,
+       limaml_score(pg_temp.reseal(overlay(e PLACING '\x0000803f'::bytea FROM 45)), c) IS NOT NULL AS scores
   FROM h_forged;
 DROP TABLE h_forged;
 
@@ -133,7 +108,7 @@ DROP TABLE h_ctx;
 UPDATE limaml_model_version v SET params = overlay(params PLACING '\x0000807f'::bytea FROM length(params) - 3)
   FROM limaml_model m WHERE m.model_id = v.model_id AND m.name = 'h' AND v.version = 0;
 SELECT pg_temp.err($$ SELECT limaml_model_export('h', version => 0) $$);
--- the hint's way out: a good export imported as a new active version
+-- the hint's way out: a good export of the version restores its parameters (same identity)
 SELECT limaml_model_import('h', good) AS version FROM h_emb;
 SELECT length(limaml_adapt(2, 'h')) > 24 AS adapts;
 DROP TABLE h_emb;
@@ -173,25 +148,26 @@ RESET ROLE;
 DROP ROLE h_user;
 DROP VIEW h_ids;
 
--- an embedding made by a dropped model of the same name is stale for limaml_refresh, even
--- when its version number and fingerprint match (issue 9: drop + import racing an adapt)
+-- an embedding made by a dropped model scores again once the model's export is imported:
+-- the import keeps its identity (UUID, version, content hash), so these are the very
+-- parameters that made it (issue 10; before 0.3.0 it was an orphan to re-adapt)
 SELECT limaml_create_model('o', 'planted_interactions', embedding_dim => 4, seed => 5) > 0 AS created;
 SELECT count(*) FROM limaml_train('o', epochs => 1);
 CALL limaml_refresh('o');
-CREATE TABLE h_orphan AS SELECT * FROM limaml_meta_embedding WHERE model = 'o' AND member_id = 7;
+CREATE TABLE h_orphan AS SELECT *, limaml_score(embedding, '{1,0,0,0}') AS score
+  FROM limaml_meta_embedding WHERE model = 'o' AND member_id = 7;
 CREATE TABLE h_export AS SELECT limaml_model_export('o') AS j;
 SELECT limaml_drop_model('o');
-SELECT limaml_model_import('o', j, source => 'planted_interactions') AS version FROM h_export;
-SELECT limaml_model_import('o', j) = (SELECT model_version FROM h_orphan) AS same_version_number
+SELECT left(pg_temp.err($$ SELECT limaml_score(embedding, '{1,0,0,0}') FROM h_orphan $$), 5) AS dropped_model;
+SELECT limaml_model_import('o', j, source => 'planted_interactions') = (SELECT model_version FROM h_orphan)
+       AS same_version_number
   FROM h_export;
+SELECT limaml_score(embedding, '{1,0,0,0}') = score AS scores_as_before FROM h_orphan;
+INSERT INTO limaml_meta_embedding SELECT model, member_id, embedding, model_version, n_support, updated_at,
+       source_ts, source_rows FROM h_orphan;
 CALL limaml_refresh('o');
-INSERT INTO limaml_meta_embedding SELECT * FROM h_orphan
-  ON CONFLICT (model, member_id) DO UPDATE SET embedding = EXCLUDED.embedding;
-SELECT left(pg_temp.err($$ SELECT limaml_score(embedding, '{0,0,0,0,0,0,0,0}') FROM limaml_meta_embedding
-                            WHERE model = 'o' AND member_id = 7 $$), 5) AS orphan_scores;
-CALL limaml_refresh('o');
-SELECT (limaml_embedding_info(e.embedding)).model_id = m.model_id AS repaired
-  FROM limaml_meta_embedding e JOIN limaml_model m ON m.name = e.model WHERE e.model = 'o' AND e.member_id = 7;
+SELECT count(*) AS stored, bool_and(embedding = (SELECT embedding FROM h_orphan)) FILTER (WHERE member_id = 7) AS kept
+  FROM limaml_meta_embedding WHERE model = 'o';
 DROP TABLE h_orphan, h_export;
 SELECT limaml_drop_model('o');
 

@@ -12,7 +12,7 @@ BEGIN
 	RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-	RETURN SQLSTATE || ': ' || regexp_replace(msg, '(OID|model id) \d+', '\1 N', 'g')
+	RETURN SQLSTATE || ': ' || regexp_replace(regexp_replace(msg, '(OID|model id) \d+', '\1 N', 'g'), '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}', 'UUID', 'g')
 		|| coalesce(E'\nHINT: ' || nullif(hint, ''), '');
 END $$;
 

@@ -29,6 +29,7 @@ members_relation_features(LmModel *model, int64 member_id)
 	Datum		args[1];
 	bool		isnull;
 	Datum		d;
+	Oid			shard;
 
 	if (!OidIsValid(model->members))
 		return NULL;
@@ -36,10 +37,13 @@ members_relation_features(LmModel *model, int64 member_id)
 	argtypes[0] = sql.member_id_type;
 	if (!lm_member_id_param(argtypes[0], member_id, &args[0]))
 		return NULL;
+	/* a Citus members table: its shard here, as for the source (adapt_plans) */
+	shard = lm_citus_local_shard(model->members, member_id);
 	lm_execute_plan_as(lm_model_reader(model),
 					   SPI_prepare(psprintf("SELECT %s FROM %s src WHERE src.member_id = $1 LIMIT 1",
 											sql.member_features,
-											lm_model_relation_sql(model, model->members, LM_MEMBERS)),
+											lm_model_relation_sql(model, OidIsValid(shard) ? shard : model->members,
+																  LM_MEMBERS)),
 								   1, argtypes),
 					   args, NULL, true, 1);
 	if (SPI_processed == 0)
@@ -55,6 +59,7 @@ members_relation_features(LmModel *model, int64 member_id)
 typedef struct AdaptPlans
 {
 	Oid			source;
+	Oid			rows_rel;		/* what the rows statement reads: the source, or its local Citus shard */
 	Oid			member_id_type; /* of the source's member_id, the rows statement's $1 */
 	bool		item_ids;		/* the rows statement selects item_id */
 	SPIPlanPtr	rows;			/* newest rows, and the member's row count */
@@ -87,7 +92,7 @@ keep_plan(const char *sql, int nargs, Oid *argtypes)
 
 /* inside SPI_connect */
 static AdaptPlans *
-adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
+adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid rows_rel, Oid *upsert_types)
 {
 	AdaptPlans *plans = fcinfo->flinfo->fn_extra;
 	Oid			row_types[2] = {InvalidOid, INT4OID};
@@ -98,7 +103,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 
 	lm_source_sql(model->source, &sql);
 	if (plans && plans->source == model->source && plans->item_ids == item_ids &&
-		plans->member_id_type == sql.member_id_type)
+		plans->member_id_type == sql.member_id_type && plans->rows_rel == rows_rel)
 		return plans;
 	if (!plans)
 	{
@@ -121,7 +126,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 	lm_model_check_source(model, model->source);
 	if (item_ids)
 		lm_check_item_id(model->source);
-	source = lm_model_relation_sql(model, model->source, LM_SOURCE);
+	source = lm_model_relation_sql(model, rows_rel, LM_SOURCE);
 	row_types[0] = sql.member_id_type;
 	plans->rows = keep_plan(psprintf("SELECT %s, %s, %s, %s, "
 									 "(SELECT count(*) FROM %s c WHERE c.member_id = $1)%s%s FROM %s src "
@@ -145,6 +150,7 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid *upsert_types)
 									   lm_schema_quoted(), lm_schema_quoted()),
 							  8, upsert_types);
 	plans->source = model->source;
+	plans->rows_rel = rows_rel;
 	plans->member_id_type = sql.member_id_type;
 	plans->item_ids = item_ids;
 	return plans;
@@ -174,6 +180,7 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	bool		source_ts_null = true;
 	Datum		source_rows = Int64GetDatum(0);
 	AdaptPlans *plans;
+	Oid			rows_rel;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -205,7 +212,9 @@ limaml_adapt(PG_FUNCTION_ARGS)
 	}
 
 	lm_spi_connect();
-	plans = adapt_plans(fcinfo, model, argtypes);
+	/* in a query Citus shipped to a worker: the member's shard here, not a nested distributed query */
+	rows_rel = lm_citus_local_shard(model->source, member_id);
+	plans = adapt_plans(fcinfo, model, OidIsValid(rows_rel) ? rows_rel : model->source, argtypes);
 	args[1] = Int32GetDatum(model->config.support_size);
 	/* an id out of the column type's range has no rows */
 	n = 0;

@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_transfn);
 PG_FUNCTION_INFO_V1(limaml_adapt_agg_finalfn);
@@ -91,19 +92,39 @@ typedef struct AggModelCache
 	LmModel    *model;
 } AggModelCache;
 
+/*
+ * The model argument as a key: the name, or the uuid's text for the forms
+ * that name the model by its uuid (a type without collation, so that
+ * postgres_fdw can ship the aggregate to a foreign partition); NULL: the
+ * default model.
+ */
+static char *
+model_arg_key(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1))
+		return NULL;
+	if (get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+		return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(1));
+}
+
 static LmModel *
 agg_model(FunctionCallInfo fcinfo)
 {
 	AggModelCache *cache = fcinfo->flinfo->fn_extra;
-	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *name = model_arg_key(fcinfo);
+	text	   *model_name;
 
 	if (cache && ((name == NULL && cache->name == NULL) ||
 				  (name && cache->name && strcmp(name, cache->name) == 0)))
 		return cache->model;
 	if (!cache)
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggModelCache));
-	cache->model = lm_model_acquire_by_name(name ? cstring_to_text(name) : NULL,
-											fcinfo->flinfo->fn_mcxt);
+	if (name && get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+		model_name = lm_model_name_by_uuid(PG_GETARG_DATUM(1));
+	else
+		model_name = name ? cstring_to_text(name) : NULL;
+	cache->model = lm_model_acquire_by_name(model_name, fcinfo->flinfo->fn_mcxt);
 	/* a concurrent drop waits for this transaction (lm_lock_model_id) */
 	lm_lock_model_id(cache->model->model_id, false);
 	cache->name = name ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name) : NULL;
@@ -115,13 +136,22 @@ agg_model(FunctionCallInfo fcinfo)
 static bool
 same_model_arg(FunctionCallInfo fcinfo, const AdaptAggState *state)
 {
-	text	   *arg;
+	char	   *key;
+	bool		same;
 
 	if (PG_ARGISNULL(1) || state->model_arg == NULL)
 		return PG_ARGISNULL(1) && state->model_arg == NULL;
-	arg = PG_GETARG_TEXT_PP(1);
-	return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
-		memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
+	if (get_fn_expr_argtype(fcinfo->flinfo, 1) != UUIDOID)
+	{
+		text	   *arg = PG_GETARG_TEXT_PP(1);
+
+		return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
+			memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
+	}
+	key = model_arg_key(fcinfo);
+	same = strcmp(key, state->model_arg) == 0;
+	pfree(key);
+	return same;
 }
 
 /* finite floats element by element by value, as SQL compares real[] (-0 = 0) */
@@ -466,8 +496,7 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 	{
 		agg_form(fcinfo, &keyed, &item_ids);
 		state = state_create(agg_model(fcinfo), keyed, item_ids, agg_cxt);
-		state->model_arg = PG_ARGISNULL(1) ? NULL :
-			MemoryContextStrdup(agg_cxt, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+		state->model_arg = PG_ARGISNULL(1) ? NULL : MemoryContextStrdup(agg_cxt, model_arg_key(fcinfo));
 	}
 	else if (!same_model_arg(fcinfo, state))
 		/* one group adapts one member with one model: never silently the first row's */
@@ -553,7 +582,8 @@ limaml_adapt_agg_combinefn(PG_FUNCTION_ARGS)
  */
 typedef struct AdaptAggWire
 {
-	int32		model_id;
+	uint8		model_uuid[LM_UUID_LEN];	/* the identity: another node's state */
+	uint8		content_hash[LM_HASH_PREFIX];	/* may be combined here (Citus) */
 	int32		version;
 	int32		n;
 	uint8		keyed;
@@ -602,7 +632,8 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 	p = VARDATA(raw);
 
 	memset(&wire, 0, sizeof(wire));
-	wire.model_id = state->model->model_id;
+	memcpy(wire.model_uuid, state->model->uuid, LM_UUID_LEN);
+	memcpy(wire.content_hash, state->model->content_hash, LM_HASH_PREFIX);
 	wire.version = state->model->version;
 	wire.n = state->n;
 	wire.keyed = state->keyed;
@@ -643,8 +674,6 @@ limaml_adapt_agg_serializefn(PG_FUNCTION_ARGS)
 /* the model version of serialized states, acquired once per query */
 typedef struct AggVersionCache
 {
-	int32		model_id;
-	int32		version;
 	LmModel    *model;
 } AggVersionCache;
 
@@ -665,13 +694,13 @@ limaml_adapt_agg_deserializefn(PG_FUNCTION_ARGS)
 	if (size < sizeof(wire))
 		elog(ERROR, "invalid limaml_adapt_agg state");
 	memcpy(&wire, p, sizeof(wire));
-	if (!cache || cache->model_id != wire.model_id || cache->version != wire.version)
+	if (!cache || !lm_model_is(cache->model, wire.model_uuid, wire.version) ||
+		memcmp(cache->model->content_hash, wire.content_hash, LM_HASH_PREFIX) != 0)
 	{
 		if (!cache)
 			cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AggVersionCache));
-		cache->model = lm_model_acquire(wire.model_id, wire.version, fcinfo->flinfo->fn_mcxt);
-		cache->model_id = wire.model_id;
-		cache->version = wire.version;
+		cache->model = lm_model_acquire_identity(wire.model_uuid, wire.version, wire.content_hash,
+												 "limaml_adapt_agg state", fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	state = state_create(cache->model, wire.keyed, wire.item_ids, agg_cxt);

@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -168,8 +169,8 @@ init_cache(void)
  * a lock.  A parallel worker may not take a new snapshot; it reads with
  * the leader's, and its cache dies with it at the end of the query.
  */
-static Snapshot
-catalog_snapshot(void)
+Snapshot
+lm_catalog_snapshot(void)
 {
 	return IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot();
 }
@@ -192,7 +193,7 @@ check_usable(int32 model_id, int32 version)
 	lm_spi_connect();
 	plan = SPI_prepare(psprintf("SELECT 1 FROM %s.limaml_model WHERE model_id = $1",
 								lm_schema_quoted()), 1, argtypes);
-	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+	SPI_execute_snapshot(plan, args, NULL, lm_catalog_snapshot(), InvalidSnapshot, true, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -207,6 +208,13 @@ static bool
 catalog_has_items(void)
 {
 	return get_attnum(lm_catalog_relid("limaml_model"), "items") != InvalidAttrNumber;
+}
+
+/* 0.3.0's catalog names models by UUID and versions by content hash */
+bool
+lm_catalog_has_identity(void)
+{
+	return get_attnum(lm_catalog_relid("limaml_model"), "model_uuid") != InvalidAttrNumber;
 }
 
 typedef struct VersionRead
@@ -225,15 +233,43 @@ read_version(void *arg)
 	Datum		args[2] = {Int32GetDatum(r->model_id), Int32GetDatum(r->version)};
 	SPIPlanPtr	plan;
 
-	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s, %s "
+	plan = SPI_prepare(psprintf("SELECT m.name, m.source, m.members, m.config, v.params, %s, %s, %s "
 								"FROM %s.limaml_model m JOIN %s.limaml_model_version v "
 								"ON v.model_id = m.model_id "
 								"WHERE m.model_id = $1 "
 								"AND v.version = $2",
 								catalog_has_items() ? "m.items" : "NULL::pg_catalog.regclass",
 								lm_catalog_has_owner() ? "m.owner::pg_catalog.oid" : "0::pg_catalog.oid",
+								lm_catalog_has_identity() ?
+								"pg_catalog.uuid_send(m.model_uuid), v.content_hash" : "NULL::bytea, NULL::bytea",
 								schema, schema), 2, argtypes);
-	SPI_execute_snapshot(plan, args, NULL, catalog_snapshot(), InvalidSnapshot, true, false, 1);
+	SPI_execute_snapshot(plan, args, NULL, lm_catalog_snapshot(), InvalidSnapshot, true, false, 1);
+}
+
+/* columns 8 and 9 of read_version: the UUID and the content hash, or format 1's model id */
+static void
+read_identity(LmModel *model, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		uuid = SPI_getbinval(tuple, desc, 8, &isnull);
+	bytea	   *hash;
+
+	model->has_identity = !isnull;
+	if (isnull)
+	{
+		memset(model->uuid, 0, LM_UUID_LEN);
+		memcpy(model->uuid, &model->model_id, sizeof(int32));
+		memset(model->content_hash, 0, LM_CONTENT_HASH_LEN);
+		return;
+	}
+	memcpy(model->uuid, VARDATA_ANY(DatumGetByteaPP(uuid)), LM_UUID_LEN);
+	hash = DatumGetByteaPP(SPI_getbinval(tuple, desc, 9, &isnull));
+	if (isnull || VARSIZE_ANY_EXHDR(hash) != LM_CONTENT_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("limaml model \"%s\" version %d has no valid content hash",
+						model->name, model->version)));
+	memcpy(model->content_hash, VARDATA_ANY(hash), LM_CONTENT_HASH_LEN);
 }
 
 /* reads one version from the catalog into its own memory context; the caller checked the use */
@@ -299,6 +335,7 @@ load_model(int32 model_id, int32 version)
 	if (isnull)
 		model->items = InvalidOid;
 	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
+	read_identity(model, tuple, desc);
 	MemoryContextSwitchTo(old);
 	MemoryContextSetParent(mcxt, TopMemoryContext);
 	lm_spi_finish();
@@ -454,6 +491,31 @@ lm_model_acquire_by_name(text *name, MemoryContext holder)
 
 	lm_model_resolve(name, &model_id, &version);
 	return lm_model_acquire(model_id, version, holder);
+}
+
+/* the name of the model with this uuid, as the caller sees the catalog */
+text *
+lm_model_name_by_uuid(Datum uuid)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		args[1] = {uuid};
+	bool		isnull;
+	Datum		name;
+
+	lm_spi_connect();
+	SPI_execute_with_args(psprintf("SELECT name FROM %s.limaml_model WHERE model_uuid = $1",
+								   lm_schema_quoted()),
+						  1, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("limaml model %s does not exist on this node",
+						DatumGetCString(DirectFunctionCall1(uuid_out, uuid))),
+				 errhint("Publish the model to this node (limaml_publish) or import it (limaml_model_import).")));
+	name = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							 false, -1);
+	lm_spi_finish();
+	return DatumGetTextPP(name);
 }
 
 /* ------------------------------------------------------------- negatives */
@@ -621,45 +683,93 @@ lm_negative_rows(const LmNegatives *neg, const LmArch *arch, int64 item_id, int6
 
 /* --------------------------------------------------------------- storage */
 
+/* the configuration of a model, for the content hash of its versions */
+static void
+model_config(int32 model_id, LmArch *arch, LmConfig *cfg, LmTransforms **tf)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(model_id)};
+	bool		isnull;
+
+	SPI_execute_with_args(psprintf("SELECT config FROM %s.limaml_model WHERE model_id = $1",
+								   lm_schema_quoted()), 1, argtypes, args, NULL, false, 1);
+	if (SPI_processed == 0)
+		elog(ERROR, "limaml model id %d vanished while storing a version", model_id);
+	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull)),
+						 arch, cfg);
+	*tf = lm_transforms_from_config(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 1, &isnull)));
+}
+
 /*
- * Stores params as the model's next version (optionally the active one);
- * the caller holds the model row lock so numbering cannot race.
+ * Stores params as the model's version number version (-1: the next one),
+ * with its content hash, and makes it the active version if activate and
+ * it is newer than the active one (an import of an old version does not
+ * replace a newer one).  The caller holds the model row lock so numbering
+ * cannot race.
  */
 int32
-lm_store_version(int32 model_id, const float *params, size_t n_params,
-				 const char *train_json, bool activate)
+lm_store_version_as(int32 model_id, int32 version, const float *params, size_t n_params,
+					const char *train_json, bool activate)
 {
 	const char *schema = lm_schema_quoted();
-	Oid			argtypes[3] = {INT4OID, BYTEAOID, JSONBOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', train_json ? ' ' : 'n'};
+	bool		identity = lm_catalog_has_identity();
+	Oid			argtypes[5] = {INT4OID, BYTEAOID, JSONBOID, INT4OID, BYTEAOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', train_json ? ' ' : 'n', version >= 0 ? ' ' : 'n', ' '};
 	bytea	   *raw = palloc(VARHDRSZ + n_params * sizeof(float));
+	bytea	   *hash = palloc(VARHDRSZ + LM_CONTENT_HASH_LEN);
 	bool		isnull;
-	int32		version;
 
 	SET_VARSIZE(raw, VARHDRSZ + n_params * sizeof(float));
 	memcpy(VARDATA(raw), params, n_params * sizeof(float));
 	args[0] = Int32GetDatum(model_id);
 	args[1] = PointerGetDatum(raw);
 	args[2] = train_json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(train_json)) : (Datum) 0;
+	args[3] = Int32GetDatum(version);
+	args[4] = PointerGetDatum(hash);
 
 	lm_spi_connect();
-	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model_version (model_id, version, params, training) "
-								   "SELECT $1, coalesce(max(version) + 1, 0), $2, $3 "
+	if (identity)
+	{
+		LmArch		arch;
+		LmConfig	cfg;
+		LmTransforms *tf;
+
+		model_config(model_id, &arch, &cfg, &tf);
+		if (arch.n_params != n_params)
+			elog(ERROR, "limaml model id %d: %zu parameters to store, its configuration has %zu",
+				 model_id, n_params, arch.n_params);
+		SET_VARSIZE(hash, VARHDRSZ + LM_CONTENT_HASH_LEN);
+		lm_content_hash(&arch, &cfg, tf, params, (uint8 *) VARDATA(hash));
+	}
+	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model_version (model_id, version, params, training%s) "
+								   "SELECT $1, coalesce($4, max(version) + 1, 0), $2, $3%s "
 								   "FROM %s.limaml_model_version WHERE model_id = $1 "
-								   "RETURNING version", schema, schema),
-						  3, argtypes, args, nulls, false, 1);
+								   "RETURNING version", schema,
+								   identity ? ", content_hash" : "", identity ? ", $5" : "", schema),
+						  identity ? 5 : 4, argtypes, args, nulls, false, 1);
 	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (activate)
 	{
 		argtypes[1] = INT4OID;
 		args[1] = Int32GetDatum(version);
 		SPI_execute_with_args(psprintf("UPDATE %s.limaml_model SET active_version = $2 "
-									   "WHERE model_id = $1", schema),
+									   "WHERE model_id = $1 AND (active_version IS NULL OR active_version < $2)",
+									   schema),
 							  2, argtypes, args, NULL, false, 0);
 	}
 	lm_spi_finish();
 	return version;
+}
+
+/* stores params as the model's next version (optionally the active one) */
+int32
+lm_store_version(int32 model_id, const float *params, size_t n_params,
+				 const char *train_json, bool activate)
+{
+	return lm_store_version_as(model_id, -1, params, n_params, train_json, activate);
 }
 
 Datum
@@ -843,13 +953,15 @@ prng_uniform(void *state)
 
 /* inserts the model row; errors on a duplicate name */
 int32
-lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char *config_json)
+lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char *config_json,
+				const uint8 *uuid)
 {
 	const char *schema = lm_schema_quoted();
-	Oid			argtypes[5] = {TEXTOID, OIDOID, OIDOID, JSONBOID, OIDOID};
-	Datum		args[5];
-	char		nulls[5] = {' ', OidIsValid(source) ? ' ' : 'n', OidIsValid(members) ? ' ' : 'n', ' ',
-	OidIsValid(items) ? ' ' : 'n'};
+	Oid			argtypes[6] = {TEXTOID, OIDOID, OIDOID, JSONBOID, OIDOID, BYTEAOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', OidIsValid(source) ? ' ' : 'n', OidIsValid(members) ? ' ' : 'n', ' ',
+	OidIsValid(items) ? ' ' : 'n', ' '};
+	bytea	   *uuid_raw = palloc(VARHDRSZ + LM_UUID_LEN);
 	bool		isnull;
 	int32		model_id;
 
@@ -858,6 +970,10 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 	args[2] = ObjectIdGetDatum(members);
 	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(config_json));
 	args[4] = ObjectIdGetDatum(items);
+	SET_VARSIZE(uuid_raw, VARHDRSZ + LM_UUID_LEN);
+	if (uuid)
+		memcpy(VARDATA(uuid_raw), uuid, LM_UUID_LEN);
+	args[5] = PointerGetDatum(uuid_raw);
 
 	lm_lock_model_name(name);
 	lm_spi_connect();
@@ -868,14 +984,19 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("limaml model \"%s\" already exists", name),
 				 errhint("Drop it with limaml_drop_model, or choose another name.")));
-	/* no items column before the update from 0.1.0; nothing to store then */
-	SPI_execute_with_args(OidIsValid(items) ?
-						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config, items) "
-								   "VALUES ($1, $2::regclass, $3::regclass, $4, $5::regclass) "
-								   "RETURNING model_id", schema) :
-						  psprintf("INSERT INTO %s.limaml_model (name, source, members, config) "
-								   "VALUES ($1, $2::regclass, $3::regclass, $4) RETURNING model_id", schema),
-						  OidIsValid(items) ? 5 : 4, argtypes, args, nulls, false, 1);
+	/*
+	 * no items column before the update from 0.1.0, no model_uuid before
+	 * 0.3.0; nothing to store then.  A NULL uuid takes the column's default.
+	 */
+	if (uuid && !lm_catalog_has_identity())
+		uuid = NULL;
+	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model (name, source, members, config%s%s) "
+								   "VALUES ($1, $2::regclass, $3::regclass, $4%s%s) RETURNING model_id",
+								   schema, OidIsValid(items) ? ", items" : "",
+								   uuid ? ", model_uuid" : "",
+								   OidIsValid(items) ? ", $5::regclass" : "",
+								   uuid ? ", pg_catalog.encode($6, 'hex')::pg_catalog.uuid" : ""),
+						  6, argtypes, args, nulls, false, 1);
 	model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	lm_spi_finish();
 	return model_id;
@@ -1066,7 +1187,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 
 	lm_check_model_size(&arch, name);
 	model_id = lm_insert_model(name, source, members, items,
-							   lm_config_with_transforms(lm_config_to_json(&arch, &cfg), tf));
+							   lm_config_with_transforms(lm_config_to_json(&arch, &cfg), tf), NULL);
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);

@@ -11,29 +11,53 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(limaml_item_encode);
 PG_FUNCTION_INFO_V1(limaml_item_code_info);
 
+/* format 2, or format 1 in a catalog from before 0.3.0 (as embedding.c) */
 bytea *
 lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v)
 {
-	size_t		size = sizeof(LmItemCodeHeader) + plan->code_len * sizeof(float);
+	size_t		header_size = LM_ITEM_CODE_HEADER_SIZE(model->has_identity ? 2 : 1);
+	size_t		size = header_size + plan->code_len * sizeof(float);
 	bytea	   *raw = palloc(VARHDRSZ + size);
-	LmItemCodeHeader header;
-	float	   *code = (float *) (VARDATA(raw) + sizeof(header));
+	float	   *code = palloc(plan->code_len * sizeof(float));
 
 	lm_serve_plan_encode(plan, v, code);
-	header.magic = LM_ITEM_CODE_MAGIC;
-	header.format = LM_ITEM_CODE_FORMAT;
-	header.len = (uint16) plan->code_len;
-	header.model_id = model->model_id;
-	header.model_version = model->version;
-	header.flags = 0;
-	header.checksum = 0;
-	header.checksum = lm_item_code_checksum(&header, code);
+	if (model->has_identity)
+	{
+		LmItemCodeHeader header;
+
+		header.magic = LM_ITEM_CODE_MAGIC;
+		header.format = LM_ITEM_CODE_FORMAT;
+		header.len = (uint16) plan->code_len;
+		memcpy(header.model_uuid, model->uuid, LM_UUID_LEN);
+		header.model_version = model->version;
+		header.flags = 0;
+		memcpy(header.content_hash, model->content_hash, LM_HASH_PREFIX);
+		header.checksum = 0;
+		header.checksum = lm_item_code_checksum(&header, code);
+		memcpy(VARDATA(raw), &header, sizeof(header));
+	}
+	else
+	{
+		LmItemCodeHeader1 header;
+
+		header.magic = LM_ITEM_CODE_MAGIC;
+		header.format = 1;
+		header.len = (uint16) plan->code_len;
+		header.model_id = model->model_id;
+		header.model_version = model->version;
+		header.flags = 0;
+		header.checksum = 0;
+		header.checksum = lm_item_code1_checksum(&header, code);
+		memcpy(VARDATA(raw), &header, sizeof(header));
+	}
 	SET_VARSIZE(raw, VARHDRSZ + size);
-	memcpy(VARDATA(raw), &header, sizeof(header));
+	memcpy(VARDATA(raw) + header_size, code, plan->code_len * sizeof(float));
+	pfree(code);
 	return raw;
 }
 
@@ -67,7 +91,15 @@ lm_item_code_read(bytea *raw, LmItemCodeHeader *header)
 			bad_code(problem);
 			break;
 	}
-	return data + sizeof(LmItemCodeHeader);
+	return data + LM_ITEM_CODE_HEADER_SIZE(header->format);
+}
+
+/* an item code's format is this catalog's: identities, or local ids before 0.3.0 */
+void
+lm_check_item_code_format(const LmItemCodeHeader *header)
+{
+	lm_check_identity_format(header->format, "item code",
+							 "Encode the items again with limaml_item_encode.");
 }
 
 /* ------------------------------------------------------------ encode */
@@ -153,18 +185,25 @@ limaml_item_code_info(PG_FUNCTION_ARGS)
 	LmItemCodeHeader header;
 	LmModel    *model;
 	TupleDesc	desc;
-	Datum		values[4];
-	bool		nulls[4] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 
 	lm_item_code_read(PG_GETARG_BYTEA_PP(0), &header);
-	model = lm_model_acquire(header.model_id, header.model_version, CurrentMemoryContext);
+	lm_check_item_code_format(&header);
+	model = lm_model_acquire_identity(header.model_uuid, header.model_version, header.content_hash,
+									  "item code", CurrentMemoryContext);
 	if (lm_serving_plan(model)->code_len != header.len)
 		bad_code("its length does not match its model's");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "limaml_item_code_info must return a record");
 	values[0] = CStringGetTextDatum(model->name);
-	values[1] = Int32GetDatum(header.model_id);
+	values[1] = Int32GetDatum(model->model_id);
 	values[2] = Int32GetDatum(header.model_version);
 	values[3] = Int32GetDatum(header.len);
+	values[4] = Int32GetDatum(header.format);
+	values[5] = UUIDPGetDatum((pg_uuid_t *) header.model_uuid);
+	nulls[5] = header.format == 1;
+	values[6] = PointerGetDatum(lm_hash_prefix_bytea(header.content_hash));
+	nulls[6] = header.format == 1;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

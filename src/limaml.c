@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/uuid.h"
 
 PG_MODULE_MAGIC;
 
@@ -373,4 +374,11 @@ limaml_prevent_transaction_block(PG_FUNCTION_ARGS)
 				 errhint("It commits after every batch: CALL %s(...) as a statement of its own, outside BEGIN ... COMMIT.",
 						 procedure)));
 	PG_RETURN_VOID();
+}
+
+/* a UUID's 16 bytes as PostgreSQL prints a uuid */
+char *
+lm_uuid_string(const uint8 *uuid)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((const pg_uuid_t *) uuid)));
 }

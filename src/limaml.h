@@ -9,6 +9,7 @@
  *   model_json.c    a model's configuration and parameters as jsonb
  *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
+ *   identity.c      versions by the identity embeddings carry (UUID, hash)
  *   export_import.c limaml_model_export and limaml_model_import
  *   versions.c      limaml_drop_version
  *   alter.c         limaml_alter_model
@@ -40,6 +41,7 @@
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
+#include "utils/snapshot.h"
 
 /* a model's item relation, sorted by item_id, for negative sampling */
 typedef struct LmNegatives
@@ -69,6 +71,8 @@ typedef struct LmTransforms
 	char	   *json;			/* canonical form, as stored in the config */
 } LmTransforms;
 
+#define LM_CONTENT_HASH_LEN 32	/* SHA-256 */
+
 /* one immutable model version, as cached by a backend */
 typedef struct LmModel
 {
@@ -79,6 +83,16 @@ typedef struct LmModel
 	Oid			members;		/* optional member relation */
 	Oid			items;			/* optional item relation (negative sampling) */
 	Oid			owner;			/* InvalidOid in a catalog from before 0.3.0 */
+
+	/*
+	 * The identity embeddings and item codes carry: the model's UUID and the
+	 * version's content hash (lm_content_hash).  In a catalog from before
+	 * 0.3.0 (has_identity false) the UUID holds the model id as format 1
+	 * does (core/formats.h) and the hash is zero.
+	 */
+	bool		has_identity;
+	uint8		uuid[LM_UUID_LEN];
+	uint8		content_hash[LM_CONTENT_HASH_LEN];
 	LmArch		arch;
 	LmConfig	config;
 	float	   *params;			/* [arch.n_params] */
@@ -205,32 +219,54 @@ void		lm_cursor_fetch_as(Oid role, Portal portal, long count);
 
 /* catalog.c */
 LmModel    *lm_model_acquire(int32 model_id, int32 version, MemoryContext holder);
+bool		lm_catalog_has_identity(void);
+/* the latest committed catalog (the leader's snapshot in a parallel worker) */
+Snapshot	lm_catalog_snapshot(void);
+LmModel    *lm_model_acquire_identity(const uint8 *uuid, int32 version, const uint8 *hash_prefix,
+									   const char *what, MemoryContext holder);
+bool		lm_model_is(const LmModel *model, const uint8 *uuid, int32 version);
+int32		lm_model_id_by_identity(const uint8 *uuid, int32 version, uint8 *content_hash,
+									char **name, bool as_catalog_owner);
+char	   *lm_uuid_string(const uint8 *uuid);
+bytea	   *lm_hash_prefix_bytea(const uint8 *hash);
 LmModel    *lm_model_acquire_by_name(text *name, MemoryContext holder);
+text	   *lm_model_name_by_uuid(Datum uuid);
+
+/* citus.c */
+Oid			lm_citus_local_shard(Oid relid, int64 member_id);
 uint64		lm_snapshot_stamp(void);
 bool		lm_model_usable(const LmModel *model, uint64 stamp);
 void		lm_model_resolve(text *name, int32 *model_id, int32 *version);
 void		lm_model_resolve_version(text *name, bool has_version, int32 requested,
 									 int32 *model_id, int32 *version);
 int32		lm_insert_model(const char *name, Oid source, Oid members, Oid items,
-							const char *config_json);
+							const char *config_json, const uint8 *uuid);
 const LmNegatives *lm_model_negatives(const LmModel *model);
 int			lm_negative_rows(const LmNegatives *neg, const LmArch *arch, int64 item_id, int64 ts,
 							 float *items, float *labels, int32 *buckets, int64 *item_ids);
 int32		lm_store_version(int32 model_id, const float *params, size_t n_params,
 							 const char *train_json, bool activate);
+int32		lm_store_version_as(int32 model_id, int32 version, const float *params, size_t n_params,
+								const char *train_json, bool activate);
 
 /* model_json.c: the jsonb forms, with no catalog access */
 const char *lm_config_problem(const LmConfig *cfg);
 const char *lm_loss_name(LmLoss loss);
 void		lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg);
 char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
-/* a whole version (format, config, parameters); the parameters are palloc'd */
-float	   *lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg);
+/* a whole version (format, config, identity, parameters); the parameters are palloc'd */
+float	   *lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg,
+								LmModelIdentity *id);
 char	   *lm_model_to_json(const LmModel *model);
+/* SHA-256 of a version's configuration (with its transforms) and parameters (docs/formats.md) */
+void		lm_content_hash(const LmArch *arch, const LmConfig *cfg, const LmTransforms *tf,
+							const float *params, uint8 *hash);
+
 
 /* embedding.c: the meta-embedding bytea (core/formats.h) */
 bytea	   *lm_embedding_encode(const LmModel *model, const float *emb, int n_support);
 const char *lm_embedding_read(bytea *raw, LmEmbeddingHeader *header);
 LmModel    *lm_embedding_model(const LmEmbeddingHeader *header, MemoryContext holder);
+void		lm_check_identity_format(int format, const char *what, const char *hint);
 
 #endif

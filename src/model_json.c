@@ -6,7 +6,9 @@
  * through the LmJsonOps on jsonb below, so that the fuzz targets run it
  * too; here its findings become errors.
  *
- * {"format": "limaml-model", "format_version": 2, "name": ..., "version": ...,
+ * {"format": "limaml-model", "format_version": 3, "name": ..., "version": ...,
+ *  "model_uuid": "8-4-4-4-12 hex", "content_hash": "64 hex" (format 3: the
+ *             version's identity, kept by import; lm_content_hash),
  *  "config": {"member_dim", "item_dim", "embedding_dim", "meta_hidden",
  *             "global_hidden", "loss", "inner_steps", "inner_lr",
  *             "adapt_steps", "adapt_lr" (optional: default to inner_*),
@@ -25,7 +27,8 @@
  *  "bilinear": [[...] x embedding_dim] (each [item_dim + item_embedding_dim])  (bilinear only),
  *  "inner_rates": [...the meta block's layout...]}   (Meta-SGD models only)
  * Floats print with 9 significant digits, which float32 survives exactly.
- * Import reads format 1 (0.1.0: no wide head, no untrained list) and 2.
+ * Import reads format 1 (0.1.0: no wide head, no untrained list), 2
+ * (0.2.0: no identity) and 3.
  */
 #include "limaml.h"
 
@@ -33,14 +36,17 @@
 
 #include <math.h>
 
+#include "common/cryptohash.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
 
+PG_FUNCTION_INFO_V1(limaml_content_hash);
+
 #define FORMAT_NAME "limaml-model"
-#define FORMAT_VERSION 2		/* what export writes */
+#define FORMAT_VERSION 3		/* what export writes (2 from a catalog before 0.3.0) */
 
 /* ---------------------------------------------------------------- reading */
 
@@ -196,13 +202,15 @@ lm_config_from_jsonb(Jsonb *config, LmArch *arch, LmConfig *cfg)
 }
 
 float *
-lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg)
+lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg,
+					LmModelIdentity *id)
 {
 	LmReadError err;
 	float	   *params;
 	int			format_version;
 
 	raise_problem(lm_model_read_config(&jsonb_ops, &json->root, &format_version, arch, cfg, &err), &err);
+	raise_problem(lm_model_read_identity(&jsonb_ops, &json->root, format_version, id, &err), &err);
 	lm_check_model_size(arch, name);
 	params = palloc(arch->n_params * sizeof(float));
 	raise_problem(lm_model_read_params(&jsonb_ops, &json->root, format_version, arch, params, &err),
@@ -348,9 +356,18 @@ lm_model_to_json(const LmModel *model)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"format\": \"%s\", \"format_version\": %d, \"name\": ",
-					 FORMAT_NAME, FORMAT_VERSION);
+					 FORMAT_NAME, model->has_identity ? FORMAT_VERSION : 2);
 	escape_json(&buf, model->name);
-	appendStringInfo(&buf, ", \"version\": %d, \"config\": %s, \"meta\": ", model->version,
+	appendStringInfo(&buf, ", \"version\": %d", model->version);
+	if (model->has_identity)
+	{
+		appendStringInfo(&buf, ", \"model_uuid\": \"%s\", \"content_hash\": \"",
+						 lm_uuid_string(model->uuid));
+		for (int i = 0; i < LM_CONTENT_HASH_LEN; i++)
+			appendStringInfo(&buf, "%02x", model->content_hash[i]);
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfo(&buf, ", \"config\": %s, \"meta\": ",
 					 lm_config_with_transforms(lm_config_to_json(&model->arch, &model->config),
 											   model->transforms));
 	append_block(&buf, model->arch.meta, model->arch.n_meta, model->params);
@@ -384,4 +401,57 @@ lm_model_to_json(const LmModel *model)
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+/* ----------------------------------------------------------- content hash */
+
+/*
+ * SHA-256 of "limaml content hash 1" NUL, the configuration as jsonb text
+ * (lm_config_to_json, with "transforms" when the model has them, printed as
+ * PostgreSQL prints jsonb) NUL, then the
+ * parameters as little-endian float32, the catalog's params bytes.  Equal
+ * on every node for the same export; docs/formats.md spells it out.
+ */
+void
+lm_content_hash(const LmArch *arch, const LmConfig *cfg, const LmTransforms *tf,
+				const float *params, uint8 *hash)
+{
+	static const char tag[] = "limaml content hash 1";
+	/* a model's transforms are part of its configuration (none: as before them) */
+	Jsonb	   *config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															CStringGetDatum(lm_config_with_transforms(lm_config_to_json(arch, cfg), tf))));
+	char	   *config_text = JsonbToCString(NULL, &config->root, VARSIZE(config));
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) tag, sizeof(tag)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) config_text, strlen(config_text) + 1) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) params, arch->n_params * sizeof(float)) < 0 ||
+		pg_cryptohash_final(ctx, hash, LM_CONTENT_HASH_LEN) < 0)
+		elog(ERROR, "could not compute the SHA-256 content hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+/* limaml_content_hash(config, params): what a version's content_hash must be */
+Datum
+limaml_content_hash(PG_FUNCTION_ARGS)
+{
+	LmArch		arch;
+	LmConfig	cfg;
+	bytea	   *params = PG_GETARG_BYTEA_PP(1);
+	bytea	   *hash = palloc(VARHDRSZ + LM_CONTENT_HASH_LEN);
+	float	   *aligned;
+
+	lm_config_from_jsonb(PG_GETARG_JSONB_P(0), &arch, &cfg);
+	if (VARSIZE_ANY_EXHDR(params) != arch.n_params * sizeof(float))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params has %zu bytes, but its configuration needs %zu",
+						(size_t) VARSIZE_ANY_EXHDR(params), arch.n_params * sizeof(float))));
+	aligned = palloc(arch.n_params * sizeof(float));
+	memcpy(aligned, VARDATA_ANY(params), arch.n_params * sizeof(float));
+	SET_VARSIZE(hash, VARHDRSZ + LM_CONTENT_HASH_LEN);
+	lm_content_hash(&arch, &cfg, lm_transforms_from_config(PG_GETARG_JSONB_P(0)), aligned,
+					(uint8 *) VARDATA(hash));
+	PG_RETURN_BYTEA_P(hash);
 }

@@ -164,8 +164,7 @@ find_version(RankVersion **versions, int *n_versions, int *cap,
 	RankVersion *v;
 
 	for (int i = 0; i < *n_versions; i++)
-		if ((*versions)[i].model->model_id == header->model_id &&
-			(*versions)[i].model->version == header->model_version)
+		if (lm_model_is((*versions)[i].model, header->model_uuid, header->model_version))
 			return i;
 	if (*n_versions == *cap)
 	{

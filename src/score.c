@@ -69,7 +69,7 @@ find_version(ScoreState *state, const LmEmbeddingHeader *header, MemoryContext m
 	{
 		ScoreVersion *v = &state->versions[i];
 
-		if (v->model->model_id == header->model_id && v->model->version == header->model_version)
+		if (lm_model_is(v->model, header->model_uuid, header->model_version))
 		{
 			if (lm_model_usable(v->model, v->stamp))
 				return v;
@@ -221,15 +221,25 @@ limaml_score_code(PG_FUNCTION_ARGS)
 						   false, 0);
 
 	code = lm_item_code_read(raw, &header);
-	if (header.model_id != state->cur->model->model_id ||
-		header.model_version != state->cur->model->version)
+	if (!lm_model_is(state->cur->model, header.model_uuid, header.model_version) ||
+		memcmp(header.content_hash, state->cur->model->content_hash, LM_HASH_PREFIX) != 0)
+	{
+		lm_check_item_code_format(&header);
+		if (lm_model_is(state->cur->model, header.model_uuid, header.model_version))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("item code of version %d of model %s holds another content hash than the meta embedding's",
+							header.model_version, lm_uuid_string(header.model_uuid)),
+					 errhint("Encode the items again on this node with limaml_item_encode.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("item code of model id %d version %d does not match the meta embedding's model id %d version %d",
-						header.model_id, header.model_version,
-						state->cur->model->model_id, state->cur->model->version),
+				 errmsg("item code of version %d of model %s does not match the meta embedding's version %d of model \"%s\" (%s)",
+						header.model_version, lm_uuid_string(header.model_uuid),
+						state->cur->model->version, state->cur->model->name,
+						lm_uuid_string(state->cur->model->uuid)),
 				 errhint("Encode the items with the embedding's version: limaml_item_encode(model, features, version => %d).",
 						 state->cur->model->version)));
+	}
 	if (header.len != plan->code_len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

@@ -59,5 +59,6 @@ bytea	   *lm_item_code_encode(const LmModel *model, const LmServePlan *plan, con
  * possibly unaligned payload; the header is copied into *header.
  */
 const char *lm_item_code_read(bytea *raw, LmItemCodeHeader *header);
+void		lm_check_item_code_format(const LmItemCodeHeader *header);
 
 #endif

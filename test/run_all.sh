@@ -88,9 +88,23 @@ if [ "$rc" -ne 0 ]; then
 fi
 record regress "$p" "$f" "$note"
 
+# Citus for the cluster test (test/t/070_citus.pl), from ../shared/citus
+# beside the tree; without it that test skips and says so
+CITUS_WANTED=
+if [ -f "$ROOT/../shared/citus/build.sh" ]; then
+    echo "=== citus (../shared/citus/build.sh) ==="
+    if PG_CONFIG="$PG_CONFIG" bash "$ROOT/../shared/citus/build.sh"; then
+        CITUS_WANTED=1
+    else
+        record citus 0 1 "build.sh failed"
+    fi
+else
+    echo "=== citus: ../shared/citus is absent, test/t/070_citus.pl skips ==="
+fi
+
 if compgen -G "$ROOT/test/t/*.pl" >/dev/null; then
     echo "=== tap (make prove_installcheck, as postgres) ==="
-    as_pg make prove_installcheck PG_CONFIG="$PG_CONFIG" PROVE_FLAGS=-v 2>&1 | tee "$LOGDIR/tap.log"
+    as_pg env LIMAML_CITUS="$CITUS_WANTED" make prove_installcheck PG_CONFIG="$PG_CONFIG" PROVE_FLAGS=-v 2>&1 | tee "$LOGDIR/tap.log"
     rc=${PIPESTATUS[0]}
     # Top-level TAP lines only (indented ones are subtests, already summarised
     # by their parent).  "not ok ... # TODO" is an expected failure.

@@ -14,7 +14,7 @@
 #define TRY(x) do { LmReadStatus st_ = (x); if (st_) return st_; } while (0)
 
 #define FORMAT_NAME "limaml-model"
-#define FORMAT_VERSION 2		/* what export writes */
+#define FORMAT_VERSION 3		/* what export writes */
 #define FORMAT_VERSION_MIN 1	/* the oldest import reads: 0.1.0's */
 
 typedef struct Doc
@@ -545,4 +545,68 @@ lm_config_check(const LmConfig *cfg, char *buf, size_t len)
 	else
 		return 0;
 	return 1;
+}
+
+/* a UUID's dashes: 8-4-4-4-12 digits */
+static int
+uuid_dash(int i)
+{
+	return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+/* len characters of hex digits (and, for a uuid, its dashes) into n_bytes */
+static int
+parse_hex(const char *s, int len, int uuid, uint8_t *out, int n_bytes)
+{
+	int			k = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		int			c = (unsigned char) s[i],
+					v;
+
+		if (uuid && uuid_dash(i))
+		{
+			if (c != '-')
+				return 0;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = (c | 0x20) - 'a' + 10;
+		else
+			return 0;
+		if (k >= 2 * n_bytes)
+			return 0;
+		out[k / 2] = (uint8_t) (k % 2 ? (out[k / 2] | v) : v << 4);
+		k++;
+	}
+	return k == 2 * n_bytes;
+}
+
+LmReadStatus
+lm_model_read_identity(const LmJsonOps *ops, const void *root, int format_version,
+					   LmModelIdentity *id, LmReadError *err)
+{
+	Doc			d = {ops, err};
+	LmJsonField v;
+	int64_t		version;
+
+	memset(id, 0, sizeof(*id));
+	if (format_version < 3)
+		return LM_READ_OK;
+	TRY(get(&d, root, "model_uuid", 1, &v));
+	if (v.kind != LM_JSON_STRING || v.n_elems != 36 || !parse_hex(v.string, 36, 1, id->uuid, 16))
+		return fail(&d, "model_uuid", "must be a UUID string");
+	TRY(get(&d, root, "version", 1, &v));
+	TRY(int64_number(&d, &v, "version", &version));
+	if (version < 0 || version > INT32_MAX)
+		return fail(&d, "version", "must be between 0 and 2147483647");
+	id->version = (int32_t) version;
+	TRY(get(&d, root, "content_hash", 1, &v));
+	if (v.kind != LM_JSON_STRING || v.n_elems != 64 || !parse_hex(v.string, 64, 0, id->content_hash, 32))
+		return fail(&d, "content_hash", "must be 64 hexadecimal digits");
+	id->present = 1;
+	return LM_READ_OK;
 }

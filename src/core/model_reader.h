@@ -98,6 +98,18 @@ LmReadStatus lm_model_read_config(const LmJsonOps *ops, const void *root, int *f
 LmReadStatus lm_model_read_params(const LmJsonOps *ops, const void *root, int format_version,
 								  const LmArch *arch, lm_real *params, LmReadError *err);
 
+/* format 3's identity of the version (the catalog's model_uuid, version, content_hash) */
+typedef struct LmModelIdentity
+{
+	int			present;		/* 0 for formats 1 and 2 */
+	uint8_t		uuid[16];
+	int32_t		version;
+	uint8_t		content_hash[32];
+} LmModelIdentity;
+
+LmReadStatus lm_model_read_identity(const LmJsonOps *ops, const void *root, int format_version,
+									LmModelIdentity *id, LmReadError *err);
+
 /* 0, or 1 with a message in buf: the hyperparameters' ranges (create and import share it) */
 int			lm_config_check(const LmConfig *cfg, char *buf, size_t len);
 

@@ -25,6 +25,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_parse(data, size, &root))
 	{
 		st = lm_model_read_config(&ops, &root, &format_version, &arch, &cfg, &err);
+		if (st == LM_READ_OK)
+		{
+			LmModelIdentity id;
+
+			st = lm_model_read_identity(&ops, &root, format_version, &id, &err);
+			if (st == LM_READ_OK && id.present != (format_version >= 3))
+				abort();
+		}
 		/* the server's limaml.max_model_size stands here: a cap that keeps runs fast */
 		if (st == LM_READ_OK && arch.n_params <= MAX_SERVED_PARAMS)
 		{

@@ -4,7 +4,8 @@
  * valid meta embeddings and item codes, model configurations in
  * config_input.h's encoding (each followed by parameter bytes to serve),
  * and the same models as model JSON documents, as limaml_model_export
- * writes them (format 2; format 1 for the one without a wide head).
+ * writes them (format 3 with an identity for those with a wide head; format
+ * 1 for the others), and embeddings and item codes of format 1 too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,15 +41,44 @@ payload(float *x, int n, unsigned seed)
 }
 
 static void
+identity(uint8_t *uuid, uint8_t *hash)
+{
+	for (int i = 0; i < LM_UUID_LEN; i++)
+		uuid[i] = (uint8_t) (0x31 * i + 5);
+	for (int i = 0; i < LM_HASH_PREFIX; i++)
+		hash[i] = (uint8_t) (0x57 * i + 3);
+}
+
+static void
 embedding(const char *dir, const char *name, int dim, int n_support)
 {
-	LmEmbeddingHeader h = {LM_EMBEDDING_MAGIC, LM_EMBEDDING_FORMAT, (uint16_t) dim, 1, 1,
-	n_support, 0};
+	LmEmbeddingHeader h = {0};
+	float		x[256];
+	FILE	   *f = open_seed(dir, "fuzz_embedding", name);
+
+	h.magic = LM_EMBEDDING_MAGIC;
+	h.format = LM_EMBEDDING_FORMAT;
+	h.dim = (uint16_t) dim;
+	identity(h.model_uuid, h.content_hash);
+	h.model_version = 1;
+	h.n_support = n_support;
+	payload(x, dim, (unsigned) dim);
+	h.checksum = lm_embedding_checksum(&h, x);
+	fwrite(&h, sizeof(h), 1, f);
+	fwrite(x, sizeof(float), dim, f);
+	fclose(f);
+}
+
+/* as 0.1.0 and 0.2.0 wrote them */
+static void
+embedding1(const char *dir, const char *name, int dim, int n_support)
+{
+	LmEmbeddingHeader1 h = {LM_EMBEDDING_MAGIC, 1, (uint16_t) dim, 1, 1, n_support, 0};
 	float		x[256];
 	FILE	   *f = open_seed(dir, "fuzz_embedding", name);
 
 	payload(x, dim, (unsigned) dim);
-	h.checksum = lm_embedding_checksum(&h, x);
+	h.checksum = lm_embedding1_checksum(&h, x);
 	fwrite(&h, sizeof(h), 1, f);
 	fwrite(x, sizeof(float), dim, f);
 	fclose(f);
@@ -57,12 +87,31 @@ embedding(const char *dir, const char *name, int dim, int n_support)
 static void
 item_code(const char *dir, const char *name, int len)
 {
-	LmItemCodeHeader h = {LM_ITEM_CODE_MAGIC, LM_ITEM_CODE_FORMAT, (uint16_t) len, 2, 3, 0, 0};
+	LmItemCodeHeader h = {0};
+	float		x[256];
+	FILE	   *f = open_seed(dir, "fuzz_item_code", name);
+
+	h.magic = LM_ITEM_CODE_MAGIC;
+	h.format = LM_ITEM_CODE_FORMAT;
+	h.len = (uint16_t) len;
+	identity(h.model_uuid, h.content_hash);
+	h.model_version = 3;
+	payload(x, len, (unsigned) len + 7);
+	h.checksum = lm_item_code_checksum(&h, x);
+	fwrite(&h, sizeof(h), 1, f);
+	fwrite(x, sizeof(float), len, f);
+	fclose(f);
+}
+
+static void
+item_code1(const char *dir, const char *name, int len)
+{
+	LmItemCodeHeader1 h = {LM_ITEM_CODE_MAGIC, 1, (uint16_t) len, 2, 3, 0, 0};
 	float		x[256];
 	FILE	   *f = open_seed(dir, "fuzz_item_code", name);
 
 	payload(x, len, (unsigned) len + 7);
-	h.checksum = lm_item_code_checksum(&h, x);
+	h.checksum = lm_item_code1_checksum(&h, x);
 	fwrite(&h, sizeof(h), 1, f);
 	fwrite(x, sizeof(float), len, f);
 	fclose(f);
@@ -225,7 +274,8 @@ model_json(const char *dir, const Seed *s)
 	FILE	   *f;
 	LmArch		a;
 	unsigned	seed = 7;
-	int			format_version = s->wide ? 2 : 1;
+	/* format 3 (with an identity) for wide models, 1 for the others */
+	int			format_version = s->wide ? 3 : 1;
 
 	if (lm_arch_init(&a, s->member_dim, s->item_dim, s->embedding_dim, s->meta, s->n_meta,
 					 s->global, s->n_global, s->loss[0] == 'b' ? LM_LOSS_BCE : LM_LOSS_MSE) ||
@@ -240,8 +290,10 @@ model_json(const char *dir, const Seed *s)
 	snprintf(name, sizeof(name), "%s.json", s->name);
 	f = open_seed(dir, "fuzz_model_json", name);
 	fprintf(f, "{\"format\": \"limaml-model\", \"format_version\": %d, \"name\": \"%s\", "
-			"\"version\": 1, \"config\": {\"member_dim\": %d, \"item_dim\": %d, "
+			"\"version\": 1, %s\"config\": {\"member_dim\": %d, \"item_dim\": %d, "
 			"\"embedding_dim\": %d, \"meta_hidden\": [", format_version, s->name,
+			format_version >= 3 ? "\"model_uuid\": \"5a1d7e0c-3b6f-4e2a-9c81-0d4f6b2e7a93\", "
+			"\"content_hash\": \"3f0c1d2e4a5b6c7d8e9f00112233445566778899aabbccddeeff001122334455\", " : "",
 			s->member_dim, s->item_dim, s->embedding_dim);
 	for (int i = 0; i < s->n_meta; i++)
 		fprintf(f, "%s%d", i ? ", " : "", s->meta[i]);
@@ -315,6 +367,8 @@ main(int argc, char **argv)
 	item_code(dir, "len1", 1);
 	item_code(dir, "len16", 16);
 	item_code(dir, "len64", 64);
+	embedding1(dir, "format1_dim8", 8, 12);
+	item_code1(dir, "format1_len16", 16);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 	{
 		config(dir, &seeds[i]);

@@ -6,7 +6,7 @@
 --   customer_truth(customer_id, favourite): for checking the tutorial's results
 --       only, never a feature
 -- Deterministic and small (300 customers, 60 products, ~3,300 events), so
--- regress test 31_shop_tutorial runs it in seconds.  A bigger, noisier
+-- regress test 34_shop_tutorial runs it in seconds.  A bigger, noisier
 -- generator for measurements is test/shop/generate.sql.
 --
 -- What is planted: a customer's favourite category follows its profile

@@ -1,7 +1,8 @@
 # ALTER EXTENSION limaml UPDATE from every earlier version, with data: a
-# database made by the old version keeps its models, versions and meta
-# embeddings, scores them as before, and ends with exactly the objects of a
-# fresh install of the newest version.
+# database made by the old version keeps its models and versions (which get
+# their identity), refuses its format 1 meta embeddings until limaml_refresh
+# re-adapts them, then scores as before, and ends with exactly the objects of
+# a fresh install of the newest version.
 
 use strict;
 use warnings FATAL => 'all';
@@ -107,12 +108,26 @@ for my $old (@versions)
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'limaml'}),
 		$newest, "$old: updated to $newest");
 
+	# the models got their identity; embeddings of format 1 name a model by a
+	# local id, which may mean another model elsewhere: not scored, with the
+	# way out (README, Upgrading), and limaml_refresh repairs them
+	is($node->safe_psql($db, q{
+		SELECT count(DISTINCT m.model_uuid) = count(DISTINCT m.model_id)
+		       AND bool_and(v.content_hash = limaml_content_hash(m.config, v.params))
+		  FROM limaml_model m JOIN limaml_model_version v USING (model_id)}),
+		't', "$old: every model has a UUID of its own, every version its content hash");
+	my ($ret, $out, $err) = $node->psql($db, q{
+		SELECT limaml_score(embedding, '{1,0,0,0,0,0,0,0}') FROM limaml_meta_embedding WHERE model = 'm' LIMIT 1},
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/ERROR:  55000: limaml meta embedding of format 1 .*\n.*HINT:  .*limaml_refresh/s,
+		"$old: a format 1 embedding is not scored, the error says how to re-adapt");
+	$node->safe_psql($db, q{CALL limaml_refresh('m')});
 	is($node->safe_psql($db, q{
 		SELECT count(*) FILTER (WHERE abs(b.score - limaml_score(e.embedding, i.features)) > 1e-6)
-		       || '/' || count(*)
+		       || '/' || count(*) || ':' || bool_and(get_byte(e.embedding, 4) = 2)
 		  FROM scores_before b JOIN limaml_meta_embedding e ON e.model = 'm' AND e.member_id = b.member_id
 		  JOIN planted_items i ON i.item_id = b.item_id}),
-		'0/' . (60 * 64), "$old: stored embeddings score as before the update");
+		'0/' . (60 * 64) . ':true', "$old: refresh re-adapts them (format 2), scoring as before the update");
 
 	# the updated database keeps working: train, adapt, refresh
 	is($node->safe_psql($db, q{

@@ -30,15 +30,16 @@ my $id_sql = q{SELECT model_id FROM limaml_model WHERE name = 'm'};
 my $s1 = session($node);
 my $s2 = session($node);
 
-# the model id in an embedding's header (little-endian, bytes 8 to 11)
-q1(q{CREATE FUNCTION header_model_id(e bytea) RETURNS int LANGUAGE sql IMMUTABLE AS
-	$$ SELECT get_byte(e, 8) + get_byte(e, 9) * 256 + get_byte(e, 10) * 65536 + get_byte(e, 11) * 16777216 $$});
+# the model UUID in an embedding's header (bytes 8 to 23, format 2)
+q1(q{CREATE FUNCTION header_uuid(e bytea) RETURNS uuid LANGUAGE sql IMMUTABLE AS
+	$$ SELECT encode(substr(e, 9, 16), 'hex')::uuid $$});
+my $uuid_sql = q{SELECT model_uuid FROM limaml_model WHERE name = 'm'};
 my $orphans_sql = q{SELECT count(*) FROM limaml_meta_embedding e
-	WHERE e.model = 'm' AND header_model_id(e.embedding)
-	  IS DISTINCT FROM (SELECT model_id FROM limaml_model WHERE name = 'm')};
+	WHERE e.model = 'm' AND header_uuid(e.embedding)
+	  IS DISTINCT FROM (SELECT model_uuid FROM limaml_model WHERE name = 'm')};
 my $old_id = q1($id_sql);
-is(q1(q{SELECT header_model_id(limaml_adapt(1, 'm'))}), $old_id,
-	'the header helper reads the model id');
+is(q1(q{SELECT header_uuid(limaml_adapt(1, 'm'))}), q1($uuid_sql),
+	'the header helper reads the model UUID');
 
 # -------------------------------------------------------------------------
 # 1. adapt in an open transaction, then drop + import of the same name
@@ -54,7 +55,7 @@ my $new_id = q1($id_sql);
 isnt($new_id, $old_id, 'the import made a new model id');
 is(q1(q{SELECT count(*) FROM limaml_meta_embedding WHERE model = 'm'}), '0',
 	'the drop deleted s1\'s committed embedding: no orphan');
-is(q1($orphans_sql), '0', 'no embedding names the dropped model id');
+is(q1($orphans_sql), '0', 'no embedding names another model');
 
 # -------------------------------------------------------------------------
 # 2. drop + import not yet committed, then adapt: the adaptation waits and
@@ -72,18 +73,19 @@ like($err, qr/42704: limaml model "m" was dropped while adapting/,
 	's1\'s adaptation of the dropped model fails with 42704');
 is(q1(q{SELECT count(*) FROM limaml_meta_embedding WHERE model = 'm'}), '0',
 	'and stores no embedding');
-is(sq_ok($s1, q{SELECT header_model_id(limaml_adapt(3, 'm'))}), q1($id_sql),
-	'adapting again uses the new model');
-is(q1($orphans_sql), '0', 'no embedding names a dropped model id');
+is(sq_ok($s1, q{SELECT header_uuid(limaml_adapt(3, 'm'))}), q1($uuid_sql),
+	'adapting again uses the imported model');
+is(q1($orphans_sql), '0', 'no embedding names another model');
 
 # -------------------------------------------------------------------------
-# 3. an orphan embedding (written behind limaml's back) is stale for
+# 3. an orphan embedding (written behind limaml's back, by a copy of the
+#    model imported under another name: another UUID) is stale for
 #    limaml_refresh and never scored with the new weights
 # -------------------------------------------------------------------------
 q1(q{SELECT limaml_model_import('tmp', doc, 'planted_interactions') FROM saved});
 q1(q{CREATE TABLE orphan AS SELECT 4::bigint AS member_id, limaml_adapt(4, 'tmp') AS embedding});
 q1(q{SELECT limaml_drop_model('tmp')});
-# its version number and source fingerprint match: only its model id tells
+# its version number and source fingerprint match: only its model UUID tells
 q1(q{INSERT INTO limaml_meta_embedding (model, member_id, embedding, model_version, n_support,
 	source_ts, source_rows)
 	SELECT 'm', o.member_id, o.embedding, (SELECT active_version FROM limaml_model WHERE name = 'm'),
@@ -136,16 +138,18 @@ is(q1($versions_sql), '0', 'and leaves no version row');
 # 5. two imports of a new name
 # -------------------------------------------------------------------------
 sq_ok($s1, 'BEGIN');
-is(sq_ok($s1, q{SELECT limaml_model_import('n', doc) FROM saved}), '0',
-	's1 imports n as version 0 (not committed)');
+is(sq_ok($s1, q{SELECT limaml_model_import('n', doc) FROM saved}), '1',
+	's1 imports n as version 1, the export\'s number (not committed)');
 start_async($s2, q{SELECT limaml_model_import('n', doc) FROM saved});
 ok(wait_for_lock_wait($node, '%limaml_model_import%'), 's2\'s import of the same name waits');
 sq_ok($s1, 'COMMIT');
 ($out, $err) = wait_async($s2);
 is($err, '', 's2\'s import succeeds (no duplicate key)');
-is($out, '1', 's2\'s import is version 1 of the model s1 created');
+is($out, '1', 's2\'s import of the same version is a no-op: version 1 of the model s1 created');
 is(q1(q{SELECT count(*), max(active_version) FROM limaml_model WHERE name = 'n'}), '1|1',
-	'one model n, its active version the later import');
+	'one model n, its active version the imported one');
+is(q1(q{SELECT count(*) FROM limaml_model_version v JOIN limaml_model m USING (model_id) WHERE m.name = 'n'}),
+	'1', 'with one version');
 
 # a create racing an import of the same name: one wins, the other fails with 42710
 sq_ok($s1, 'BEGIN');

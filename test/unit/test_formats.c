@@ -5,6 +5,7 @@
  * forged header with a valid CRC-32C and a NaN or infinite payload, a
  * negative n_support or non-zero reserved flags.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "check.h"
@@ -20,17 +21,49 @@ typedef struct Bytes
 	size_t		size;
 } Bytes;
 
+/* the identity the test embeddings and item codes carry */
+static void
+identity(uint8_t *uuid, uint8_t *hash)
+{
+	for (int i = 0; i < LM_UUID_LEN; i++)
+		uuid[i] = (uint8_t) (0x10 + i);
+	for (int i = 0; i < LM_HASH_PREFIX; i++)
+		hash[i] = (uint8_t) (0xa0 + i);
+}
+
 static Bytes
 embedding(int dim, int n_support)
 {
 	Bytes		r;
-	LmEmbeddingHeader h = {LM_EMBEDDING_MAGIC, LM_EMBEDDING_FORMAT, (uint16_t) dim, 7, 2,
-	n_support, 0};
+	LmEmbeddingHeader h = {0};
+	float		x[8];
+
+	h.magic = LM_EMBEDDING_MAGIC;
+	h.format = LM_EMBEDDING_FORMAT;
+	h.dim = (uint16_t) dim;
+	identity(h.model_uuid, h.content_hash);
+	h.model_version = 2;
+	h.n_support = n_support;
+	for (int i = 0; i < dim; i++)
+		x[i] = 0.25f * (float) (i + 1);
+	h.checksum = lm_embedding_checksum(&h, x);
+	memcpy(r.b, &h, sizeof(h));
+	memcpy(r.b + sizeof(h), x, dim * sizeof(float));
+	r.size = sizeof(h) + dim * sizeof(float);
+	return r;
+}
+
+/* as 0.1.0 and 0.2.0 wrote them: model id 7 of one database */
+static Bytes
+embedding1(int dim, int n_support)
+{
+	Bytes		r;
+	LmEmbeddingHeader1 h = {LM_EMBEDDING_MAGIC, 1, (uint16_t) dim, 7, 2, n_support, 0};
 	float		x[8];
 
 	for (int i = 0; i < dim; i++)
 		x[i] = 0.25f * (float) (i + 1);
-	h.checksum = lm_embedding_checksum(&h, x);
+	h.checksum = lm_embedding1_checksum(&h, x);
 	memcpy(r.b, &h, sizeof(h));
 	memcpy(r.b + sizeof(h), x, dim * sizeof(float));
 	r.size = sizeof(h) + dim * sizeof(float);
@@ -41,9 +74,15 @@ static Bytes
 item_code(int len)
 {
 	Bytes		r;
-	LmItemCodeHeader h = {LM_ITEM_CODE_MAGIC, LM_ITEM_CODE_FORMAT, (uint16_t) len, 7, 2, 0, 0};
+	LmItemCodeHeader h = {0};
 	float		x[8];
 
+	h.magic = LM_ITEM_CODE_MAGIC;
+	h.format = LM_ITEM_CODE_FORMAT;
+	h.len = (uint16_t) len;
+	identity(h.model_uuid, h.content_hash);
+	h.model_version = 2;
+	h.flags = 0;
 	for (int i = 0; i < len; i++)
 		x[i] = -0.5f * (float) (i + 1);
 	h.checksum = lm_item_code_checksum(&h, x);
@@ -52,6 +91,25 @@ item_code(int len)
 	r.size = sizeof(h) + len * sizeof(float);
 	return r;
 }
+
+static Bytes
+item_code1(int len)
+{
+	Bytes		r;
+	LmItemCodeHeader1 h = {LM_ITEM_CODE_MAGIC, 1, (uint16_t) len, 7, 2, 0, 0};
+	float		x[8];
+
+	for (int i = 0; i < len; i++)
+		x[i] = -0.5f * (float) (i + 1);
+	h.checksum = lm_item_code1_checksum(&h, x);
+	memcpy(r.b, &h, sizeof(h));
+	memcpy(r.b + sizeof(h), x, len * sizeof(float));
+	r.size = sizeof(h) + len * sizeof(float);
+	return r;
+}
+
+#define N_SUPPORT_OFF offsetof(LmEmbeddingHeader, n_support)
+#define FLAGS_OFF offsetof(LmItemCodeHeader, flags)
 
 /* writes a 32-bit field at off, then (reseal) a valid checksum: a forgery */
 static void
@@ -104,11 +162,47 @@ check_embedding(void)
 				inf = INFINITY;
 	int32_t		neg = -1,
 				other = 0x12345678;
-	uint16_t	two = 2;
+	uint16_t	three = 3;
+	uint8_t		uuid[LM_UUID_LEN],
+				hash[LM_HASH_PREFIX];
+	int32_t		seven = 7;
 
+	identity(uuid, hash);
 	CHECK(lm_embedding_parse(r.b, r.size, &h, &problem) == LM_FORMAT_OK && h.dim == 4 &&
-		  h.model_id == 7 && h.model_version == 2 && h.n_support == 3,
-		  "embedding: a valid one reads with its header");
+		  h.format == 2 && memcmp(h.model_uuid, uuid, LM_UUID_LEN) == 0 && h.model_version == 2 &&
+		  memcmp(h.content_hash, hash, LM_HASH_PREFIX) == 0 && h.n_support == 3,
+		  "embedding: a valid one reads with its header and identity");
+	CHECK(sizeof(LmEmbeddingHeader) == 44 && offsetof(LmEmbeddingHeader, model_uuid) == 8 &&
+		  offsetof(LmEmbeddingHeader, model_version) == 24 &&
+		  offsetof(LmEmbeddingHeader, content_hash) == 32 && sizeof(LmEmbeddingHeader1) == 24,
+		  "embedding: the layouts docs/formats.md and limaml_refresh rely on");
+	r = embedding(4, 3);
+	r.b[8 + 5] ^= 1;
+	CHECK(embedding_says(&r, LM_FORMAT_CORRUPT, NULL), "embedding: a changed UUID is corruption");
+	r = embedding(4, 3);
+	r.b[32] ^= 1;
+	CHECK(embedding_says(&r, LM_FORMAT_CORRUPT, NULL), "embedding: a changed content hash is corruption");
+	r = embedding1(4, 3);
+	CHECK(lm_embedding_parse(r.b, r.size, &h, &problem) == LM_FORMAT_OK && h.format == 1 &&
+		  h.dim == 4 && memcmp(h.model_uuid, &seven, 4) == 0 && h.model_uuid[4] == 0 &&
+		  h.model_uuid[15] == 0 && h.model_version == 2 && h.n_support == 3 && h.content_hash[0] == 0 &&
+		  LM_EMBEDDING_HEADER_SIZE(h.format) == 24,
+		  "embedding: format 1 reads, its model id where the UUID goes, no hash");
+	r.size = sizeof(LmEmbeddingHeader1) - 1;
+	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "it is truncated"), "embedding: format 1 truncated header");
+	r = embedding1(4, 3);
+	r.size -= 4;
+	CHECK(embedding_says(&r, LM_FORMAT_INVALID,
+						 "its length does not match its dimension (truncated?)"),
+		  "embedding: format 1 truncated payload");
+	r = embedding1(4, 3);
+	r.b[sizeof(LmEmbeddingHeader1)] ^= 1;
+	CHECK(embedding_says(&r, LM_FORMAT_CORRUPT, NULL), "embedding: format 1 corruption");
+	r = embedding(1, 3);
+	r.size = sizeof(LmEmbeddingHeader1) + 4;
+	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "it is truncated"),
+		  "embedding: format 2 cut to a format 1 length is truncated");
+	r = embedding(4, 3);
 	r.size = sizeof(LmEmbeddingHeader) - 1;
 	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "it is truncated"), "embedding: truncated header");
 	r = embedding(4, 3);
@@ -121,17 +215,17 @@ check_embedding(void)
 	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "it is not a limaml meta embedding"),
 		  "embedding: wrong magic");
 	r = embedding(4, 3);
-	memcpy(r.b + 4, &two, 2);
+	memcpy(r.b + 4, &three, 2);
 	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "its format version is not supported"),
-		  "embedding: format 2");
+		  "embedding: format 3");
 	r = embedding(4, 3);
 	r.b[sizeof(LmEmbeddingHeader) + 5] ^= 1;
 	CHECK(embedding_says(&r, LM_FORMAT_CORRUPT, NULL), "embedding: a flipped payload bit is corruption");
 	r = embedding(4, 3);
-	poke(&r, 16, &neg, 0);
+	poke(&r, N_SUPPORT_OFF, &neg, 0);
 	CHECK(embedding_says(&r, LM_FORMAT_CORRUPT, NULL), "embedding: a changed n_support is corruption");
 	r = embedding(4, 3);
-	poke(&r, 16, &neg, 1);
+	poke(&r, N_SUPPORT_OFF, &neg, 1);
 	CHECK(embedding_says(&r, LM_FORMAT_INVALID, "its n_support is negative"),
 		  "embedding: forged negative n_support with a valid checksum");
 	r = embedding(4, 3);
@@ -158,7 +252,25 @@ check_item_code(void)
 				other = 0x12345678;
 
 	CHECK(lm_item_code_parse(r.b, r.size, &h, &problem) == LM_FORMAT_OK && h.len == 3 &&
-		  h.flags == 0, "item code: a valid one reads with its header");
+		  h.flags == 0 && h.format == 2 && h.model_uuid[0] == 0x10 && h.content_hash[7] == 0xa7 &&
+		  h.model_version == 2, "item code: a valid one reads with its header and identity");
+	CHECK(sizeof(LmItemCodeHeader) == 44 && offsetof(LmItemCodeHeader, model_version) == 24 &&
+		  offsetof(LmItemCodeHeader, content_hash) == 32 && sizeof(LmItemCodeHeader1) == 24,
+		  "item code: the layouts docs/formats.md describes");
+	r = item_code(3);
+	r.b[20] ^= 1;
+	CHECK(code_says(&r, LM_FORMAT_CORRUPT, NULL), "item code: a changed UUID is corruption");
+	r = item_code1(3);
+	CHECK(lm_item_code_parse(r.b, r.size, &h, &problem) == LM_FORMAT_OK && h.format == 1 &&
+		  h.len == 3 && h.model_uuid[0] == 7 && h.model_version == 2,
+		  "item code: format 1 reads, its model id where the UUID goes");
+	r.b[r.size - 1] ^= 0x40;
+	CHECK(code_says(&r, LM_FORMAT_CORRUPT, NULL), "item code: format 1 corruption");
+	r = item_code1(3);
+	r.size -= 1;
+	CHECK(code_says(&r, LM_FORMAT_INVALID, "its length does not match its header (truncated?)"),
+		  "item code: format 1 truncated");
+	r = item_code(3);
 	r.size = 3;
 	CHECK(code_says(&r, LM_FORMAT_INVALID, "it is truncated"), "item code: truncated header");
 	r = item_code(3);
@@ -180,7 +292,7 @@ check_item_code(void)
 	r.b[r.size - 1] ^= 0x40;
 	CHECK(code_says(&r, LM_FORMAT_CORRUPT, NULL), "item code: a flipped payload bit is corruption");
 	r = item_code(3);
-	poke(&r, 16, &flags, 1);
+	poke(&r, FLAGS_OFF, &flags, 1);
 	CHECK(code_says(&r, LM_FORMAT_INVALID, "its reserved flags are not zero"),
 		  "item code: forged reserved flags with a valid checksum");
 	r = item_code(3);
@@ -193,7 +305,7 @@ static void
 check_crc(void)
 {
 	unsigned char payload[5] = {1, 2, 3, 4, 5};
-	LmEmbeddingHeader h = {LM_EMBEDDING_MAGIC, 1, 1, 1, 1, 0, 0xdeadbeef};
+	LmEmbeddingHeader h = {LM_EMBEDDING_MAGIC, 2, 1, {1}, 1, 0, {2}, 0xdeadbeef};
 	LmEmbeddingHeader zeroed = h;
 	uint32_t	want;
 
@@ -217,6 +329,8 @@ static const char *const base[] = {
 	"\"member_dim\": 4", "\"item_dim\": 3", "\"embedding_dim\": 8", "\"inner_steps\": 5",
 	"\"inner_lr\": 0.1", "\"support_size\": 10", "\"query_size\": 10", "\"seed\": 42"
 };
+
+static LmModelIdentity last_identity;	/* what the last document's identity read */
 
 /*
  * The reader's verdict on a configuration (the base without member `without`,
@@ -253,7 +367,8 @@ verdict(const char *without, const char *extra, const char *doc, LmArch *arch, i
 	arch = arch ? arch : &a;
 	if (!doc)
 		st = lm_config_read(&ops, &root, arch, &cfg, &err);
-	else if (!(st = lm_model_read_config(&ops, &root, &fv, arch, &cfg, &err)))
+	else if (!(st = lm_model_read_config(&ops, &root, &fv, arch, &cfg, &err)) &&
+			 !(st = lm_model_read_identity(&ops, &root, fv, &last_identity, &err)))
 	{
 		lm_real    *params = malloc(sizeof(lm_real) * arch->n_params);
 
@@ -373,8 +488,8 @@ check_document(void)
 	DOC_SAYS("[1]", "format is missing", "a document that is no object");
 	DOC_SAYS(DOC("limaml-modeL", "", META, GLOBAL, ROWS), "format must be \"limaml-model\"",
 			 "a foreign format");
-	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 3}",
-			 "format_version is not supported by this limaml version", "format_version 3");
+	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 4}",
+			 "format_version is not supported by this limaml version", "format_version 4");
 	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 2, \"config\": []}",
 			 "config must be an object", "a config that is an array");
 	DOC_SAYS("{\"format\": \"limaml-model\", \"format_version\": 1, \"config\": {\"member_dim\": 1, "
@@ -428,6 +543,54 @@ check_document(void)
 		  warnings == 1, "model json: format 1: an all-zero row reads, with a warning");
 }
 
+/* format 3: the DOC above with an identity */
+#define UUID_OK "0123abcd-4567-89ef-0123-456789abcdef"
+#define HASH_OK "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"
+#define DOC3(identity) \
+	"{\"format\": \"limaml-model\", \"format_version\": 3" identity ", \"config\": {\"member_dim\": 1, " \
+	"\"item_dim\": 1, \"embedding_dim\": 2, \"meta_hidden\": [], \"global_hidden\": [], " \
+	"\"loss\": \"bce\", \"inner_steps\": 1, \"inner_lr\": 0.1, \"support_size\": 1, " \
+	"\"query_size\": 1, \"seed\": 1, \"item_buckets\": 2, \"item_embedding_dim\": 1}, " \
+	"\"meta\": " META ", \"global\": " GLOBAL ROWS "}"
+
+static void
+check_identity(void)
+{
+	memset(&last_identity, 0, sizeof(last_identity));
+	CHECK(verdict(NULL, NULL, DOC3(", \"version\": 7, \"model_uuid\": \"" UUID_OK "\", "
+								   "\"content_hash\": \"" HASH_OK "\""), NULL, NULL) == NULL &&
+		  last_identity.present && last_identity.version == 7 && last_identity.uuid[0] == 0x01 &&
+		  last_identity.uuid[1] == 0x23 && last_identity.uuid[15] == 0xef &&
+		  last_identity.content_hash[1] == 0x11 && last_identity.content_hash[31] == 0xff,
+		  "model json: format 3 reads its identity (hex in either case)");
+	CHECK(verdict(NULL, NULL, DOC("limaml-model", "", META, GLOBAL, ROWS), NULL, NULL) == NULL &&
+		  !last_identity.present, "model json: format 2 has no identity");
+	DOC_SAYS(DOC3(", \"version\": 7, \"content_hash\": \"" HASH_OK "\""), "model_uuid is missing",
+			 "format 3 without model_uuid");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": \"0123abcd-4567-89ef-0123-456789abcde\", "
+				  "\"content_hash\": \"" HASH_OK "\""), "model_uuid must be a UUID string",
+			 "a UUID a digit short");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": \"0123abcd-4567-89ef-0123x456789abcdef\", "
+				  "\"content_hash\": \"" HASH_OK "\""), "model_uuid must be a UUID string",
+			 "a UUID without its last dash");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": \"0123abcd-4567-89ef-0123-456789abcdeg\", "
+				  "\"content_hash\": \"" HASH_OK "\""), "model_uuid must be a UUID string",
+			 "a UUID with a non-hex digit");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": 5, \"content_hash\": \"" HASH_OK "\""),
+			 "model_uuid must be a UUID string", "a UUID that is a number");
+	DOC_SAYS(DOC3(", \"version\": -1, \"model_uuid\": \"" UUID_OK "\", \"content_hash\": \"" HASH_OK "\""),
+			 "version must be between 0 and 2147483647", "a negative version");
+	DOC_SAYS(DOC3(", \"version\": 1.5, \"model_uuid\": \"" UUID_OK "\", \"content_hash\": \"" HASH_OK "\""),
+			 "version must be a 64-bit integer", "a fractional version");
+	DOC_SAYS(DOC3(", \"model_uuid\": \"" UUID_OK "\", \"content_hash\": \"" HASH_OK "\""),
+			 "version is missing", "format 3 without version");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": \"" UUID_OK "\", \"content_hash\": \"00ff\""),
+			 "content_hash must be 64 hexadecimal digits", "a short content hash");
+	DOC_SAYS(DOC3(", \"version\": 7, \"model_uuid\": \"" UUID_OK "\", "
+				  "\"content_hash\": \"z0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\""),
+			 "content_hash must be 64 hexadecimal digits", "a content hash with a non-hex digit");
+}
+
 int
 main(void)
 {
@@ -437,5 +600,6 @@ main(void)
 	check_item_code();
 	check_config();
 	check_document();
+	check_identity();
 	return check_done();
 }
