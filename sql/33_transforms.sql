@@ -122,7 +122,9 @@ SELECT (SELECT config -> 'transforms' FROM limaml_model WHERE name = 'tf') =
 SELECT limaml_alter_model('tf_copy', items => 'tf_items');
 SELECT limaml_adapt(7, 'tf_copy') IS NOT NULL AS adapted,
        limaml_embedding_array(limaml_adapt(7, 'tf_copy')) = limaml_embedding_array(limaml_adapt(7, 'tf')) AS same_embedding;
+-- edited transforms: the content hash covers them; without an identity (format 2), they must be the model's
 SELECT pg_temp.err($$ SELECT limaml_model_import('tf_copy', jsonb_set(limaml_model_export('tf'), '{config,transforms,member,2,vocabulary}', '["DE", "FR", "XX"]')) $$);
+SELECT pg_temp.err($$ SELECT limaml_model_import('tf_copy', jsonb_set(jsonb_set(limaml_model_export('tf') - 'model_uuid' - 'content_hash', '{format_version}', '2'), '{config,transforms,member,2,vocabulary}', '["DE", "FR", "XX"]')) $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('tf_bad', jsonb_set(limaml_model_export('tf'), '{config,transforms,member,2,vocabulary}', '["FR", "DE", "IT"]')) $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('tf_bad', jsonb_set(limaml_model_export('tf'), '{config,transforms,member,2,vocabulary}', '["DE"]')) $$);
 
