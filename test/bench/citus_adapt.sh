@@ -44,7 +44,7 @@ EOF
 	as_pg psql -h "$DIR" -p "$p" -XqAt -c 'CREATE EXTENSION citus' postgres
 done
 C=${PORTS[0]}
-q() { as_pg psql -h "$DIR" -p "$C" -XqAt -v ON_ERROR_STOP=1 postgres "$@"; }
+q() { PGOPTIONS="-c client_min_messages=warning" as_pg psql -h "$DIR" -p "$C" -XqAt -v ON_ERROR_STOP=1 postgres "$@"; }
 q -c "SELECT citus_set_coordinator_host('127.0.0.1', $C)" \
   -c "SELECT citus_add_node('127.0.0.1', ${PORTS[1]})" -c "SELECT citus_add_node('127.0.0.1', ${PORTS[2]})" >/dev/null
 q <<SQL >/dev/null
@@ -73,18 +73,21 @@ AGG="limaml_adapt_agg('bench', member_features, item_features, label, ts, item_i
 echo "members: $MEMBERS, rows: $((MEMBERS * PER)), nodes: coordinator :$C, workers :${PORTS[1]} :${PORTS[2]}"
 echo "plan (Citus):"
 q -c "EXPLAIN (COSTS OFF) INSERT INTO member_embedding SELECT member_id, $AGG FROM interactions GROUP BY member_id" | sed 's/^/  /'
-time_of() {  # median of 3 runs, seconds
+time_of() {  # time_of TABLE SOURCE [SETTING]: median of 3 runs, seconds
 	local t=()
 	for _ in 1 2 3; do
 		q -c "TRUNCATE $1" >/dev/null
-		t+=("$(q -c '\timing on' -c "INSERT INTO $1 SELECT member_id, $AGG FROM $2 GROUP BY member_id" \
+		t+=("$(q -c "${3:-SELECT 1}" -c '\timing on' -c "INSERT INTO $1 SELECT member_id, $AGG FROM $2 GROUP BY member_id" \
 			| sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p')")
 	done
 	printf '%s\n' "${t[@]}" | sort -n | sed -n 2p | awk '{printf "%.3f", $1 / 1000}'
 }
 ONE=$(time_of local_embedding local_interactions)
 CIT=$(time_of member_embedding interactions)
+# one connection per worker: each backend parses the model once, not once per shard task
+CIT1=$(time_of member_embedding interactions "SET citus.max_adaptive_executor_pool_size = 1")
 SAME=$(q -c "SELECT count(*) FILTER (WHERE l.embedding = d.embedding) || '/' || count(*) FROM local_embedding l JOIN member_embedding d USING (member_id)")
 echo "one server:     $ONE s ($(awk -v s="$ONE" -v n="$MEMBERS" 'BEGIN{printf "%.0f", n / s}') members/s)"
 echo "Citus, 2 workers: $CIT s ($(awk -v s="$CIT" -v n="$MEMBERS" 'BEGIN{printf "%.0f", n / s}') members/s)"
-echo "ratio (one server / Citus): $(awk -v a="$ONE" -v b="$CIT" 'BEGIN{printf "%.2f", a / b}')x; byte-identical embeddings: $SAME"
+echo "Citus, 2 workers, one connection each: $CIT1 s ($(awk -v s="$CIT1" -v n="$MEMBERS" 'BEGIN{printf "%.0f", n / s}') members/s)"
+echo "ratio (one server / Citus): $(awk -v a="$ONE" -v b="$CIT" 'BEGIN{printf "%.2f", a / b}')x, one connection per worker $(awk -v a="$ONE" -v b="$CIT1" 'BEGIN{printf "%.2f", a / b}')x; byte-identical embeddings: $SAME"
