@@ -23,6 +23,7 @@
 #include "core/items.h"
 #include "core/meta_grad.h"
 #include "core/wide.h"
+#include "core/wide_init.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -488,6 +489,99 @@ load_members(Trainer *tr)
 	}
 }
 
+/* ------------------------------------------------------- the wide head's start */
+
+/* the training members' rows, appended for lm_wide_init */
+typedef struct WideRows
+{
+	LmWideData	data;
+	int64		cap;
+} WideRows;
+
+static void
+wide_rows_add(WideRows *w, const LmMember *member)
+{
+	LmWideData *d = &w->data;
+
+	if (d->n + member->n > w->cap)
+	{
+		int64		cap = Max(w->cap * 2, d->n + member->n);
+
+		d->member = repalloc_huge((void *) d->member, sizeof(int32) * cap);
+		d->bucket = repalloc_huge((void *) d->bucket, sizeof(int32) * cap);
+		d->label = repalloc_huge((void *) d->label, sizeof(float) * cap);
+		w->cap = cap;
+	}
+	for (int r = 0; r < member->n; r++)
+		((int32 *) d->member)[d->n + r] = d->n_members;
+	memcpy((int32 *) d->bucket + d->n, member->buckets, sizeof(int32) * member->n);
+	memcpy((float *) d->label + d->n, member->labels, sizeof(float) * member->n);
+	d->n += member->n;
+	d->n_members++;
+}
+
+/* true when the version training starts from is the model's initialization */
+static bool
+from_initialization(int32 model_id, int32 version)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
+	bool		isnull;
+	Datum		d;
+
+	SPI_execute_with_args(psprintf("SELECT training->>'method' = 'initialization' FROM %s.limaml_model_version "
+								   "WHERE model_id = $1 AND version = $2", lm_schema_quoted()),
+						  2, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
+/*
+ * From the initialization, the wide head starts from the training members'
+ * rows (wide_init.h): the validation members stay out, so patience still
+ * watches members the start has not seen.
+ */
+static void
+start_wide_head(Trainer *tr)
+{
+	WideRows	w = {{0}};
+	LmMember	member;
+
+	w.cap = 1024;
+	w.data.member = palloc(sizeof(int32) * w.cap);
+	w.data.bucket = palloc(sizeof(int32) * w.cap);
+	w.data.label = palloc(sizeof(float) * w.cap);
+	if (tr->members)
+		for (int i = 0; i < tr->n_train; i++)
+		{
+			member = lm_member_set_get(tr->members, tr->arch, tr->train_index[i]);
+			wide_rows_add(&w, &member);
+		}
+	else
+	{
+		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
+												keep_rows(tr));
+
+		lm_stream_reserve(stream, tr->reserved);
+		while (lm_stream_next(stream, &member))
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!is_validation(tr, member.member_id))
+				wide_rows_add(&w, &member);
+		}
+		lm_stream_close(stream);
+	}
+	lm_check_work_mem(tr->reserved + lm_wide_init_bytes(tr->arch, &w.data) +
+					  (double) w.cap * (2 * sizeof(int32) + sizeof(float)),
+					  psprintf("training limaml model \"%s\"", tr->model->name), TRAIN_MEMORY_HINT);
+	lm_wide_init(tr->arch, tr->params, &w.data);
+	pfree((void *) w.data.member);
+	pfree((void *) w.data.bucket);
+	pfree((void *) w.data.label);
+}
+
 /*
  * The rows, the kept epoch flagged in column 7 (0.3.0 on; the row type of
  * an older catalog's signature has six columns and ignores it).
@@ -573,6 +667,8 @@ limaml_train(PG_FUNCTION_ARGS)
 
 	tr.params = palloc(sizeof(float) * arch->n_params);
 	memcpy(tr.params, model->params, sizeof(float) * arch->n_params);
+	if (arch->wide && from_initialization(model_id, from_version))
+		start_wide_head(&tr);
 	best_params = palloc(sizeof(float) * arch->n_params);
 	memcpy(best_params, tr.params, sizeof(float) * arch->n_params);
 	tr.grad = palloc0(sizeof(float) * arch->n_params);

@@ -59,9 +59,8 @@ lm_wide_serve_section(const LmArch *arch, const lm_real *global, const lm_real *
 	memcpy(out + p + 1, row + 1, sizeof(lm_real) * arch->wide_rank);
 }
 
-/* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
-static void
-cholesky(lm_real *A, int m)
+void
+lm_cholesky(lm_real *A, int m)
 {
 	for (int j = 0; j < m; j++)
 	{
@@ -83,9 +82,8 @@ cholesky(lm_real *A, int m)
 	}
 }
 
-/* x := A⁻¹ x from the factor L */
-static void
-cholesky_solve(const lm_real *L, int m, lm_real *x)
+void
+lm_cholesky_solve(const lm_real *L, int m, lm_real *x)
 {
 	for (int i = 0; i < m; i++)
 	{
@@ -138,8 +136,8 @@ lm_wide_solve(const LmArch *arch, const lm_real *Ft, const lm_real *z,
 	}
 	for (int i = 0; i < m; i++)
 		chol[i * m + i] += (lm_real) arch->ridge_lambda;
-	cholesky(chol, m);
-	cholesky_solve(chol, m, w);
+	lm_cholesky(chol, m);
+	lm_cholesky_solve(chol, m, w);
 }
 
 void
@@ -163,7 +161,7 @@ lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *cho
 
 	/* w = A⁻¹c: ∂L/∂c = u, ∂L/∂A = −u wᵀ */
 	memcpy(u, gw, sizeof(lm_real) * m);
-	cholesky_solve(chol, m, u);
+	lm_cholesky_solve(chol, m, u);
 	for (int s = 0; s < n; s++)
 	{
 		const lm_real *f = Ft + (size_t) s * m;

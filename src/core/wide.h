@@ -27,6 +27,12 @@
 
 #include "maml.h"
 
+/* in place: A[m][m] (symmetric positive definite) := L with A = L Lᵀ, lower triangle */
+void		lm_cholesky(lm_real *A, int m);
+
+/* x := A⁻¹ x from the factor L */
+void		lm_cholesky_solve(const lm_real *L, int m, lm_real *x);
+
 /* m = 1 + p + r: the solve's size (p item features with wide_features, else 0) */
 static inline int
 lm_wide_len(const LmArch *arch)
