@@ -33,6 +33,8 @@ INSERT INTO tf_events
 SELECT m, i, i % 3 = m % 3, timestamp '2026-01-01' + make_interval(hours => m * 24 + i)
   FROM generate_series(1, 60) m, generate_series(1, 24) i WHERE (m * 5 + i) % 3 <> 1;
 CREATE INDEX ON tf_events (member_id, ts);
+-- a source without feature arrays checks as one for declared features
+SELECT severity, "check", detail FROM limaml_check_source('tf_events', support_size => 8, query_size => 4);
 
 SELECT limaml_create_model('tf', 'tf_events', members => 'tf_members', items => 'tf_items',
        member_columns => '{"country": "onehot", "age": "standardize", "joined": "standardize"}',
