@@ -107,10 +107,10 @@ AS 'MODULE_PATHNAME', 'limaml_check_source' LANGUAGE C STABLE;
 COMMENT ON FUNCTION limaml_check_source(regclass, text, int, int, int)
 	IS 'one row (error, warning or info) per problem a source relation would cause: column types, NULLs, feature lengths, non-finite values and scale, members with fewer than support_size + query_size rows, label range and balance for the loss (with the negatives the model will sample), an index for per-member reads; reads the whole relation';
 
-CREATE FUNCTION limaml_source_select(source regclass, item_ids boolean) RETURNS text
+CREATE FUNCTION limaml_source_select(model text, OUT args text, OUT relation text)
 AS 'MODULE_PATHNAME', 'limaml_source_select' LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
-	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+COMMENT ON FUNCTION limaml_source_select(text)
+	IS 'internal, for limaml_refresh: limaml_adapt_agg''s row arguments over the model''s source, its columns converted (and its features encoded with the model''s transforms) as limaml_adapt reads them, and the relation to read them from';
 
 CREATE FUNCTION limaml_prevent_transaction_block(procedure text) RETURNS void
 AS 'MODULE_PATHNAME', 'limaml_prevent_transaction_block' LANGUAGE C VOLATILE STRICT;
@@ -124,8 +124,46 @@ COMMENT ON FUNCTION limaml_score(bytea, real[], bigint)
 	IS 'scores an item by its features and item id: with item_buckets the item id picks the hashed item embedding (NULL, or a bucket never trained: the unknown item); models without item_buckets ignore item_id; NULL when the embedding or the features are NULL';
 
 
+-- the shape limaml_refresh(…, embeddings => t) writes into: a table of one
+-- model's embeddings, e.g. distributed by Citus and co-located with the source
+CREATE FUNCTION limaml_check_embedding_table(embeddings regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	bad text;
+	shape CONSTANT text := 'CREATE TABLE member_embedding (member_id bigint PRIMARY KEY, embedding bytea NOT NULL, '
+						   'model_version int, source_ts timestamptz, source_rows bigint)';
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.format('"%s" %s', w.col,
+			CASE WHEN a.attname IS NULL THEN 'is missing' ELSE 'is ' || pg_catalog.format_type(a.atttypid, a.atttypmod) END),
+			', ' ORDER BY w.ord)
+	  INTO bad
+	  FROM (VALUES (1, 'member_id', '{int2,int4,int8}'::text[]), (2, 'embedding', '{bytea}'),
+				   (3, 'model_version', '{int4}'), (4, 'source_ts', '{timestamptz}'),
+				   (5, 'source_rows', '{int8}')) w (ord, col, types)
+	  LEFT JOIN pg_catalog.pg_attribute a
+		ON a.attrelid = embeddings AND a.attname = w.col AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE a.attname IS NULL OR (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) <> ALL (w.types);
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'embedding table "%" does not have the columns limaml_refresh writes', embeddings
+			USING ERRCODE = '42804', DETAIL = bad || '.',
+			HINT = 'Create it as: ' || shape || ' (other columns may follow).';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+					 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+					WHERE i.indrelid = embeddings AND i.indisunique AND i.indnkeyatts = 1
+					  AND i.indpred IS NULL AND a.attname = 'member_id') THEN
+		RAISE EXCEPTION 'embedding table "%" needs a unique index on member_id alone', embeddings
+			USING ERRCODE = '42P10', HINT = 'limaml_refresh upserts by member: ' || shape || '.';
+	END IF;
+END
+$fn$;
+COMMENT ON FUNCTION limaml_check_embedding_table(regclass)
+	IS 'internal: used by limaml_refresh: checks the columns and unique index of an embeddings => table';
+
+
 -- a non-owner fails before any work; fails at once in a transaction block; reads every accepted source type
-CREATE OR REPLACE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000)
+DROP PROCEDURE limaml_refresh(text, int);
+CREATE PROCEDURE limaml_refresh(model text, batch_size int DEFAULT 10000, embeddings regclass DEFAULT NULL)
 LANGUAGE plpgsql AS $proc$
 DECLARE
 	m record;
@@ -137,7 +175,9 @@ DECLARE
 	n_batches int := 0;
 	done_ids bigint[];
 	missing bigint[];
-	agg_args text;
+	sel record;
+	-- where the embeddings are: the model's rows of limaml_meta_embedding, or an embeddings table
+	emb_rows text := '@extschema@.limaml_meta_embedding WHERE model = $1';
 BEGIN
 	-- it commits as it goes: fail now, not at the first COMMIT
 	PERFORM @extschema@.limaml_prevent_transaction_block('limaml_refresh');
@@ -165,6 +205,10 @@ BEGIN
 			HINT = pg_catalog.format('Only its owner (%s), members of that role and superusers may refresh it.',
 									 m.owner_name);
 	END IF;
+	IF embeddings IS NOT NULL THEN
+		PERFORM @extschema@.limaml_check_embedding_table(embeddings);
+		emb_rows := embeddings::text;
+	END IF;
 	IF m.source IS NULL THEN
 		RAISE EXCEPTION 'limaml model "%" has no source relation', model USING ERRCODE = '55000';
 	END IF;
@@ -190,7 +234,7 @@ BEGIN
 							THEN pg_catalog.substr(embedding, 9, 16) || pg_catalog.substr(embedding, 33, 8)
 							END AS identity,
 					   @extschema@.limaml_embedding_version(embedding) AS header_version
-				  FROM @extschema@.limaml_meta_embedding WHERE model = $1),
+				  FROM %s),
 		stale AS (SELECT coalesce(s.member_id, e.member_id) AS member_id
 					FROM src s FULL JOIN emb e ON e.member_id = s.member_id
 				   WHERE e.member_id IS NULL OR e.identity IS DISTINCT FROM $4
@@ -201,7 +245,7 @@ BEGIN
 					   FROM stale)
 		SELECT pg_catalog.array_agg(member_id ORDER BY member_id) AS ids,
 			   pg_catalog.count(*) OVER () AS batches, pg_catalog.sum(pg_catalog.count(*)) OVER () AS members
-		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass)
+		  FROM numbered GROUP BY batch ORDER BY batch$q$, m.source::regclass, emb_rows)
 		USING model, m.active_version, batch_size, m.identity
 	LOOP
 		IF n_batches = 0 THEN
@@ -224,36 +268,64 @@ BEGIN
 		-- one scan of the batch's rows; the fingerprint, and the active version
 		-- the aggregate adapts with, come from the statement's snapshot; the
 		-- rows converted as limaml_adapt reads them
-		agg_args := @extschema@.limaml_source_select(m.source::regclass, m.item_ids);
-		EXECUTE pg_catalog.format($q$
-			WITH v AS (
-				SELECT (config ->> 'support_size')::int AS support_size
-				  FROM @extschema@.limaml_model WHERE name = $1),
-			a AS (
-				SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
-					   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
-				  FROM %s WHERE member_id = ANY ($2) GROUP BY member_id),
-			ins AS (
-				INSERT INTO @extschema@.limaml_meta_embedding AS t
-					(model, member_id, embedding, model_version, n_support, updated_at,
-					 source_ts, source_rows)
-				-- the version the embedding names, as the aggregate adapted with it
-				SELECT $1, a.member_id, a.e, @extschema@.limaml_embedding_version(a.e),
-					   least(a.n, v.support_size), pg_catalog.now(),
-					   a.ts, a.n
-				  FROM a, v
-				ON CONFLICT (model, member_id) DO UPDATE
-				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
-					   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
-					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
-				RETURNING t.member_id)
-			SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
-			agg_args, m.source::regclass)
-		INTO done_ids USING model, b.ids;
+		SELECT * INTO sel FROM @extschema@.limaml_source_select(model);
+		IF embeddings IS NULL THEN
+			EXECUTE pg_catalog.format($q$
+				WITH v AS (
+					SELECT (config ->> 'support_size')::int AS support_size
+					  FROM @extschema@.limaml_model WHERE name = $1),
+				a AS (
+					SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
+						   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
+					  FROM %s src WHERE member_id = ANY ($2) GROUP BY member_id),
+				ins AS (
+					INSERT INTO @extschema@.limaml_meta_embedding AS t
+						(model, member_id, embedding, model_version, n_support, updated_at,
+						 source_ts, source_rows)
+					-- the version the embedding names, as the aggregate adapted with it
+					SELECT $1, a.member_id, a.e, @extschema@.limaml_embedding_version(a.e),
+						   least(a.n, v.support_size), pg_catalog.now(),
+						   a.ts, a.n
+					  FROM a, v
+					ON CONFLICT (model, member_id) DO UPDATE
+					   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+						   n_support = EXCLUDED.n_support, updated_at = EXCLUDED.updated_at,
+						   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+					RETURNING t.member_id)
+				SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
+				sel.args, sel.relation)
+			INTO done_ids USING model, b.ids;
+		ELSE
+			-- one statement, which Citus runs on the workers when the table is
+			-- co-located with the source
+			EXECUTE pg_catalog.format($q$
+				WITH ins AS (
+					INSERT INTO %s AS t (member_id, embedding, model_version, source_ts, source_rows)
+					SELECT a.member_id, a.e, @extschema@.limaml_embedding_version(a.e), a.ts, a.n
+					  FROM (SELECT member_id, @extschema@.limaml_adapt_agg($1, %s) AS e,
+								   pg_catalog.max(ts) AS ts, pg_catalog.count(*) AS n
+							  FROM %s src WHERE member_id = ANY ($2) GROUP BY member_id) a
+					ON CONFLICT (member_id) DO UPDATE
+					   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+						   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows
+					RETURNING t.member_id)
+				SELECT coalesce(pg_catalog.array_agg(member_id), '{}') FROM ins$q$,
+				embeddings, sel.args, sel.relation)
+			INTO done_ids USING model, b.ids;
+		END IF;
 		-- members left without rows get the cold-start embedding
 		SELECT pg_catalog.array_agg(id) INTO missing FROM pg_catalog.unnest(b.ids) id WHERE id <> ALL (done_ids);
-		IF missing IS NOT NULL THEN
+		IF missing IS NOT NULL AND embeddings IS NULL THEN
 			PERFORM @extschema@.limaml_adapt(id, model) FROM pg_catalog.unnest(missing) id;
+		ELSIF missing IS NOT NULL THEN
+			EXECUTE pg_catalog.format($q$
+				INSERT INTO %s AS t (member_id, embedding, model_version, source_ts, source_rows)
+				SELECT c.id, c.e, @extschema@.limaml_embedding_version(c.e), NULL, 0
+				  FROM (SELECT id, @extschema@.limaml_adapt(id, $1) AS e FROM pg_catalog.unnest($2) id) c
+				ON CONFLICT (member_id) DO UPDATE
+				   SET embedding = EXCLUDED.embedding, model_version = EXCLUDED.model_version,
+					   source_ts = EXCLUDED.source_ts, source_rows = EXCLUDED.source_rows$q$, embeddings)
+			USING model, missing;
 		END IF;
 
 		n_batches := n_batches + 1;
@@ -436,8 +508,8 @@ COMMENT ON FUNCTION limaml_evaluate_members(text, regclass, double precision, in
 
 -- functions users do not call
 COMMENT ON FUNCTION limaml_catalog_changed() IS 'internal: trigger: invalidates every backend''s cached model versions';
-COMMENT ON FUNCTION limaml_source_select(regclass, boolean)
-	IS 'internal: for limaml_refresh, limaml_adapt_agg''s row arguments over a source, its columns converted to limaml''s types';
+COMMENT ON FUNCTION limaml_source_select(text)
+	IS 'internal: for limaml_refresh, limaml_adapt_agg''s row arguments over the model''s source, its columns converted (and its features encoded with the model''s transforms) as limaml_adapt reads them, and the relation to read them from';
 COMMENT ON FUNCTION limaml_prevent_transaction_block(text)
 	IS 'internal: for limaml_refresh, errors inside a transaction block or another atomic context, where a procedure cannot commit';
 COMMENT ON FUNCTION limaml_adapt_agg_transfn(internal, text, real[], real[], real) IS 'internal: limaml_adapt_agg transition: keeps the newest support_size rows';
@@ -593,7 +665,7 @@ CREATE FUNCTION limaml_item_code_info(item_code bytea,
 AS 'MODULE_PATHNAME', 'limaml_item_code_info' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION limaml_item_code_info(bytea) IS 'the item code''s header: model and model id on this node (an error when this node has no version of the code''s identity), version, floats in the code, format, model UUID and content hash prefix';
 
-COMMENT ON PROCEDURE limaml_refresh(text, int) IS 'adapts every member whose source rows changed since their embedding (or whose embedding was not made by the active version: an older one, another model, or format 1 of limaml 0.1.0/0.2.0), committing after each batch; resumable, progress in limaml_refresh_status';
+COMMENT ON PROCEDURE limaml_refresh(text, int, regclass) IS 'adapts every member whose source rows changed since their embedding (or whose embedding was not made by the active version: an older one, another model, or format 1 of limaml 0.1.0/0.2.0), committing after each batch; resumable, progress in limaml_refresh_status; embeddings => a table (e.g. distributed by Citus, co-located with the source) to store them in instead of limaml_meta_embedding';
 COMMENT ON FUNCTION limaml_model_import(text, jsonb, regclass, regclass) IS 'imports a version from limaml_model_export: format 3 keeps its model UUID, version number and content hash (the same json again is a no-op; another content under that number, or that UUID under another name, is an error) and activates it when newer than the active version; formats 1 and 2 become the model''s next version';
 COMMENT ON FUNCTION limaml_model_export(text, int) IS 'a model version''s identity (model UUID, version, content hash), configuration and every parameter as jsonb (format 3)';
 -- Citus: one command copies models from the coordinator to every worker
@@ -853,7 +925,9 @@ CREATE AGGREGATE limaml_adapt_agg(model uuid, member_features real[], item_featu
 COMMENT ON AGGREGATE limaml_adapt_agg(uuid, real[], real[], real, timestamptz, bigint)
 	IS 'limaml_adapt_agg with the model named by its uuid (with item ids, newest support_size by ts, parallel-capable): shippable by postgres_fdw';
 
--- the wide head's ridge λ may be learned in the outer loop: one more argument
+-- ------------------------------------------------- feature transforms (issue 11 §2)
+
+-- member_columns and item_columns declare transforms of plain columns
 DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean);
 CREATE FUNCTION limaml_create_model(
 	name text,
@@ -883,8 +957,57 @@ CREATE FUNCTION limaml_create_model(
 	negatives int DEFAULT NULL,
 	items regclass DEFAULT NULL,
 	wide_features boolean DEFAULT NULL,
+	member_columns jsonb DEFAULT NULL,
+	item_columns jsonb DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';
+
+CREATE FUNCTION limaml_member_features(model text, member record) RETURNS real[]
+AS 'MODULE_PATHNAME', 'limaml_member_features' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_member_features(text, record)
+	IS 'a row of the model''s members relation encoded with its stored member transforms: the member_features training, adaptation and cold start read (a NULL row encodes as all columns NULL)';
+
+CREATE FUNCTION limaml_item_features(model text, item record) RETURNS real[]
+AS 'MODULE_PATHNAME', 'limaml_item_features' LANGUAGE C STABLE;
+COMMENT ON FUNCTION limaml_item_features(text, record)
+	IS 'a row of the model''s items relation encoded with its stored item transforms: the item features training, scoring, item codes and ranking read (a NULL row encodes as all columns NULL)';
+
+-- the wide head's ridge λ may be learned in the outer loop: one more argument
+DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb);
+CREATE FUNCTION limaml_create_model(
+	name text,
+	source regclass,
+	embedding_dim int DEFAULT 16,
+	meta_hidden int[] DEFAULT '{32}',
+	global_hidden int[] DEFAULT '{64}',
+	loss text DEFAULT 'bce',
+	inner_steps int DEFAULT 5,
+	inner_lr double precision DEFAULT NULL,
+	support_size int DEFAULT 50,
+	query_size int DEFAULT 10,
+	seed bigint DEFAULT 0,
+	members regclass DEFAULT NULL,
+	member_dim int DEFAULT NULL,
+	item_dim int DEFAULT NULL,
+	adapt_steps int DEFAULT NULL,
+	adapt_lr double precision DEFAULT NULL,
+	meta_sgd boolean DEFAULT false,
+	bilinear boolean DEFAULT false,
+	item_buckets int DEFAULT NULL,
+	item_embedding_dim int DEFAULT 16,
+	wide boolean DEFAULT NULL,
+	wide_rank int DEFAULT 16,
+	ridge_lambda double precision DEFAULT 3,
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL,
+	wide_features boolean DEFAULT NULL,
+	member_columns jsonb DEFAULT NULL,
+	item_columns jsonb DEFAULT NULL,
 	learn_lambda boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, boolean)
-	IS 'creates a model over a source of interactions and stores its initialization as version 0; returns the model id';
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';

@@ -1,6 +1,7 @@
 -- scaling out (issue 10) on one server: limaml_publish needs Citus,
 -- limaml_publish_apply checks its snapshot, and the aggregate naming its
--- model by uuid (for postgres_fdw) gives the bytes of the text form
+-- model by uuid (for postgres_fdw) gives the bytes of the text form;
+-- limaml_refresh into an embeddings table
 SET client_min_messages = warning;
 
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -58,6 +59,28 @@ SELECT pg_temp.err($$SELECT limaml_adapt_agg('00000000-0000-0000-0000-0000000000
 	member_features, item_features, label) FROM planted_rows$$);
 SELECT limaml_adapt_agg(NULL::uuid, member_features, item_features, label) IS NULL AS no_rows
   FROM planted_rows WHERE false;
+
+-- refresh into an embeddings table of one's own (Citus: distributed and
+-- co-located with the source): the bytes of limaml_adapt, then fresh
+CREATE TABLE scale_embedding (member_id bigint PRIMARY KEY, embedding bytea NOT NULL,
+							  model_version int, source_ts timestamptz, source_rows bigint);
+CALL limaml_refresh('scale', batch_size => 15, embeddings => 'scale_embedding');
+SELECT count(*) AS members,
+	   count(*) FILTER (WHERE e.embedding = limaml_adapt(e.member_id, 'scale')) AS as_limaml_adapt,
+	   count(*) FILTER (WHERE e.model_version = 0 AND e.source_rows = 12) AS fingerprinted
+  FROM scale_embedding e;
+UPDATE scale_embedding SET source_rows = 0 WHERE member_id = 5;
+CALL limaml_refresh('scale', embeddings => 'scale_embedding');
+SELECT source_rows FROM scale_embedding WHERE member_id = 5;
+-- tables of another shape
+\set SHOW_CONTEXT never
+CREATE TABLE scale_wrong (member_id bigint PRIMARY KEY, embedding text, model_version int);
+CALL limaml_refresh('scale', embeddings => 'scale_wrong');
+CREATE TABLE scale_no_key (member_id bigint, embedding bytea, model_version int, source_ts timestamptz,
+						   source_rows bigint);
+CALL limaml_refresh('scale', embeddings => 'scale_no_key');
+CALL limaml_refresh('scale', embeddings => 'no_such_table');
+DROP TABLE scale_embedding, scale_wrong, scale_no_key;
 
 SELECT limaml_drop_model('scale');
 DROP TABLE planted_rows, planted_interactions, planted_members, planted_items;

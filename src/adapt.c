@@ -42,7 +42,8 @@ members_relation_features(LmModel *model, int64 member_id)
 	lm_execute_plan_as(lm_model_reader(model),
 					   SPI_prepare(psprintf("SELECT %s FROM %s src WHERE src.member_id = $1 LIMIT 1",
 											sql.member_features,
-											lm_relation_sql(OidIsValid(shard) ? shard : model->members)),
+											lm_model_relation_sql(model, OidIsValid(shard) ? shard : model->members,
+																  LM_MEMBERS)),
 								   1, argtypes),
 					   args, NULL, true, 1);
 	if (SPI_processed == 0)
@@ -122,10 +123,10 @@ adapt_plans(FunctionCallInfo fcinfo, const LmModel *model, Oid rows_rel, Oid *up
 	 * is compared with a parameter of its own type, and the conversions are
 	 * in the select list only, so an index on (member_id, ts) serves both.
 	 */
-	lm_check_source(model->source, InvalidOid);
+	lm_model_check_source(model, model->source);
 	if (item_ids)
 		lm_check_item_id(model->source);
-	source = lm_relation_sql(rows_rel);
+	source = lm_model_relation_sql(model, rows_rel, LM_SOURCE);
 	row_types[0] = sql.member_id_type;
 	plans->rows = keep_plan(psprintf("SELECT %s, %s, %s, %s, "
 									 "(SELECT count(*) FROM %s c WHERE c.member_id = $1)%s%s FROM %s src "

@@ -33,9 +33,11 @@ check_new_source(const LmModel *model, Oid source)
 	int			member_len,
 				item_len;
 
-	lm_check_source(source, InvalidOid);
+	lm_model_check_source(model, source);
 	if (model->arch.item_buckets > 0 || model->config.negatives > 0)
 		lm_check_item_id(source);
+	if (model->transforms)
+		return;					/* the relations the transforms read are checked on their own */
 	lm_first_lengths(source, "member_features", "item_features", &member_len, &item_len);
 	check_length(model->name, source, "member_features", member_len, model->arch.member_dim, "member_dim");
 	check_length(model->name, source, "item_features", item_len, model->arch.item_feature_dim, "item_dim");
@@ -47,7 +49,9 @@ check_new_members(const LmModel *model, Oid members)
 	int			member_len,
 				unused;
 
-	lm_check_members_relation(members);
+	lm_check_members_for(model->transforms, members);
+	if (model->transforms && model->transforms->member.n > 0)
+		return;					/* encoded to member_dim by construction */
 	lm_first_lengths(members, "member_features", NULL, &member_len, &unused);
 	check_length(model->name, members, "member_features", member_len, model->arch.member_dim, "member_dim");
 }
@@ -58,7 +62,9 @@ check_new_items(const LmModel *model, Oid items)
 	int			item_len,
 				unused;
 
-	lm_check_items_relation(items);
+	lm_check_items_for(model->transforms, items);
+	if (model->transforms && model->transforms->item.n > 0)
+		return;					/* encoded to item_dim by construction */
 	lm_first_lengths(items, "features", NULL, &item_len, &unused);
 	check_length(model->name, items, "features", item_len, model->arch.item_feature_dim, "item_dim");
 }
@@ -116,6 +122,13 @@ limaml_alter_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" samples negatives from its items relation", name),
 				 errhint("Point it at another relation with items => instead.")));
+	if (model->transforms &&
+		((clear_members && model->transforms->member.n > 0) || (clear_items && model->transforms->item.n > 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("limaml model \"%s\" encodes its %s features from that relation", name,
+						clear_members && model->transforms->member.n > 0 ? "member" : "item"),
+				 errhint("Point it at another relation with the declared columns instead.")));
 	if (OidIsValid(source))
 		check_new_source(model, source);
 	if (OidIsValid(members))

@@ -315,6 +315,7 @@ load_model(int32 model_id, int32 version)
 		model->members = InvalidOid;
 	config = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
 	lm_config_from_jsonb(config, &model->arch, &model->config);
+	model->transforms = lm_transforms_from_config(config);
 	params = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
 	if (VARSIZE_ANY_EXHDR(params) != model->arch.n_params * sizeof(float))
 		ereport(ERROR,
@@ -519,9 +520,14 @@ lm_model_name_by_uuid(Datum uuid)
 
 /* ------------------------------------------------------------- negatives */
 
-/* reads the item relation, ordered by item_id, into the current memory context */
+/*
+ * Reads the item relation, ordered by item_id, into the current memory
+ * context; with item_dim 0 its ids only (a model being created, whose
+ * transforms cannot encode rows before it is stored)
+ */
 static LmNegatives *
-load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model_name, Oid reader)
+load_items(Oid items, const LmTransforms *tf, int item_dim, int negatives, int64 seed,
+		   const char *model_name, Oid reader)
 {
 	LmNegatives *neg = palloc0(sizeof(LmNegatives));
 	MemoryContext cxt = CurrentMemoryContext;
@@ -532,11 +538,16 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 
 	neg->n = negatives;
 	neg->seed = seed;
-	lm_check_items_relation(items);
+	lm_check_items_for(tf, items);
 	lm_spi_connect();
 	lm_source_sql(items, &sql);
-	lm_execute_plan_as(reader, SPI_prepare(psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
-													sql.item_id, sql.features, lm_relation_sql(items)),
+	lm_execute_plan_as(reader, SPI_prepare(item_dim == 0 ?
+										   psprintf("SELECT %s FROM %s src ORDER BY src.item_id",
+													sql.item_id, lm_relation_sql(items)) :
+										   psprintf("SELECT %s, %s FROM %s src ORDER BY src.item_id",
+													sql.item_id, sql.features,
+													lm_transformed_relation_sql(model_name, tf, items, LM_ITEMS,
+																				InvalidOid, items)),
 										   0, NULL),
 					   NULL, NULL, true, 0);
 	n = SPI_processed;
@@ -580,6 +591,8 @@ load_items(Oid items, int item_dim, int negatives, int64 seed, const char *model
 					 errmsg("item relation \"%s\" has item_id " INT64_FORMAT " more than once",
 							get_rel_name(items), ids[r]),
 					 errhint("Negatives are drawn from one row per item.")));
+		if (item_dim == 0)
+			continue;
 		d = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 		if (isnull)
 			ereport(ERROR,
@@ -616,7 +629,7 @@ lm_model_negatives(const LmModel *model)
 						 model->name)));
 	if (m->negatives)
 	{
-		lm_check_items_relation(model->items);
+		lm_check_items_for(model->transforms, model->items);
 		return m->negatives;
 	}
 	else
@@ -627,7 +640,7 @@ lm_model_negatives(const LmModel *model)
 		/* a failed load leaves nothing behind: the context goes with the error */
 		PG_TRY();
 		{
-			m->negatives = load_items(model->items, model->arch.item_feature_dim,
+			m->negatives = load_items(model->items, model->transforms, model->arch.item_feature_dim,
 									  model->config.negatives, model->config.seed, model->name,
 									  lm_model_reader(model));
 		}
@@ -672,7 +685,7 @@ lm_negative_rows(const LmNegatives *neg, const LmArch *arch, int64 item_id, int6
 
 /* the configuration of a model, for the content hash of its versions */
 static void
-model_config(int32 model_id, LmArch *arch, LmConfig *cfg)
+model_config(int32 model_id, LmArch *arch, LmConfig *cfg, LmTransforms **tf)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(model_id)};
@@ -685,6 +698,8 @@ model_config(int32 model_id, LmArch *arch, LmConfig *cfg)
 	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 1, &isnull)),
 						 arch, cfg);
+	*tf = lm_transforms_from_config(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 1, &isnull)));
 }
 
 /*
@@ -720,13 +735,14 @@ lm_store_version_as(int32 model_id, int32 version, const float *params, size_t n
 	{
 		LmArch		arch;
 		LmConfig	cfg;
+		LmTransforms *tf;
 
-		model_config(model_id, &arch, &cfg);
+		model_config(model_id, &arch, &cfg, &tf);
 		if (arch.n_params != n_params)
 			elog(ERROR, "limaml model id %d: %zu parameters to store, its configuration has %zu",
 				 model_id, n_params, arch.n_params);
 		SET_VARSIZE(hash, VARHDRSZ + LM_CONTENT_HASH_LEN);
-		lm_content_hash(&arch, &cfg, params, (uint8 *) VARDATA(hash));
+		lm_content_hash(&arch, &cfg, tf, params, (uint8 *) VARDATA(hash));
 	}
 	SPI_execute_with_args(psprintf("INSERT INTO %s.limaml_model_version (model_id, version, params, training%s) "
 								   "SELECT $1, coalesce($4, max(version) + 1, 0), $2, $3%s "
@@ -888,6 +904,47 @@ infer_dims(Oid source, int *member_dim, int *item_dim)
 		*item_dim = item_len;
 }
 
+/*
+ * Dimensions of a model with transforms: an encoded side's is its
+ * transforms' width (a differing member_dim or item_dim is an error), an
+ * array side's comes from the source's first row unless given.
+ */
+static void
+transform_dims(const LmTransforms *tf, Oid source, int *member_dim, int *item_dim)
+{
+	int			len,
+				unused;
+
+	for (int side = 0; side < 2; side++)
+	{
+		const LmTransformSet *set = side ? &tf->item : &tf->member;
+		int		   *dim = side ? item_dim : member_dim;
+
+		if (set->n > 0)
+		{
+			if (*dim >= 0 && *dim != set->dim)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s is %d, but the declared transforms make %d features",
+								side ? "item_dim" : "member_dim", *dim, set->dim),
+						 errhint("Leave %s out: it follows from the transforms.",
+								 side ? "item_dim" : "member_dim")));
+			*dim = set->dim;
+		}
+		else if (*dim < 0)
+		{
+			lm_first_lengths(source, side ? "item_features" : "member_features", NULL, &len, &unused);
+			if (len < 0 && side)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cannot infer feature dimensions: source \"%s\" has no rows",
+								get_rel_name(source)),
+						 errhint("Pass item_dim.")));
+			*dim = Max(len, 0);
+		}
+	}
+}
+
 static double
 prng_uniform(void *state)
 {
@@ -984,6 +1041,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	int32		model_id;
 	float	   *params;
 	pg_prng_state rng;
+	LmTransforms *tf;
 
 	for (int i = 0; i < lengthof(arg_names); i++)
 		if (arg_names[i])
@@ -995,7 +1053,15 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errmsg("model name must not be empty")));
 	source = PG_GETARG_OID(1);
 	members = PG_ARGISNULL(11) ? InvalidOid : PG_GETARG_OID(11);
-	lm_check_source(source, members);
+	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
+	/* declared transforms: checked and fitted on members and items first */
+	tf = PG_NARGS() > 28 ?
+		lm_transforms_declare(PG_ARGISNULL(27) ? NULL : PG_GETARG_JSONB_P(27), members,
+							  PG_ARGISNULL(28) ? NULL : PG_GETARG_JSONB_P(28), items) : NULL;
+	if (tf)
+		lm_transforms_check(tf, source, members, items);
+	else
+		lm_check_source(source, members);
 
 	lm_check_range("embedding_dim", PG_GETARG_INT32(2), 1, 1024);
 	meta_hidden = int_array_arg(PG_GETARG_ARRAYTYPE_P(3), "meta_hidden", &n_meta_hidden);
@@ -1012,7 +1078,6 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	cfg.adapt_lr = PG_ARGISNULL(15) ? cfg.inner_lr : lm_getarg_real(fcinfo, 15);
 	/* 0.1.0's and older 0.2.0 builds' limaml_create_model have fewer arguments */
 	cfg.negatives = 0;
-	items = PG_NARGS() > 25 && !PG_ARGISNULL(25) ? PG_GETARG_OID(25) : InvalidOid;
 	if (PG_NARGS() > 24 && !PG_ARGISNULL(24))
 	{
 		cfg.negatives = PG_GETARG_INT32(24);
@@ -1035,7 +1100,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_check_item_id(source);
 	}
 	if (OidIsValid(items))
-		lm_check_items_relation(items);
+		lm_check_items_for(tf, items);
 	if (!PG_ARGISNULL(15) && !PG_ARGISNULL(16) && PG_GETARG_BOOL(16))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1053,7 +1118,9 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	if (!PG_ARGISNULL(13))
 		lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
-	if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
+	if (tf)
+		transform_dims(tf, source, &member_dim, &item_dim);
+	else if (PG_ARGISNULL(12) || PG_ARGISNULL(13))
 		infer_dims(source, &member_dim, &item_dim);
 	lm_check_range("member_dim", member_dim, 0, LM_MAX_WIDTH);
 	lm_check_range("item_dim", item_dim, 1, LM_MAX_WIDTH);
@@ -1113,11 +1180,12 @@ limaml_create_model(PG_FUNCTION_ARGS)
 				 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 	/* the item relation must hold more items than negatives, of the model's item_dim */
 	if (cfg.negatives > 0)
-		load_items(items, arch.item_feature_dim, cfg.negatives, cfg.seed, name, InvalidOid);
+		load_items(items, tf, tf && tf->item.n ? 0 : arch.item_feature_dim, cfg.negatives, cfg.seed,
+				   name, InvalidOid);
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
-	/* 0.3.0's limaml_create_model before learn_lambda has twenty-seven arguments */
-	if (PG_NARGS() > 27 && (PG_ARGISNULL(27) ? arch.wide && LEARN_LAMBDA_BY_DEFAULT : PG_GETARG_BOOL(27)))
+	/* 0.3.0's limaml_create_model before learn_lambda has twenty-nine arguments */
+	if (PG_NARGS() > 29 && (PG_ARGISNULL(29) ? arch.wide && LEARN_LAMBDA_BY_DEFAULT : PG_GETARG_BOOL(29)))
 	{
 		if (!arch.wide)
 			ereport(ERROR,
@@ -1133,7 +1201,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 		lm_arch_enable_meta_sgd(&arch);
 
 	lm_check_model_size(&arch, name);
-	model_id = lm_insert_model(name, source, members, items, lm_config_to_json(&arch, &cfg), NULL);
+	model_id = lm_insert_model(name, source, members, items,
+							   lm_config_with_transforms(lm_config_to_json(&arch, &cfg), tf), NULL);
 	params = palloc(arch.n_params * sizeof(float));
 	pg_prng_seed(&rng, (uint64) cfg.seed);
 	lm_arch_init_params(&arch, params, prng_uniform, &rng);

@@ -38,7 +38,8 @@ limaml_model_export(PG_FUNCTION_ARGS)
 
 /* model row of an existing model, locked; false when there is none */
 static bool
-lock_existing_model(const char *name, int32 *model_id, LmArch *arch, LmConfig *cfg, uint8 *uuid)
+lock_existing_model(const char *name, int32 *model_id, LmArch *arch, LmConfig *cfg, uint8 *uuid,
+					LmTransforms **tf)
 {
 	const char *schema = lm_schema_quoted();
 	Oid			argtypes[1] = {TEXTOID};
@@ -61,6 +62,8 @@ lock_existing_model(const char *name, int32 *model_id, LmArch *arch, LmConfig *c
 	lm_config_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2, &isnull)),
 						 arch, cfg);
+	*tf = lm_transforms_from_config(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 2, &isnull)));
 	raw = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 	memset(uuid, 0, LM_UUID_LEN);
 	if (!isnull)
@@ -79,14 +82,34 @@ hex(const uint8 *bytes, int n)
 	return s;
 }
 
+/* the document's config's transforms, whose widths must be the model's dimensions */
+static LmTransforms *
+import_transforms(Jsonb *json, const LmArch *arch)
+{
+	JsonbValue *config = getKeyJsonValueFromContainer(&json->root, "config", 6, NULL);
+	LmTransforms *tf;
+
+	if (!config || config->type != jbvBinary)
+		return NULL;
+	tf = lm_transforms_from_container(config->val.binary.data);
+	if (tf && ((tf->member.n > 0 && tf->member.dim != arch->member_dim) ||
+			   (tf->item.n > 0 && tf->item.dim != arch->item_feature_dim)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid transforms in model json: they make %d member and %d item features, the model has %d and %d",
+						tf->member.dim, tf->item.dim, arch->member_dim, arch->item_feature_dim),
+				 errhint("The \"transforms\" object is described in docs/formats.md.")));
+	return tf;
+}
+
 /* the json's content_hash is what its configuration and parameters hash to */
 static void
 check_content_hash(const LmModelIdentity *id, const LmArch *arch, const LmConfig *cfg,
-				   const float *params)
+				   const LmTransforms *tf, const float *params)
 {
 	uint8		hash[LM_CONTENT_HASH_LEN];
 
-	lm_content_hash(arch, cfg, params, hash);
+	lm_content_hash(arch, cfg, tf, params, hash);
 	if (memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -171,7 +194,7 @@ run_restore(void *arg)
  */
 static void
 restore_if_damaged(int32 model_id, const LmModelIdentity *id, const LmArch *arch,
-				   const LmConfig *cfg, const float *params, const char *name)
+				   const LmConfig *cfg, const LmTransforms *tf, const float *params, const char *name)
 {
 	const char *schema = lm_schema_quoted();
 	Oid			argtypes[3] = {INT4OID, INT4OID, BYTEAOID};
@@ -192,7 +215,7 @@ restore_if_damaged(int32 model_id, const LmModelIdentity *id, const LmArch *arch
 		uint8		hash[LM_CONTENT_HASH_LEN];
 
 		memcpy(aligned, VARDATA_ANY(stored), arch->n_params * sizeof(float));
-		lm_content_hash(arch, cfg, aligned, hash);
+		lm_content_hash(arch, cfg, tf, aligned, hash);
 		damaged = memcmp(hash, id->content_hash, LM_CONTENT_HASH_LEN) != 0;
 	}
 	if (damaged)
@@ -229,6 +252,8 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	float	   *params;
 	int32		model_id = -1;
 	int32		version = -1;
+	LmTransforms *tf,
+			   *existing_tf = NULL;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -240,8 +265,9 @@ limaml_model_import(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 	params = lm_model_from_jsonb(PG_GETARG_JSONB_P(1), name, &arch, &cfg, &id);
+	tf = import_transforms(PG_GETARG_JSONB_P(1), &arch);
 	if (id.present)
-		check_content_hash(&id, &arch, &cfg, params);
+		check_content_hash(&id, &arch, &cfg, tf, params);
 	/* a catalog before 0.3.0 has no identities: the version is numbered as in 0.2.0 */
 	id.present = id.present && lm_catalog_has_identity();
 	/* imports, creates and drops of one name run one at a time; see what one committed meanwhile */
@@ -249,7 +275,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* a model of another role's (hidden, or only granted) is not ours to import into */
 	exists = lm_check_model_owner(name, "import into", true, NULL) &&
-		lock_existing_model(name, &model_id, &existing, &existing_cfg, existing_uuid);
+		lock_existing_model(name, &model_id, &existing, &existing_cfg, existing_uuid, &existing_tf);
 	/* relations change with limaml_alter_model, never silently here */
 	if (exists && (!PG_ARGISNULL(2) || !PG_ARGISNULL(3)))
 		ereport(ERROR,
@@ -263,7 +289,7 @@ limaml_model_import(PG_FUNCTION_ARGS)
 		if (target == ALREADY_HERE)
 		{
 			if (exists)
-				restore_if_damaged(model_id, &id, &existing, &existing_cfg, params, name);
+				restore_if_damaged(model_id, &id, &existing, &existing_cfg, existing_tf, params, name);
 			PopActiveSnapshot();
 			PG_RETURN_INT32(id.version);
 		}
@@ -276,19 +302,32 @@ limaml_model_import(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("model json does not match the shape of limaml model \"%s\"", name),
 					 errhint("Import it under a new name.")));
+		if (!lm_transforms_equal(existing_tf, tf))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("model json's transforms differ from those of limaml model \"%s\"", name),
+					 errhint("Import it under a new name.")));
 		/* the version's hash covers the configuration, which is the model's */
 		if (id.present)
-			check_content_hash(&id, &existing, &existing_cfg, params);
+			check_content_hash(&id, &existing, &existing_cfg, existing_tf, params);
 	}
 	else
 	{
 		Oid			source = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
 		Oid			members = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
 
-		if (OidIsValid(source))
+		if (OidIsValid(source) && tf)
+		{
+			/* no items relation yet: limaml_alter_model sets it */
+			lm_check_source_columns(source, InvalidOid, tf->member.n == 0, tf->item.n == 0);
+			if (OidIsValid(members))
+				lm_check_members_for(tf, members);
+		}
+		else if (OidIsValid(source))
 			lm_check_source(source, members);
 		/* no item relation: a model with negatives gets one by UPDATE limaml_model */
-		model_id = lm_insert_model(name, source, members, InvalidOid, lm_config_to_json(&arch, &cfg),
+		model_id = lm_insert_model(name, source, members, InvalidOid,
+								   lm_config_with_transforms(lm_config_to_json(&arch, &cfg), tf),
 								   id.present ? id.uuid : NULL);
 	}
 	/* activated when newer than the active version (an older one is kept inactive) */

@@ -5,6 +5,7 @@
  * SQL values into its buffers and back, one file per capability:
  *   limaml.c        module init, GUCs, input checks
  *   source.c        accepted column types of source, members and items
+ *   transform.c     declared feature transforms: fitting, storing, reading SQL
  *   model_json.c    a model's configuration and parameters as jsonb
  *   ownership.c     model owners, limaml_grant, reading as the owner
  *   catalog.c       models, versions, the per-backend model cache
@@ -22,6 +23,7 @@
  *   adapt_agg.c     limaml_adapt_agg
  *   serving.c       serving plans and item inputs (serving.h)
  *   item_code.c     the item-code bytea format, limaml_item_encode
+ *   features.c      limaml_member_features, limaml_item_features
  *   score.c         limaml_score
  *   rank.c          limaml_top_k, limaml_recommend
  * A file calls only files above it in this list, so no two call each other.
@@ -34,6 +36,7 @@
 #include "core/arch.h"
 #include "core/formats.h"
 #include "core/model_reader.h"
+#include "core/transform.h"
 #include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
@@ -51,6 +54,22 @@ typedef struct LmNegatives
 } LmNegatives;
 
 #define LM_MAX_NEGATIVE_ITEMS 100000000
+
+/* a side's declared transforms (transform.c): a feature vector of dim */
+typedef struct LmTransformSet
+{
+	int			n;
+	LmTransform *t;				/* [n], in the vector's order */
+	int			dim;			/* the sum of their widths */
+} LmTransformSet;
+
+/* a model's transforms; NULL on a model without any */
+typedef struct LmTransforms
+{
+	LmTransformSet member;		/* n 0: the source's member_features */
+	LmTransformSet item;		/* n 0: the source's item_features */
+	char	   *json;			/* canonical form, as stored in the config */
+} LmTransforms;
 
 #define LM_CONTENT_HASH_LEN 32	/* SHA-256 */
 
@@ -78,6 +97,7 @@ typedef struct LmModel
 	LmConfig	config;
 	float	   *params;			/* [arch.n_params] */
 	LmNegatives *negatives;		/* loaded on first use by lm_model_negatives */
+	const LmTransforms *transforms; /* NULL: features arrive as arrays */
 	/* cache bookkeeping, owned by catalog.c */
 	MemoryContext mcxt;
 	int			pins;
@@ -164,6 +184,26 @@ const char *lm_features_column_sql(Oid relid, const char *name);
 bool		lm_has_item_id(Oid source);
 void		lm_source_sql(Oid relid, LmSourceSql *sql);
 bool		lm_member_id_param(Oid type, int64 member_id, Datum *param);
+void		lm_check_source_columns(Oid source, Oid members, bool member_arrays, bool item_arrays);
+void		lm_check_relation_ids(Oid relid, LmRelationRole role);
+
+/* transform.c: declared feature transforms (core/transform.h applies them) */
+LmTransforms *lm_transforms_declare(Jsonb *member_columns, Oid members, Jsonb *item_columns,
+									Oid items);
+LmTransforms *lm_transforms_from_config(Jsonb *config);
+LmTransforms *lm_transforms_from_container(JsonbContainer *config);
+char	   *lm_config_with_transforms(const char *config_json, const LmTransforms *tf);
+bool		lm_transforms_equal(const LmTransforms *a, const LmTransforms *b);
+void		lm_transforms_check(const LmTransforms *tf, Oid source, Oid members, Oid items);
+void		lm_transforms_check_relation(const LmTransformSet *set, Oid relid, const char *what);
+void		lm_check_items_for(const LmTransforms *tf, Oid items);
+const char *lm_model_relation_sql(const LmModel *model, Oid relid, LmRelationRole role);
+void		lm_model_check_source(const LmModel *model, Oid source);
+void		lm_check_members_for(const LmTransforms *tf, Oid members);
+const char *lm_transformed_relation_sql(const char *model_name, const LmTransforms *tf, Oid relid,
+										LmRelationRole role, Oid members, Oid items);
+void		lm_transform_datum(const LmTransform *t, Oid type, Datum value, bool isnull, float *out);
+bool		lm_transform_type_ok(LmTransformKind kind, Oid type);
 
 /* ownership.c */
 bool		lm_catalog_has_owner(void);
@@ -218,9 +258,9 @@ char	   *lm_config_to_json(const LmArch *arch, const LmConfig *cfg);
 float	   *lm_model_from_jsonb(Jsonb *json, const char *name, LmArch *arch, LmConfig *cfg,
 								LmModelIdentity *id);
 char	   *lm_model_to_json(const LmModel *model);
-/* SHA-256 of a version's configuration and parameters (docs/formats.md) */
-void		lm_content_hash(const LmArch *arch, const LmConfig *cfg, const float *params,
-							uint8 *hash);
+/* SHA-256 of a version's configuration (with its transforms) and parameters (docs/formats.md) */
+void		lm_content_hash(const LmArch *arch, const LmConfig *cfg, const LmTransforms *tf,
+							const float *params, uint8 *hash);
 
 
 /* embedding.c: the meta-embedding bytea (core/formats.h) */

@@ -15,7 +15,8 @@
  *             "support_size", "query_size", "seed", optional "bilinear",
  *             "meta_sgd", "item_buckets", "item_embedding_dim", and (format 2)
  *             "wide", "wide_rank", "ridge_lambda", optional "negatives" (0 when
- *             absent: negatives sampled per positive row)},
+ *             absent: negatives sampled per positive row), optional "transforms"
+ *             (transform.c: the declared feature transforms, fitted)},
  *  "meta":   [{"weight": [[...] x out] (each [in]), "bias": [out]}, ...],
  *  "global": [...same...],
  *  "item_embeddings": [[...] x (item_buckets + 1)] (each [item_embedding_dim]; the last
@@ -369,7 +370,8 @@ lm_model_to_json(const LmModel *model)
 		appendStringInfoChar(&buf, '"');
 	}
 	appendStringInfo(&buf, ", \"config\": %s, \"meta\": ",
-					 lm_config_to_json(&model->arch, &model->config));
+					 lm_config_with_transforms(lm_config_to_json(&model->arch, &model->config),
+											   model->transforms));
 	append_block(&buf, model->arch.meta, model->arch.n_meta, model->params);
 	appendStringInfoString(&buf, ", \"global\": ");
 	append_block(&buf, model->arch.global, model->arch.n_global,
@@ -414,16 +416,19 @@ lm_model_to_json(const LmModel *model)
 
 /*
  * SHA-256 of "limaml content hash 1" NUL, the configuration as jsonb text
- * (lm_config_to_json, printed as PostgreSQL prints jsonb) NUL, then the
+ * (lm_config_to_json, with "transforms" when the model has them, printed as
+ * PostgreSQL prints jsonb) NUL, then the
  * parameters as little-endian float32, the catalog's params bytes.  Equal
  * on every node for the same export; docs/formats.md spells it out.
  */
 void
-lm_content_hash(const LmArch *arch, const LmConfig *cfg, const float *params, uint8 *hash)
+lm_content_hash(const LmArch *arch, const LmConfig *cfg, const LmTransforms *tf,
+				const float *params, uint8 *hash)
 {
 	static const char tag[] = "limaml content hash 1";
+	/* a model's transforms are part of its configuration (none: as before them) */
 	Jsonb	   *config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															CStringGetDatum(lm_config_to_json(arch, cfg))));
+															CStringGetDatum(lm_config_with_transforms(lm_config_to_json(arch, cfg), tf))));
 	char	   *config_text = JsonbToCString(NULL, &config->root, VARSIZE(config));
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
@@ -455,6 +460,7 @@ limaml_content_hash(PG_FUNCTION_ARGS)
 	aligned = palloc(arch.n_params * sizeof(float));
 	memcpy(aligned, VARDATA_ANY(params), arch.n_params * sizeof(float));
 	SET_VARSIZE(hash, VARHDRSZ + LM_CONTENT_HASH_LEN);
-	lm_content_hash(&arch, &cfg, aligned, (uint8 *) VARDATA(hash));
+	lm_content_hash(&arch, &cfg, lm_transforms_from_config(PG_GETARG_JSONB_P(0)), aligned,
+					(uint8 *) VARDATA(hash));
 	PG_RETURN_BYTEA_P(hash);
 }

@@ -505,10 +505,29 @@ k_arg(FunctionCallInfo fcinfo, int argno)
 	return k;
 }
 
-/* a relation's item rows as (item_id bigint, features real[]) */
+/*
+ * A relation's item rows as (item_id bigint, features real[]); for a model
+ * with item transforms and a relation without the features column, its rows
+ * encoded (a relation with it holds precomputed vectors)
+ */
 static const char *
-items_select(Oid items, const char *id_column, const char *features_column)
+items_select(const LmModel *model, Oid items, const char *id_column, const char *features_column,
+			 bool named)
 {
+	if (model->transforms && model->transforms->item.n > 0 &&
+		get_attnum(items, features_column) == InvalidAttrNumber)
+	{
+		lm_check_relation_ids(items, LM_ITEMS);
+		lm_transforms_check_relation(&model->transforms->item, items, "items");
+		return psprintf("SELECT %s, %s.limaml_item_features(%s, src) FROM %s src",
+						lm_id_column_sql(items, id_column), lm_schema_quoted(),
+						quote_literal_cstr(model->name), lm_relation_sql(items));
+	}
+	/* limaml_top_k names its columns; limaml_recommend reads (item_id, features) */
+	if (named)
+		lm_check_items_columns(items, id_column, features_column);
+	else
+		lm_check_items_relation(items);
 	return psprintf("SELECT %s, %s FROM %s", lm_id_column_sql(items, id_column),
 					lm_features_column_sql(items, features_column), lm_relation_sql(items));
 }
@@ -545,8 +564,8 @@ limaml_top_k(PG_FUNCTION_ARGS)
 	lm_model_resolve(model_name, &req.model_id, &req.active);	/* the model exists */
 	/* every wrong column at once; the accepted types read as bigint and real[] */
 	items = PG_GETARG_OID(1);
-	lm_check_items_columns(items, id_column, features_column);
-	req.items_sql = items_select(items, id_column, features_column);
+	req.items_sql = items_select(lm_model_acquire(req.model_id, req.active, CurrentMemoryContext),
+								 items, id_column, features_column, true);
 	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
 	{
 		Oid			exclude = PG_GETARG_OID(6);
@@ -604,7 +623,7 @@ seen_items(const LmModel *model, int64 member_id, int64 **ids, int *n, int *cap)
 
 	if (!OidIsValid(model->source))
 		return;					/* no interactions to exclude */
-	lm_check_source(model->source, InvalidOid);
+	lm_model_check_source(model, model->source);
 	if (!lm_has_item_id(model->source))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -695,8 +714,7 @@ limaml_recommend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no items relation", model->name),
 				 errhint("Pass items => a relation of (item_id, features), or set the model's with limaml_alter_model(name, items => ...).")));
-	lm_check_items_relation(items);
-	req.items_sql = items_select(items, "item_id", "features");
+	req.items_sql = items_select(model, items, "item_id", "features", false);
 	/* the model's own items relation is read as its owner, one the caller passes as the caller */
 	if (PG_ARGISNULL(3))
 		req.items_reader = lm_model_reader(model);

@@ -192,12 +192,45 @@ check_exists(Oid relid, const char *what)
 void
 lm_check_source(Oid source, Oid members)
 {
-	check_exists(source, "source");
+	lm_check_source_columns(source, members, true, true);
+}
+
+/*
+ * The same for a model with transforms: a side without arrays (encoded from
+ * the members or items relation) needs no features column; InvalidOid
+ * skips a relation.
+ */
+void
+lm_check_source_columns(Oid source, Oid members, bool member_arrays, bool item_arrays)
+{
+	List	   *problems = NIL;
+
+	if (OidIsValid(source))
+	{
+		check_exists(source, "source");
+		for (int i = 0; i < lengthof(source_columns); i++)
+			if ((member_arrays || strcmp(source_columns[i].name, "member_features") != 0) &&
+				(item_arrays || strcmp(source_columns[i].name, "item_features") != 0))
+				add_problems(&problems, source, &source_columns[i], 1);
+		report_problems(problems, source, "source", SOURCE_HINT);
+	}
 	if (OidIsValid(members))
+	{
 		check_exists(members, "members");
-	check_relation(source, LM_SOURCE, false, SOURCE_HINT);
-	if (OidIsValid(members))
 		check_relation(members, LM_MEMBERS, false, SOURCE_HINT);
+	}
+}
+
+/* a members or items relation's id column, for one read through transforms */
+void
+lm_check_relation_ids(Oid relid, LmRelationRole role)
+{
+	List	   *problems = NIL;
+
+	check_exists(relid, role == LM_MEMBERS ? "members" : "item");
+	add_problems(&problems, relid, role == LM_MEMBERS ? &member_columns[0] : &item_columns[0], 1);
+	report_problems(problems, relid, role_name(role),
+					"A relation read through transforms has an id column (member_id or item_id) and the declared columns.");
 }
 
 /* a members relation on its own (limaml_alter_model) */
@@ -218,7 +251,13 @@ lm_check_item_id(Oid source)
 				 errmsg("source relation \"%s\" has no column \"item_id\"", get_rel_name(source)),
 				 errhint("Item ids (item_buckets, negatives) need an item_id column of %s in the source.",
 						 accepted_names[COL_ID])));
-	check_relation(source, LM_SOURCE, true, SOURCE_HINT);
+	/* the other columns are the caller's to check (a model with transforms has fewer) */
+	{
+		List	   *problems = NIL;
+
+		add_problems(&problems, source, &source_item_id, 1);
+		report_problems(problems, source, "source", SOURCE_HINT);
+	}
 }
 
 /* the source has an item_id column of an accepted type */
@@ -360,26 +399,4 @@ lm_member_id_param(Oid type, int64 member_id, Datum *param)
 			*param = Int64GetDatum(member_id);
 			return true;
 	}
-}
-
-PG_FUNCTION_INFO_V1(limaml_source_select);
-
-/*
- * limaml_source_select(source, item_ids): limaml_adapt_agg's row arguments
- * over a source, converted as limaml_adapt reads them (for limaml_refresh)
- */
-Datum
-limaml_source_select(PG_FUNCTION_ARGS)
-{
-	Oid			source = PG_GETARG_OID(0);
-	bool		item_ids = PG_GETARG_BOOL(1);
-	LmSourceSql sql;
-
-	lm_check_source(source, InvalidOid);
-	if (item_ids)
-		lm_check_item_id(source);
-	lm_source_sql(source, &sql);
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%s, %s, %s, %s%s%s", sql.member_features,
-											  sql.item_features, sql.label, sql.ts,
-											  item_ids ? ", " : "", item_ids ? sql.item_id : "")));
 }

@@ -30,6 +30,7 @@ typedef struct Check
 	Oid			relid;
 	const char *rel;			/* quoted, qualified */
 	LmSourceSql sql;
+	bool		declared;		/* no feature arrays: a model declares them (transforms) */
 	int			n_rows;			/* problems so far */
 } Check;
 
@@ -76,7 +77,8 @@ check_nulls(Check *c, bool has_item_id)
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT count(*)::float8");
 	for (int i = 0; i < n_cols; i++)
-		appendStringInfo(&q, ", (count(*) - count(%s))::float8", columns[i]);
+		appendStringInfo(&q, ", (count(*) - count(%s))::float8",
+						 c->declared && strstr(columns[i], "_features") ? "0" : columns[i]);
 	appendStringInfo(&q, " FROM %s", c->rel);
 	run(q.data);
 	total = num(0, 1);
@@ -306,9 +308,27 @@ limaml_check_source(PG_FUNCTION_ARGS)
 	/* types first: the other checks read the columns */
 	problems = lm_relation_problems(c.relid, LM_SOURCE,
 									get_attnum(c.relid, "item_id") != InvalidAttrNumber);
+	/*
+	 * Neither feature array but item ids: a source for a model that declares
+	 * its features (member_columns, item_columns) from the members and items
+	 * relations, which limaml_create_model checks.
+	 */
+	c.declared = get_attnum(c.relid, "member_features") == InvalidAttrNumber &&
+		get_attnum(c.relid, "item_features") == InvalidAttrNumber &&
+		get_attnum(c.relid, "item_id") != InvalidAttrNumber;
+	if (c.declared)
+		emit(&c, "info", "features",
+			 "no member_features or item_features: fine for a model that declares its features",
+			 "Pass member_columns and item_columns (with members and items) to limaml_create_model, which checks those columns; otherwise map feature arrays in a view.");
 	foreach(lc, problems)
 	{
 		LmColumnProblem *p = lfirst(lc);
+
+		if (c.declared && strstr(p->column, "_features") != NULL && p->missing)
+		{
+			problems = foreach_delete_current(problems, lc);
+			continue;
+		}
 
 		emit(&c, "error", "types", p->detail,
 			 p->missing ? "Map your schema with a view that names the column." :
@@ -321,8 +341,11 @@ limaml_check_source(PG_FUNCTION_ARGS)
 	lm_spi_connect();
 	if (check_nulls(&c, c.sql.item_id != NULL) > 0)
 	{
-		check_features(&c, "member_features");
-		check_features(&c, "item_features");
+		if (!c.declared)
+		{
+			check_features(&c, "member_features");
+			check_features(&c, "item_features");
+		}
 		check_members(&c, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
 		check_labels(&c, loss, negatives);
 	}

@@ -288,10 +288,10 @@ stream_open(const LmModel *model, Oid source, bool shuffled, int64 order_seed, i
 	Datum		args[1] = {Int64GetDatum(order_seed)};
 	const LmNegatives *neg = lm_model_negatives(model);
 
-	lm_check_source(source, InvalidOid);
+	lm_model_check_source(model, source);
 	if (model->arch.item_buckets || item_ids || neg)
 		lm_check_item_id(source);
-	rel = lm_relation_sql(source);
+	rel = lm_model_relation_sql(model, source, LM_SOURCE);
 	lm_source_sql(source, &sql);
 	/* negatives key on the positive's item_id and ts */
 	item_col = neg ? psprintf(", %s, %s", sql.item_id, sql.ts) :

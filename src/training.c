@@ -654,7 +654,9 @@ limaml_train(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("limaml model \"%s\" has no source relation to train on", model->name)));
-	lm_check_source(model->source, model->members);
+	lm_model_check_source(model, model->source);
+	if (OidIsValid(model->members))
+		lm_check_members_for(model->transforms, model->members);
 
 	/* SPI memory is freed at SPI_finish; keep everything in train_cxt */
 	MemoryContextSwitchTo(train_cxt);

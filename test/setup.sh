@@ -9,7 +9,8 @@ limaml_setup() (
     PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
     PKGS=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-common
           libopenblas0-serial libopenblas-serial-dev libipc-run-perl perl make gcc
-          clang-14 libclang-rt-14-dev)  # clang + libFuzzer: test/fuzz
+          clang-14 libclang-rt-14-dev  # clang + libFuzzer: test/fuzz
+          postgresql-15-cron)  # pg_cron: the shop tutorial's nightly refresh
 
     # Fast path: only touch apt when something is actually missing.
     missing=()

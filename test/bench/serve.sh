@@ -18,7 +18,9 @@
 # Then LATERAL against limaml_rank for many members, limaml_recommend
 # against limaml_top_k for one member, and pgbench: clients
 # 1, 2, 4, 8 ranking 1,000 candidates for random members while a refresh job
-# re-adapts members, with QPS and p99 latency.
+# re-adapts members, with QPS and p99 latency.  A model with feature
+# transforms (issue 11 §2) ranks the same candidates from item codes, from
+# precomputed vectors and by encoding every product per query.
 #
 # Settings (environment): ROWS (1000000), ROUNDS (5), SECS (pgbench seconds
 # per client count, 20), MEMBERS (1000), LATERAL_MEMBERS (200),
@@ -207,6 +209,61 @@ for k in top_k_one recommend; do
     say "$(printf '  %-10s wall %8s ms   cpu %8s ms' "$k" "${WALL[$k]}" "${CPU[$k]}")"
 done
 say "  limaml_recommend takes $(ratio "${CPU[recommend]}" "${CPU[top_k_one]}")x limaml_top_k's time (cpu)"
+
+# ------------------------------------------------------------------ model-owned feature transforms
+
+# A model whose item features come from plain columns (category one-hot,
+# log1p price, brand hashed into 25 buckets: 33 features), ranked over ROWS
+# products: its item codes against the array model's (same scan), its
+# precomputed vectors, and encoding every candidate per query.
+dim=${DIMS%% *}
+start=$(date +%s)
+"${P[@]}" <<SQL
+SELECT setseed(0.5);
+CREATE TABLE products AS
+SELECT item_id, (ARRAY['books', 'games', 'garden', 'music', 'sports', 'toys', 'tools'])[1 + item_id % 7] AS category,
+       (5 + (item_id * 37) % 120)::numeric AS price, 'brand' || (item_id * 5) % 500 AS brand
+  FROM items$dim;
+ALTER TABLE products ADD PRIMARY KEY (item_id);
+CREATE TABLE customers_t AS
+SELECT m::bigint AS member_id, (ARRAY['DE', 'FR', 'IT'])[1 + m % 3] AS country, 18 + m % 50 AS age
+  FROM generate_series(1, $MEMBERS) m;
+ALTER TABLE customers_t ADD PRIMARY KEY (member_id);
+CREATE TABLE src_t AS
+SELECT m::bigint AS member_id, 1 + ((m * 7919 + k * 104729) % $ROWS)::bigint AS item_id,
+       (random() < 0.3) AS label, now() - make_interval(mins => k) AS ts
+  FROM generate_series(1, $MEMBERS) m, generate_series(1, 20) k;
+CREATE INDEX ON src_t (member_id, ts);
+SELECT limaml_create_model('t', 'src_t', members => 'customers_t', items => 'products',
+         member_columns => '{"country": "onehot", "age": "standardize"}',
+         item_columns => '{"category": "onehot", "price": "log1p", "brand": {"hash": 25}}',
+         embedding_dim => $dim, meta_hidden => '{}', global_hidden => '{64}', item_buckets => 0) \\g /dev/null
+SELECT count(limaml_adapt(m, 't')) FROM generate_series(1, 10) m \\g /dev/null
+CREATE TABLE vectors_t AS SELECT item_id, limaml_item_features('t', p) AS features FROM products p;
+ALTER TABLE vectors_t ADD PRIMARY KEY (item_id);
+CREATE TABLE codes_t AS SELECT item_id, limaml_item_encode('t', features) AS code FROM vectors_t;
+ALTER TABLE codes_t ADD PRIMARY KEY (item_id);
+VACUUM ANALYZE products, vectors_t, codes_t, src_t, customers_t;
+SELECT pg_prewarm('products'), pg_prewarm('vectors_t'), pg_prewarm('codes_t') \\g /dev/null
+SQL
+say ""
+say "## model-owned transforms: $ROWS products (category, price, brand: 33 features), data and codes $(( $(date +%s) - start )) s"
+Q=(
+    [code_arrays]="SELECT c.item_id FROM codes$dim c, limaml_meta_embedding m WHERE m.model = 'm$dim' AND m.member_id = 1 ORDER BY limaml_score(m.embedding, c.code) DESC LIMIT 100"
+    [code_transforms]="SELECT c.item_id FROM codes_t c, limaml_meta_embedding m WHERE m.model = 't' AND m.member_id = 1 ORDER BY limaml_score(m.embedding, c.code) DESC LIMIT 100"
+    [vectors]="SELECT v.item_id FROM vectors_t v, limaml_meta_embedding m WHERE m.model = 't' AND m.member_id = 1 ORDER BY limaml_score(m.embedding, v.features) DESC LIMIT 100"
+    [encoded]="SELECT p.item_id FROM products p, limaml_meta_embedding m WHERE m.model = 't' AND m.member_id = 1 ORDER BY limaml_score(m.embedding, limaml_item_features('t', p)) DESC LIMIT 100"
+    [top_k_vectors]="SELECT item_id FROM limaml_top_k('t', 'vectors_t', 100, '{1}')"
+    [top_k_encoded]="SELECT item_id FROM limaml_top_k('t', 'products', 100, '{1}')"
+)
+order=(code_arrays code_transforms vectors encoded top_k_vectors top_k_encoded)
+for k in "${order[@]}"; do say "  $k: ${Q[$k]}"; done
+say "  same ranking (codes, vectors, encoded, top_k both ways): $("${P[@]}" -Atc "SELECT count(DISTINCT r) = 1 FROM (SELECT (SELECT array_agg(item_id ORDER BY s DESC, item_id) FROM (SELECT c.item_id, limaml_score(m.embedding, c.code) s FROM codes_t c, limaml_meta_embedding m WHERE m.model = 't' AND m.member_id = 1 ORDER BY 2 DESC, 1 LIMIT 100) x) r UNION ALL SELECT (SELECT array_agg(item_id ORDER BY rank) FROM limaml_top_k('t', 'products', 100, '{1}')) UNION ALL SELECT (SELECT array_agg(item_id ORDER BY rank) FROM limaml_top_k('t', 'vectors_t', 100, '{1}'))) y")"
+time_queries "$WORK/transforms" "${order[@]}"
+for k in "${order[@]}"; do
+    say "$(printf '  %-15s wall %8s ms   cpu %8s ms   %4.0f ns/candidate' "$k" "${WALL[$k]}" "${CPU[$k]}" \
+        "$(awk -v t="${CPU[$k]}" -v n="$ROWS" 'BEGIN {print t * 1e6 / n}')")"
+done
 
 # ------------------------------------------------------------------ pgbench
 

@@ -210,6 +210,25 @@ is(cq(q{SELECT count(*) FROM limaml_meta_embedding WHERE model = 'm'
 	'refresh recorded the version the embeddings were made with');
 ($ret, $out, $err) = $coord->psql('postgres', q{CALL limaml_refresh('m')});
 like($err, qr/every member is fresh/, 'a second refresh finds every member fresh');
+
+# refresh into a co-located table: adaptation and storage on the workers
+cq(q{CREATE TABLE refreshed (member_id bigint PRIMARY KEY, embedding bytea NOT NULL, model_version int,
+		source_ts timestamptz, source_rows bigint);
+	SELECT create_distributed_table('refreshed', 'member_id', colocate_with => 'interactions')});
+like(cq(qq{EXPLAIN WITH ins AS (INSERT INTO refreshed AS t (member_id, embedding, model_version, source_ts, source_rows)
+		SELECT a.member_id, a.e, limaml_embedding_version(a.e), a.ts, a.n
+		  FROM (SELECT member_id, $agg_ts AS e, max(ts) AS ts, count(*) AS n FROM interactions src
+				 WHERE member_id = ANY ('{1,2,3}') GROUP BY member_id) a
+		ON CONFLICT (member_id) DO UPDATE SET embedding = EXCLUDED.embedding RETURNING t.member_id)
+	SELECT array_agg(member_id) FROM ins}), qr/Insert on refreshed_\d+/,
+	'refresh\'s statement for an embeddings table runs the insert on the workers (EXPLAIN)');
+($ret, $out, $err) = $coord->psql('postgres', q{CALL limaml_refresh('m', batch_size => 100, embeddings => 'refreshed')});
+is($ret, 0, 'limaml_refresh(…, embeddings => a co-located table) succeeds') or diag $err;
+is(cq(q{SELECT count(*) FILTER (WHERE r.embedding = l.embedding) || '/' || count(*)
+	FROM refreshed r JOIN local_embedding l USING (member_id)}), '240/240',
+	'… and stores the single-server bytes there');
+($ret, $out, $err) = $coord->psql('postgres', q{CALL limaml_refresh('m', embeddings => 'refreshed')});
+like($err, qr/every member is fresh/, '… a second refresh into it finds every member fresh');
 my $top_sql = q{SELECT string_agg(member_id || ':' || item_id, ',' ORDER BY member_id, rank)
 	FROM limaml_top_k('m', '%s', 5, members => '{1,2,3}')};
 my $top_ref = cq(sprintf($top_sql, 'items'));
