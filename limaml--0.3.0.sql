@@ -900,7 +900,6 @@ DECLARE
 	model_name text := snapshot ->> 'name';
 	want @extschema@.limaml_model;
 	local_id int;
-	stale_id int;
 	v jsonb;
 	n_written int := 0;
 	n_removed int;
@@ -926,9 +925,8 @@ BEGIN
 	want.items := pg_catalog.to_regclass(snapshot -> 'model' ->> 'items');
 
 	-- another model under this name (dropped and re-created on the coordinator) goes
-	SELECT m.model_id INTO stale_id FROM @extschema@.limaml_model m
-	 WHERE m.name = model_name AND m.model_uuid <> want.model_uuid;
-	IF FOUND THEN
+	IF EXISTS (SELECT 1 FROM @extschema@.limaml_model m
+				WHERE m.name = model_name AND m.model_uuid <> want.model_uuid) THEN
 		PERFORM @extschema@.limaml_drop_model(model_name);
 	END IF;
 

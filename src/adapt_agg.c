@@ -73,6 +73,7 @@ typedef struct AdaptAggState
 	bool		newest_item_known;
 	float	   *member;			/* [member_dim] */
 	char	   *model_arg;		/* the first row's model argument; NULL: the default */
+	pg_uuid_t	model_uuid_arg; /* the same as a uuid, for the uuid forms */
 } AdaptAggState;
 
 /* one row's order key */
@@ -136,22 +137,16 @@ agg_model(FunctionCallInfo fcinfo)
 static bool
 same_model_arg(FunctionCallInfo fcinfo, const AdaptAggState *state)
 {
-	char	   *key;
-	bool		same;
+	text	   *arg;
 
 	if (PG_ARGISNULL(1) || state->model_arg == NULL)
 		return PG_ARGISNULL(1) && state->model_arg == NULL;
-	if (get_fn_expr_argtype(fcinfo->flinfo, 1) != UUIDOID)
-	{
-		text	   *arg = PG_GETARG_TEXT_PP(1);
-
-		return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
-			memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
-	}
-	key = model_arg_key(fcinfo);
-	same = strcmp(key, state->model_arg) == 0;
-	pfree(key);
-	return same;
+	if (get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+		return memcmp(DatumGetUUIDP(PG_GETARG_DATUM(1))->data, state->model_uuid_arg.data,
+					  UUID_LEN) == 0;
+	arg = PG_GETARG_TEXT_PP(1);
+	return VARSIZE_ANY_EXHDR(arg) == strlen(state->model_arg) &&
+		memcmp(VARDATA_ANY(arg), state->model_arg, VARSIZE_ANY_EXHDR(arg)) == 0;
 }
 
 /* finite floats element by element by value, as SQL compares real[] (-0 = 0) */
@@ -497,6 +492,8 @@ limaml_adapt_agg_transfn(PG_FUNCTION_ARGS)
 		agg_form(fcinfo, &keyed, &item_ids);
 		state = state_create(agg_model(fcinfo), keyed, item_ids, agg_cxt);
 		state->model_arg = PG_ARGISNULL(1) ? NULL : MemoryContextStrdup(agg_cxt, model_arg_key(fcinfo));
+		if (!PG_ARGISNULL(1) && get_fn_expr_argtype(fcinfo->flinfo, 1) == UUIDOID)
+			state->model_uuid_arg = *DatumGetUUIDP(PG_GETARG_DATUM(1));
 	}
 	else if (!same_model_arg(fcinfo, state))
 		/* one group adapts one member with one model: never silently the first row's */
