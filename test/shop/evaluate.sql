@@ -104,6 +104,36 @@ SELECT method, member_id, item_id, rank FROM (
     JOIN codes k USING (item_id)) r
  WHERE rank <= 10;
 
+-- ---- the conventional network: the same model and arguments, inner_steps => 0
+-- (trained jointly on every row of every member, no inner loop); the wide head's
+-- member solve still runs on the customer's rows, as limaml's does
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name = 'shop_conv' \g /dev/null
+SELECT limaml_create_model('shop_conv', CASE WHEN :positives THEN 'shop_train_positives' ELSE 'shop_train' END,
+                           members => 'shop_customer_features', inner_steps => 0,
+                           item_buckets => :item_buckets, seed => :seed :create_args) \g /dev/null
+SELECT count(*) FROM limaml_train('shop_conv' :train_args) \g /dev/null
+\if :with_ids
+CREATE TEMP TABLE emb_conv AS
+SELECT member_id, limaml_adapt_agg('shop_conv', member_features, item_features, label, ts, item_id) AS embedding
+  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
+ GROUP BY member_id;
+\else
+CREATE TEMP TABLE emb_conv AS
+SELECT member_id, limaml_adapt_agg('shop_conv', member_features, item_features, label, ts) AS embedding
+  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
+ GROUP BY member_id;
+\endif
+INSERT INTO emb_conv SELECT member_id, limaml_adapt(member_id, 'shop_conv') FROM evaluated
+ WHERE member_id NOT IN (SELECT member_id FROM emb_conv);
+CREATE TEMP TABLE codes_conv AS
+SELECT item_id, limaml_item_encode('shop_conv', features, item_id => item_id) AS code FROM shop_product_features;
+INSERT INTO ranked
+SELECT 'conventional network', member_id, item_id, rank FROM (
+  SELECT c.member_id, c.item_id,
+         row_number() OVER (PARTITION BY c.member_id ORDER BY limaml_score(m.embedding, k.code) DESC, c.item_id)::int AS rank
+    FROM candidates c JOIN emb_conv m USING (member_id) JOIN codes_conv k USING (item_id)) r
+ WHERE rank <= 10;
+
 -- ---- SQL baselines, on what the model saw too
 CREATE TEMP TABLE known AS
 SELECT i.member_id, i.item_id, i.label, p.category
@@ -151,6 +181,20 @@ SELECT 'popularity', member_id, item_id, rank FROM (
   SELECT c.member_id, c.item_id,
          row_number() OVER (PARTITION BY c.member_id ORDER BY pp.pos DESC, c.item_id)::int AS rank
     FROM candidates c JOIN product_pos pp USING (item_id)) r
+ WHERE rank <= 10;
+
+-- bias: Koren's baseline predictor μ + b_u + b_i on the known rows' view-based
+-- labels (as limaml_evaluate's; a positive-only log has no member or item mean
+-- to deviate from); within one customer b_u is a constant, so it ranks by the
+-- item's shrunk click rate per view, b_i = (Σᵢ − nᵢ·μ) / (nᵢ + 25)
+INSERT INTO ranked
+SELECT 'bias', member_id, item_id, rank FROM (
+  SELECT c.member_id, c.item_id,
+         row_number() OVER (PARTITION BY c.member_id ORDER BY coalesce(b.b_i, 0) DESC, c.item_id)::int AS rank
+    FROM candidates c
+    LEFT JOIN (SELECT k.item_id, (sum(k.label) - count(*) * g.mu) / (count(*) + 25) AS b_i
+                 FROM known k, (SELECT avg(label) AS mu FROM known) g
+                GROUP BY k.item_id, g.mu) b USING (item_id)) r
  WHERE rank <= 10;
 
 -- rule "categories": the customer's most-clicked categories, in them the most-clicked

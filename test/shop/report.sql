@@ -79,10 +79,11 @@ $$ SELECT format('%s [%s, %s]', to_char(v, 'FM0.000'), to_char(lo, 'FM0.000'), t
 
 SELECT format(E'\n### %s\n\nSeeds: %s (mean over seeds, 95 %% bootstrap interval over customers). Customers: held out, with a later click or purchase of a product new to them; number per seed. Best SQL rule (highest overall hit rate): %s.\n',
               t.title, (SELECT count(DISTINCT seed) FROM shop_eval), (SELECT method FROM best))
-       || E'\n| events before the cut | customers | limaml adapted | limaml cold | popularity | best SQL rule |\n|---|---|---|---|---|---|\n'
-       || string_agg(format('| %s | %s | %s | %s | %s | %s |', g.segment, g.customers,
+       || E'\n| events before the cut | customers | limaml adapted | limaml cold | conventional network | popularity | best SQL rule |\n|---|---|---|---|---|---|---|\n'
+       || string_agg(format('| %s | %s | %s | %s | %s | %s | %s |', g.segment, g.customers,
                             (SELECT pg_temp.cell(v, lo, hi) FROM summary WHERE method = 'limaml adapted' AND segment = g.segment AND metric = t.metric),
                             (SELECT pg_temp.cell(v, lo, hi) FROM summary WHERE method = 'limaml cold' AND segment = g.segment AND metric = t.metric),
+                            (SELECT pg_temp.cell(v, lo, hi) FROM summary WHERE method = 'conventional network' AND segment = g.segment AND metric = t.metric),
                             (SELECT pg_temp.cell(v, lo, hi) FROM summary WHERE method = 'popularity' AND segment = g.segment AND metric = t.metric),
                             (SELECT pg_temp.cell(v, lo, hi) FROM summary s, best WHERE s.method = best.method AND segment = g.segment AND metric = t.metric)),
                      E'\n' ORDER BY g.ord)
