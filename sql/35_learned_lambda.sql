@@ -1,6 +1,7 @@
--- learn_lambda: the wide head's ridge λ is trained in the outer loop (λ = exp ρ for the
--- member bias, the item-feature weights and the factor weights), stored with the version
--- and used by adaptation and serving
+-- learn_lambda: the wide head's ridge λ is fitted through the solve on the validation
+-- members' adapted query loss (λ = exp ρ for the member bias, for each item-feature
+-- column and for the factor weights), stored with the version and used by adaptation
+-- and serving
 SET client_min_messages = warning;
 
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -39,13 +40,22 @@ SELECT limaml_create_model('ll', 'l_train', embedding_dim => 4, wide_rank => 2, 
                            ridge_lambda => 2, learn_lambda => true, seed => 1) > 0 AS created;
 SELECT config->'learn_lambda' AS learn_lambda, config->'ridge_lambda' AS ridge_lambda
   FROM limaml_model WHERE name = 'll';
--- version 0: every group starts at ln ridge_lambda
+-- version 0: every group starts at ln ridge_lambda: w₀, the 6 genre columns, the factors
 SELECT array_agg(round(x::numeric, 4)) AS log_lambda_start
   FROM jsonb_array_elements_text(limaml_model_export('ll')->'ridge_log_lambda'->0) x;
-SELECT count(*) FROM limaml_train('ll', epochs => 6, validation_fraction => 0);
--- training moves it; the version's training record gives λ, the export ln λ
+-- without validation members there is nothing to fit it on: it stays
+SELECT limaml_create_model('ll_fixed', 'l_train', embedding_dim => 4, wide_rank => 2, wide_features => true,
+                           ridge_lambda => 2, learn_lambda => true, seed => 1) > 0 AS created;
+SELECT count(*) FROM limaml_train('ll_fixed', epochs => 1, validation_fraction => 0);
+SELECT v.training->'ridge_lambda_learned' AS stays
+  FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE m.name = 'll_fixed';
+SELECT count(*) FROM limaml_train('ll', epochs => 6, validation_fraction => 0.3);
+-- training moves it, each column its own way; the version's training record gives λ,
+-- the export ln λ
 SELECT jsonb_array_length(v.training->'ridge_lambda_learned') AS groups,
        bool_and(x::float8 > 0) AS positive, bool_or(abs(x::float8 - 2) > 1e-3) AS moved,
+       count(DISTINCT round(x::numeric, 3)) > 2 AS columns_differ,
        bool_and(abs(ln(x::float8) - (limaml_model_export('ll')->'ridge_log_lambda'->0->>(o - 1)::int)::float8) < 1e-4)
          AS export_agrees
   FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version,
@@ -67,11 +77,11 @@ SELECT count(*) FILTER (WHERE limaml_score(l_emb.e, it.features, it.item_id) <>
 
 -- the content hash covers ln λ: an exported document with another λ is refused
 SELECT left(pg_temp.err($$ SELECT limaml_model_import('ll_stiff', jsonb_set(limaml_model_export('ll'),
-       '{ridge_log_lambda}', '[[13.8155, 13.8155, 13.8155]]')) $$), 46) AS edited;
+       '{ridge_log_lambda}', to_jsonb(ARRAY[array_fill(13.8155, ARRAY[8])]))) $$), 46) AS edited;
 -- adaptation uses the stored λ: at λ = 1e6 the member's wide weights all but vanish
 SELECT limaml_model_import('ll_stiff', jsonb_set((limaml_model_export('ll') - 'model_uuid' - 'content_hash')
                                                  || '{"format_version": 2}',
-                                                 '{ridge_log_lambda}', '[[13.8155, 13.8155, 13.8155]]'))
+                                                 '{ridge_log_lambda}', to_jsonb(ARRAY[array_fill(13.8155, ARRAY[8])])))
        IS NOT NULL AS imported;
 SELECT (SELECT max(abs(x)) FROM l_emb, unnest((limaml_embedding_array(e))[5:]) x WHERE member_id = 1) > 1e-2
          AS learned_weights_move,
@@ -88,12 +98,12 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('bad', limaml_model_export('ll'
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_export('ll'),
        '{ridge_log_lambda}', '[[0, 0]]')) $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(limaml_model_export('ll'),
-       '{ridge_log_lambda}', '[[0, 0, 14]]')) $$);
+       '{ridge_log_lambda}', '[[0, 0, 0, 0, 0, 0, 0, 14]]')) $$);
 SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(jsonb_set(limaml_model_export('ll'),
        '{config,wide}', 'false'), '{config,wide_features}', 'false')) $$);
 SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'bad';
 
-SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('ll', 'll_copy', 'll_stiff');
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('ll', 'll_copy', 'll_stiff', 'll_fixed');
 DROP TABLE l_emb;
 DROP VIEW l_test, l_train, l_src;
 DROP TABLE planted_interactions, planted_items, planted_members;

@@ -391,10 +391,10 @@ lm_model_to_json(const LmModel *model)
 	}
 	if (model->arch.learn_lambda)
 	{
-		/* ln λ for (w₀, w_x, w_f): the solve's learned penalties */
+		/* ln λ for w₀, each item-feature column, w_f: the solve's learned penalties */
 		appendStringInfoString(&buf, ", \"ridge_log_lambda\": ");
 		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.lambda_off,
-					  1, LM_LAMBDA_GROUPS);
+					  1, lm_lambda_groups(&model->arch));
 	}
 	if (model->arch.bilinear)
 	{

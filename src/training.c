@@ -73,11 +73,16 @@ typedef struct Trainer
 	double		loss_sum;
 	int64		n_episodes;
 	LmAdam		adam;
+	LmAdam		rho_adam;		/* a learned λ's ρ, fitted on the validation members */
+	int			in_rho_batch;	/* validation tasks summed into grad's ρ */
 	LmMetaWork *meta_work;
 	LmWork	   *cold_work;		/* the cold support loss (support_weight > 0) */
 	pg_prng_state rng;
 	double		reserved;		/* bytes held besides a stream's rows (lm_stream_reserve) */
 } Trainer;
+
+/* ρ = ln λ's Adam rate: a few hundred validation steps move it by a few units */
+#define LM_RHO_LR 0.05
 
 #define TRAIN_MEMORY_HINT "Create the model with a smaller support_size, query_size or inner_steps, " \
 	"or narrower layers"
@@ -262,6 +267,10 @@ finish_batch(Trainer *tr)
 		return;
 	for (size_t i = 0; i < tr->arch->n_params; i++)
 		tr->grad[i] /= tr->in_batch;
+	/* a learned λ learns from the validation members only (fit_lambda) */
+	if (tr->arch->learn_lambda)
+		memset(tr->grad + tr->arch->n_meta_params + tr->arch->lambda_off, 0,
+			   sizeof(float) * lm_lambda_groups(tr->arch));
 	if (tr->opt.clip_norm > 0)
 		clip_gradient(tr->grad, tr->arch->n_params, tr->opt.clip_norm);
 	lm_adam_step(&tr->adam, tr->params, tr->grad);
@@ -384,6 +393,79 @@ train_epoch(Trainer *tr, int epoch)
 				 errmsg("no members are left for training after the validation split"),
 				 errhint("Lower validation_fraction.")));
 	return tr->loss_sum / tr->n_episodes;
+}
+
+/*
+ * A learned λ is an empirical-Bayes hyperparameter: it is fitted on the
+ * validation members' adapted query loss, through the solve, because the
+ * training members' own rows trained the item tables and so look more
+ * trustworthy than a new member's (measured: fitted on them, λ only fell).
+ * The summed ρ gradients of meta_batch tasks are one step of ρ's own Adam.
+ */
+static void
+rho_step(Trainer *tr)
+{
+	const LmArch *arch = tr->arch;
+	float	   *rho = tr->params + arch->n_meta_params + arch->lambda_off;
+	float	   *grad = tr->grad + arch->n_meta_params + arch->lambda_off;
+
+	if (tr->in_rho_batch == 0)
+		return;
+	for (int g = 0; g < lm_lambda_groups(arch); g++)
+		grad[g] /= tr->in_rho_batch;
+	lm_adam_step(&tr->rho_adam, rho, grad);
+	memset(tr->grad, 0, sizeof(float) * arch->n_params);
+	tr->in_rho_batch = 0;
+}
+
+static void
+fit_lambda_member(Trainer *tr, const LmMember *member, const LmSplit *split)
+{
+	const LmArch *arch = tr->arch;
+	LmTask		task = lm_member_episode(arch, member, lm_query_start(member, split), split);
+
+	if (task.support.n == 0 || task.query.n == 0)
+		return;
+	lm_task_meta_grad(arch, tr->params, &task, tr->model->config.inner_steps,
+					  tr->model->config.inner_lr, lm_inner_rates(arch, tr->params),
+					  tr->opt.order, 1.0, tr->grad,
+					  arch->n_lr_params ? tr->grad + arch->n_meta_params + arch->n_global_params : NULL,
+					  tr->meta_work);
+	if (++tr->in_rho_batch == tr->opt.meta_batch)
+		rho_step(tr);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* one pass of ρ steps over the validation members' newest split */
+static void
+fit_lambda(Trainer *tr)
+{
+	LmSplit		split = tr->split;
+	LmMember	member;
+
+	if (!tr->arch->learn_lambda || tr->opt.val_fraction <= 0)
+		return;
+	split.no_support = false;
+	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
+	if (tr->members)
+		for (int i = 0; i < tr->n_val; i++)
+		{
+			member = lm_member_set_get(tr->members, tr->arch, tr->val_index[i]);
+			fit_lambda_member(tr, &member, &split);
+		}
+	else
+	{
+		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
+												split.support_size + split.query_size);
+
+		lm_stream_reserve(stream, tr->reserved);
+		while (lm_stream_next(stream, &member))
+			if (is_validation(tr, member.member_id))
+				fit_lambda_member(tr, &member, &split);
+		lm_stream_close(stream);
+	}
+	rho_step(tr);
+	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
 }
 
 /* cold and adapted quality on the validation members' newest split */
@@ -550,6 +632,7 @@ start_wide_head(Trainer *tr)
 	LmMember	member;
 
 	w.cap = 1024;
+	w.data.implicit = tr->model->config.negatives > 0;
 	w.data.member = palloc(sizeof(int32) * w.cap);
 	w.data.bucket = palloc(sizeof(int32) * w.cap);
 	w.data.label = palloc(sizeof(float) * w.cap);
@@ -674,9 +757,16 @@ limaml_train(PG_FUNCTION_ARGS)
 	tr.grad = palloc0(sizeof(float) * arch->n_params);
 	lm_adam_init(&tr.adam, arch->n_params, tr.opt.outer_lr);
 	tr.adam.weight_decay = tr.opt.weight_decay;
+	if (arch->learn_lambda)
+		lm_adam_init(&tr.rho_adam, lm_lambda_groups(arch), LM_RHO_LR);
+	if (arch->learn_lambda && tr.opt.val_fraction <= 0)
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\" learns its ridge λ on validation members, and validation_fraction is 0: λ stays where it is",
+						model->name),
+				 errhint("Train with validation_fraction > 0 to fit it.")));
 	/* the learned λ's ρ close the global block: no decay toward λ = 1 */
 	tr.adam.n_decay = arch->n_meta_params + arch->n_global_params -
-		(arch->learn_lambda ? LM_LAMBDA_GROUPS : 0);
+		lm_lambda_groups(arch);
 	tr.meta_work = lm_meta_work_create(arch, tr.split.support_size + tr.split.query_size,
 									   model->config.inner_steps);
 	tr.cold_work = lm_work_create(arch, tr.split.support_size);
@@ -699,6 +789,7 @@ limaml_train(PG_FUNCTION_ARGS)
 		if (tr.opt.cosine)
 			tr.adam.lr = tr.opt.outer_lr * 0.5 * (1 + cos(M_PI * (epoch - 1) / tr.opt.epochs));
 		train_loss = train_epoch(&tr, epoch);
+		fit_lambda(&tr);
 		validate(&tr, &val);
 		values[0] = Int32GetDatum(epoch);
 		values[1] = Float4GetDatum((float) train_loss);
@@ -758,8 +849,10 @@ limaml_train(PG_FUNCTION_ARGS)
 
 			training.len--;		/* reopen the object */
 			training.data[training.len] = '\0';
-			appendStringInfo(&training, ", \"ridge_lambda_learned\": [%.6g, %.6g, %.6g]}",
-							 exp(rho[0]), exp(rho[1]), exp(rho[2]));
+			appendStringInfoString(&training, ", \"ridge_lambda_learned\": [");
+			for (int g = 0; g < lm_lambda_groups(arch); g++)
+				appendStringInfo(&training, "%s%.6g", g ? ", " : "", exp(rho[g]));
+			appendStringInfoString(&training, "]}");
 		}
 
 		/* items never trained will read the mean trained item */

@@ -197,7 +197,7 @@ lm_arch_enable_learned_lambda(LmArch *arch)
 		return "a learned lambda must be enabled once, before Meta-SGD";
 	arch->learn_lambda = 1;
 	arch->lambda_off = arch->n_global_params;
-	arch->n_global_params += LM_LAMBDA_GROUPS;
+	arch->n_global_params += lm_lambda_groups(arch);
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
 	return NULL;
 }
@@ -207,6 +207,8 @@ lm_arch_enable_wide_features(LmArch *arch)
 {
 	if (!arch->wide)
 		return "wide features need the wide head";
+	if (arch->learn_lambda)
+		return "wide features must be enabled before a learned lambda (one λ per column)";
 	arch->wide_features = 1;
 	return NULL;
 }
@@ -271,7 +273,7 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 		/* every group starts at the configured λ */
 		lm_real    *rho = params + arch->n_meta_params + arch->lambda_off;
 
-		for (int g = 0; g < LM_LAMBDA_GROUPS; g++)
+		for (int g = 0; g < lm_lambda_groups(arch); g++)
 			rho[g] = (lm_real) log(arch->ridge_lambda);
 	}
 	if (arch->bilinear)

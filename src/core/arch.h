@@ -73,7 +73,7 @@ typedef struct LmArch
 	double		ridge_lambda;	/* λ of the wide head's ridge solve */
 	int			wide_features;	/* the solve also reads the row's item features */
 	int			learn_lambda;	/* λ = exp(ρ) per group of F̃, ρ trained (wide.h) */
-	size_t		lambda_off;		/* ρ[LM_LAMBDA_GROUPS] in the global block */
+	size_t		lambda_off;		/* ρ[lm_lambda_groups] in the global block */
 	size_t		wide_off;		/* [item_buckets + 1][1 + r] (bias, factors) in the
 								 * global block; the last row is the unknown item's */
 	int			bilinear;		/* adds e · (P v) to the prediction */
@@ -109,18 +109,18 @@ const char *lm_arch_enable_wide(LmArch *arch, int rank, double lambda);
  * The wide head's solve also reads the row's item features, F̃ = (1, x, f):
  * a member's closed-form weights over the item features (a category's
  * one-hot column, say) beside its weights over the learned factors.  The
- * parameter layout does not change; returns NULL or a message.
+ * parameter layout does not change (enable it before a learned λ, which
+ * has one per column); returns NULL or a message.
  */
 const char *lm_arch_enable_wide_features(LmArch *arch);
 
-/* groups of F̃ = (1, x, f) with their own learned λ: w₀, w_x, w_f */
-#define LM_LAMBDA_GROUPS 3
-
 /*
- * The wide head's λ is learned in the outer loop: ρ[3] = ln λ for the
- * member bias, the item-feature weights and the factor weights join the
- * global block's end, starting at ln ridge_lambda (after the bilinear
- * term, before Meta-SGD; weight decay spares them); returns NULL or a message.
+ * The wide head's λ is learned in the outer loop: ρ = ln λ for the member
+ * bias, for each item-feature column (automatic relevance determination: a
+ * column that does not predict a member's rows gets a large λ) and for the
+ * factor weights join the global block's end, starting at ln ridge_lambda
+ * (after the bilinear term, before Meta-SGD; weight decay spares them);
+ * enable after the wide head's features; returns NULL or a message.
  */
 const char *lm_arch_enable_learned_lambda(LmArch *arch);
 
@@ -136,6 +136,13 @@ static inline int
 lm_wide_feature_len(const LmArch *arch)
 {
 	return arch->wide && arch->wide_features ? arch->item_feature_dim : 0;
+}
+
+/* learned λ groups of F̃ = (1, x, f): w₀, one per item-feature column, w_f */
+static inline int
+lm_lambda_groups(const LmArch *arch)
+{
+	return arch->learn_lambda ? 2 + lm_wide_feature_len(arch) : 0;
 }
 
 /* floats in a meta embedding: e[d], then (w₀, w_x[item features], w[r]) with the wide head */

@@ -504,8 +504,8 @@ lm_model_read_params(const LmJsonOps *ops, const void *root, int format_version,
 	if (arch->learn_lambda)
 	{
 		TRY(read_matrix(&d, root, "ridge_log_lambda", global + arch->lambda_off,
-						1, LM_LAMBDA_GROUPS));
-		for (int g = 0; g < LM_LAMBDA_GROUPS; g++)
+						1, lm_lambda_groups(arch)));
+		for (int g = 0; g < lm_lambda_groups(arch); g++)
 			if (!(global[arch->lambda_off + g] >= LM_LOG_LAMBDA_MIN &&
 				  global[arch->lambda_off + g] <= LM_LOG_LAMBDA_MAX))
 				return fail(&d, "ridge_log_lambda", "holds a value outside ln 1e-6 to ln 1e6");

@@ -103,11 +103,13 @@ lm_cholesky_solve(const lm_real *L, int m, lm_real *x)
 	}
 }
 
-/* the group of coordinate i: 0 the member bias, 1 the item features, 2 the factors */
+/* the group of coordinate i: 0 the member bias, 1..p the item-feature columns, p + 1 the factors */
 static inline int
 lambda_group(const LmArch *arch, int i)
 {
-	return i == 0 ? 0 : i <= lm_wide_feature_len(arch) ? 1 : 2;
+	int			p = lm_wide_feature_len(arch);
+
+	return i <= p ? i : p + 1;
 }
 
 /* ρ inside ridge_lambda's range (1e-6 to 1e6), so the solve stays finite and well posed */

@@ -74,7 +74,96 @@ lm_wide_init_bytes(const LmArch *arch, const LmWideData *data)
 
 	return 2 * keys * sizeof(double) +
 		n * (2 * sizeof(int32_t) + sizeof(lm_real) + 2 * sizeof(int64_t)) +
-		(keys + 2) * sizeof(int64_t) + (keys * r + (double) r * r) * sizeof(lm_real);
+		(keys + 2) * sizeof(int64_t) + (keys * r + (double) r * r) * sizeof(lm_real) +
+		(data->implicit ? (keys * (r + 1) + n) * sizeof(double) : 0);
+}
+
+/* Q[n][r]'s columns orthonormal (modified Gram-Schmidt); a dependent column becomes 0 */
+static void
+orthonormalize(double *Q, size_t n, int r)
+{
+	for (int j = 0; j < r; j++)
+	{
+		double		norm = 0;
+
+		for (int i = 0; i < j; i++)
+		{
+			double		dot = 0;
+
+			for (size_t k = 0; k < n; k++)
+				dot += Q[k * r + i] * Q[k * r + j];
+			for (size_t k = 0; k < n; k++)
+				Q[k * r + j] -= dot * Q[k * r + i];
+		}
+		for (size_t k = 0; k < n; k++)
+			norm += Q[k * r + j] * Q[k * r + j];
+		norm = norm > 1e-24 ? 1 / sqrt(norm) : 0;
+		for (size_t k = 0; k < n; k++)
+			Q[k * r + j] *= norm;
+	}
+}
+
+/*
+ * Positive-only logs: F[B][r] (the table's factors) := the top-r right
+ * singular subspace of the degree-normalised positive matrix (wide_init.h),
+ * unit-variance columns over the buckets with positives.
+ */
+static void
+cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *bucket,
+					 lm_real *W)
+{
+	int			B = arch->item_buckets;
+	int			U = data->n_members;
+	int			r = arch->wide_rank;
+	int			row_len = lm_wide_row_len(arch);
+	double	   *deg_b = lm_alloc(sizeof(double) * ((size_t) B + U + (size_t) (B + U) * r + data->n));
+	double	   *deg_u = deg_b + B;
+	double	   *Q = deg_u + U;
+	double	   *Z = Q + (size_t) B * r;
+	double	   *x = Z + (size_t) U * r;
+	int			trained = 0;
+
+	memset(deg_b, 0, sizeof(double) * ((size_t) B + U));
+	for (int64_t k = 0; k < data->n; k++)
+		if (bucket[k] >= 0 && data->label[k] > 0)
+		{
+			deg_b[bucket[k]]++;
+			deg_u[data->member[k]]++;
+		}
+	for (int64_t k = 0; k < data->n; k++)
+		x[k] = bucket[k] >= 0 && data->label[k] > 0 ?
+			1 / sqrt((deg_u[data->member[k]] + 1) * (deg_b[bucket[k]] + 1)) : 0;
+	/* the start: the table's random factors, on the buckets with positives */
+	for (int b = 0; b < B; b++)
+	{
+		trained += deg_b[b] > 0;
+		for (int j = 0; j < r; j++)
+			Q[(size_t) b * r + j] = deg_b[b] > 0 ? W[(size_t) b * row_len + 1 + j] : 0;
+	}
+	if (trained == 0)
+		goto done;
+	orthonormalize(Q, B, r);
+	for (int step = 0; step < LM_WIDE_INIT_POWER; step++)
+	{
+		/* Q := Xᵀ X Q, then orthonormal again */
+		memset(Z, 0, sizeof(double) * U * r);
+		for (int64_t k = 0; k < data->n; k++)
+			if (x[k] != 0)
+				for (int j = 0; j < r; j++)
+					Z[(size_t) data->member[k] * r + j] += x[k] * Q[(size_t) bucket[k] * r + j];
+		memset(Q, 0, sizeof(double) * B * r);
+		for (int64_t k = 0; k < data->n; k++)
+			if (x[k] != 0)
+				for (int j = 0; j < r; j++)
+					Q[(size_t) bucket[k] * r + j] += x[k] * Z[(size_t) data->member[k] * r + j];
+		orthonormalize(Q, B, r);
+	}
+	for (int b = 0; b < B; b++)
+		if (deg_b[b] > 0)
+			for (int j = 0; j < r; j++)
+				W[(size_t) b * row_len + 1 + j] = (lm_real) (Q[(size_t) b * r + j] * sqrt((double) trained));
+done:
+	lm_free(deg_b);
 }
 
 void
@@ -122,6 +211,11 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 	/* mse: measured to overfit new members (wide_init.h) */
 	if (r == 0 || arch->loss != LM_LOSS_BCE)
 		goto done;
+	if (data->implicit)
+	{
+		cooccurrence_factors(arch, data, bucket, W);
+		goto done;
+	}
 
 	/* the bias model's residuals on the label scale */
 	for (int b = 0; b < B; b++)

@@ -23,6 +23,17 @@
  * models keep their random factors: started from ALS, new members' ridge
  * fits overfitted (planted 1/5 ratings: adapted RMSE above cold) for a
  * MovieLens MAE gain within noise (0.804 against 0.810).
+ * Positive-only logs (implicit, rows with sampled negatives) start the
+ * factors differently: ALS on those residuals collapses to zero (a member's
+ * few positives weigh less than λ') or, less penalised, fits the sampled
+ * negatives' noise; neither finds what members share (the shop's
+ * categories).  There the factors are the top-r right singular subspace of
+ * the degree-normalised positive matrix (Cremonesi et al.'s PureSVD,
+ * normalised as in a symmetric graph Laplacian):
+ *   X[u][b] = Σ over u's positive rows on b of 1 / √((n_u + 1)(n_b + 1)),
+ * found by LM_WIDE_INIT_POWER steps of subspace iteration from the random
+ * factors in params, and scaled to unit-variance columns over the buckets
+ * with positives (the member's solve is invariant to the basis's rotation).
  * Rows without trained buckets (NULL item ids, the unknown row) count only
  * toward μ; buckets without rows keep their parameters.
  */
@@ -36,6 +47,7 @@
 #define LM_WIDE_INIT_SHRINK 25.0	/* item pseudo-rows (the bias baseline's) */
 #define LM_WIDE_INIT_MEMBER_SHRINK 10.0
 #define LM_WIDE_INIT_SWEEPS 5
+#define LM_WIDE_INIT_POWER 20		/* subspace iteration steps (implicit) */
 
 /* the training rows: row k is member member[k]'s label on item table row bucket[k] */
 typedef struct LmWideData
@@ -45,6 +57,7 @@ typedef struct LmWideData
 	const int32_t *member;		/* [n] in 0 .. n_members − 1 */
 	const int32_t *bucket;		/* [n] in 0 .. item_buckets (the unknown row) */
 	const float *label;			/* [n] */
+	int			implicit;		/* positive-only rows with sampled negatives */
 } LmWideData;
 
 /* bytes lm_wide_init allocates for data */

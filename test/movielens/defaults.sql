@@ -19,13 +19,15 @@ SELECT count(limaml_create_model(model, ('movielens.train_' || loss)::regclass, 
                                  inner_steps => CASE kind WHEN 'conventional' THEN 0 ELSE 5 END :create_args))
   FROM runs \g /dev/null
 
+\if :{?train_args} \else \set train_args '' \endif
+SELECT set_config('limaml_bench.train_args', :'train_args', false) \g /dev/null
 CREATE TEMP TABLE timings (model text, seconds numeric);
 DO $$
 DECLARE r record; t0 timestamptz;
 BEGIN
   FOR r IN SELECT * FROM runs ORDER BY model LOOP
     t0 := clock_timestamp();
-    PERFORM count(*) FROM limaml_train(r.model);
+    EXECUTE format('SELECT count(*) FROM limaml_train(%L %s)', r.model, current_setting('limaml_bench.train_args'));
     INSERT INTO timings VALUES (r.model, extract(epoch FROM clock_timestamp() - t0));
   END LOOP;
 END $$;

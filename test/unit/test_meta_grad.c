@@ -549,8 +549,8 @@ test_wide_hand(void)
 					dF[6];
 
 		lm_arch_init_params(&arch, params, rng_uniform, &rng);
-		CHECK_CLOSE(global[arch.lambda_off + 2], 0, 1e-12, 1e-14, "learned lambda: ρ starts at ln ridge_lambda");
-		global[arch.lambda_off + 2] = log(2.0);
+		CHECK_CLOSE(global[arch.lambda_off + lm_lambda_groups(&arch) - 1], 0, 1e-12, 1e-14, "learned lambda: ρ starts at ln ridge_lambda");
+		global[arch.lambda_off + lm_lambda_groups(&arch) - 1] = log(2.0);
 		memset(dglobal, 0, sizeof(double) * arch.n_global_params);
 		lm_wide_solve(&arch, global, &Ft[0][0], z, y, 3, chol, w, resid, slope, dslope);
 		CHECK_CLOSE(w[0], 0, 1e-12, 1e-14, "learned lambda: ridge by hand, w0");
@@ -558,7 +558,7 @@ test_wide_hand(void)
 		lm_wide_solve_backward(&arch, &Ft[0][0], chol, w, resid, slope, dslope, gw, 3, u, dz, dF);
 		lm_wide_lambda_backward(&arch, global, w, u, dglobal);
 		CHECK_CLOSE(dglobal[arch.lambda_off], 0, 1e-12, 1e-14, "learned lambda: ∂L/∂ρ₀ by hand");
-		CHECK_CLOSE(dglobal[arch.lambda_off + 2], -1.0 / 7, 1e-12, 1e-14, "learned lambda: ∂L/∂ρ_f by hand");
+		CHECK_CLOSE(dglobal[arch.lambda_off + lm_lambda_groups(&arch) - 1], -1.0 / 7, 1e-12, 1e-14, "learned lambda: ∂L/∂ρ_f by hand");
 		lm_free(params);
 		lm_free(dglobal);
 	}
@@ -594,6 +594,28 @@ test_wide_hand(void)
 		lm_wide_solve(&arch, NULL, &Fx[0][0], z, y, 3, chol, w, resid, slope, dslope);
 		CHECK_CLOSE(w[0], -1.0 / 24, 1e-12, 1e-14, "wide features: ridge by hand, w0");
 		CHECK_CLOSE(w[1], 7.0 / 12, 1e-12, 1e-14, "wide features: ridge by hand, w_x");
+		lm_free(params);
+	}
+
+	/* a learned λ per item-feature column: ρ = (w₀, x₁, x₂, w_f), each coordinate reads its own */
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 1, 3.0);
+	CHECK(lm_arch_enable_wide_features(&arch) == NULL && lm_arch_enable_learned_lambda(&arch) == NULL,
+		  "learned lambda per column: accepted");
+	CHECK(lm_lambda_groups(&arch) == 4, "learned lambda per column: w₀, two columns, the factors");
+	{
+		double	   *params = lm_alloc_reals(arch.n_params);
+		double	   *rho = params + arch.n_meta_params + arch.lambda_off;
+
+		lm_arch_init_params(&arch, params, rng_uniform, &rng);
+		for (int g = 0; g < 4; g++)
+			rho[g] = log(g + 1.0);
+		CHECK(fabs(lm_wide_lambda(&arch, params + arch.n_meta_params, 0) - 1) < 1e-12 &&
+			  fabs(lm_wide_lambda(&arch, params + arch.n_meta_params, 1) - 2) < 1e-12 &&
+			  fabs(lm_wide_lambda(&arch, params + arch.n_meta_params, 2) - 3) < 1e-12 &&
+			  fabs(lm_wide_lambda(&arch, params + arch.n_meta_params, 3) - 4) < 1e-12,
+			  "learned lambda per column: each coordinate reads its group's exp ρ");
 		lm_free(params);
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * test_wide_init.c - the wide head's start from the training rows
  * (src/core/wide_init.c): biases by hand, the ALS recurrence of one member,
- * a planted rank-1 taste recovered, and what must stay untouched.
+ * a planted rank-1 taste recovered, planted groups in a positive-only log's
+ * factors, and what must stay untouched.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -159,6 +160,73 @@ test_planted(void)
 	free(params);
 }
 
+/*
+ * Positive-only rows with sampled negatives (implicit): members click inside
+ * one of three planted item groups, negatives anywhere.  The start's factor
+ * subspace holds the groups: an item's factors are nearer its own group's
+ * mean than any other group's, the columns have unit variance over the
+ * buckets with positives, and a bucket with negatives only keeps its factors.
+ */
+static void
+test_implicit(void)
+{
+	enum {U = 60, B = 31, G = 3, PER = 8};
+	LmArch		arch;
+	int32_t		member[U * PER * 2],
+				bucket[U * PER * 2];
+	float		label[U * PER * 2];
+	LmWideData	data = {0, U, member, bucket, label, 1};
+	lm_real    *params = wide_params(&arch, LM_LOSS_BCE, B, 4, 3);
+	double		mean[G][4] = {{0}},
+				var[4] = {0};
+	lm_real		before[4];
+	int			nearest_own = 0;
+
+	memcpy(before, wide_row(&arch, params, B - 1) + 1, sizeof(before));
+	for (int u = 0; u < U; u++)
+		for (int k = 0; k < PER; k++)
+		{
+			/* a positive in the member's group (items g, g + 3, …), then a negative anywhere but B − 1's */
+			member[data.n] = u;
+			bucket[data.n] = (u % G) + G * ((u * 5 + k * 7) % 10);
+			label[data.n++] = 1;
+			member[data.n] = u;
+			bucket[data.n] = (u * 11 + k * 13) % 30;
+			label[data.n++] = 0;
+		}
+	/* bucket B − 1 only ever appears as a negative */
+	bucket[1] = B - 1;
+	lm_wide_init(&arch, params, &data);
+	for (int b = 0; b < 30; b++)
+		for (int j = 0; j < 4; j++)
+		{
+			mean[b % G][j] += wide_row(&arch, params, b)[1 + j] / 10.0;
+			var[j] += wide_row(&arch, params, b)[1 + j] * wide_row(&arch, params, b)[1 + j] / 30.0;
+		}
+	for (int b = 0; b < 30; b++)
+	{
+		double		best = INFINITY;
+		int			best_g = -1;
+
+		for (int g = 0; g < G; g++)
+		{
+			double		d = 0;
+
+			for (int j = 0; j < 4; j++)
+				d += pow(wide_row(&arch, params, b)[1 + j] - mean[g][j], 2);
+			if (d < best)
+				best = d, best_g = g;
+		}
+		nearest_own += best_g == b % G;
+	}
+	CHECK(nearest_own == 30, "wide init (implicit): every item is nearest its own group (%d of 30)", nearest_own);
+	for (int j = 0; j < 4; j++)
+		CHECK_CLOSE(var[j], 1, 1e-6, 1e-9, "wide init (implicit): factor column %d has unit variance", j);
+	CHECK(memcmp(before, wide_row(&arch, params, B - 1) + 1, sizeof(before)) == 0,
+		  "wide init (implicit): a bucket with negatives only keeps its factors");
+	free(params);
+}
+
 /* lm_alloc that keeps the largest total it has handed out at once */
 static size_t live_bytes,
 			peak_bytes;
@@ -193,14 +261,19 @@ test_bytes(void)
 	LmWideData	data = {6, 3, member, bucket, label};
 	lm_real    *params = wide_params(&arch, LM_LOSS_BCE, 8, 4, 3);
 
-	lm_alloc = counting_alloc;
-	lm_free = counting_free;
-	lm_wide_init(&arch, params, &data);
-	lm_alloc = malloc;
-	lm_free = free;
-	CHECK(live_bytes == 0, "wide init: frees what it allocates");
-	CHECK(peak_bytes <= lm_wide_init_bytes(&arch, &data), "wide init: lm_wide_init_bytes (%.0f) covers the peak (%zu)",
-		  lm_wide_init_bytes(&arch, &data), peak_bytes);
+	for (int implicit = 0; implicit <= 1; implicit++)
+	{
+		data.implicit = implicit;
+		live_bytes = peak_bytes = 0;
+		lm_alloc = counting_alloc;
+		lm_free = counting_free;
+		lm_wide_init(&arch, params, &data);
+		lm_alloc = malloc;
+		lm_free = free;
+		CHECK(live_bytes == 0, "wide init%s: frees what it allocates", implicit ? " (implicit)" : "");
+		CHECK(peak_bytes <= lm_wide_init_bytes(&arch, &data), "wide init%s: lm_wide_init_bytes (%.0f) covers the peak (%zu)",
+			  implicit ? " (implicit)" : "", lm_wide_init_bytes(&arch, &data), peak_bytes);
+	}
 	free(params);
 }
 
@@ -210,6 +283,7 @@ main(void)
 	test_biases();
 	test_one_row();
 	test_planted();
+	test_implicit();
 	test_bytes();
 	return check_done();
 }
