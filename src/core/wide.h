@@ -17,8 +17,9 @@
  * x_s are the row's item features with wide_features (p of them), else
  * absent (p = 0): the member's own weights over, say, category columns.
  * λ is ridge_lambda, or with a learned λ (lm_arch_enable_learned_lambda)
- * the diagonal exp(ρ_g) per group g of F̃ (w₀; w_x; w_f), trained in the
- * outer loop through the solve: ∂L/∂λ_i = −u_i w_i (MetaOptNet's view).
+ * the diagonal exp(ρ_g) per group g of F̃ (w₀; each column of w_x; w_f),
+ * fitted through the solve (on validation members, src/training.c):
+ * ∂L/∂λ_i = −u_i w_i (MetaOptNet's view).
  * The head runs after the inner loop (which sees the deep part only), so
  * the second-order reverse pass through the inner steps is unchanged; the
  * solve itself is differentiated exactly (A⁻¹ once per task).

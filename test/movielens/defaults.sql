@@ -32,7 +32,7 @@ BEGIN
   END LOOP;
 END $$;
 
--- a learned ridge λ (learn_lambda): its values for (w₀, w_x, w_f)
+-- a learned ridge λ (learn_lambda): its values for w₀, each item-feature column (wide_features), w_f
 SELECT r.model, v.training->'ridge_lambda_learned' AS ridge_lambda_learned
   FROM runs r JOIN limaml_model m ON m.name = r.model
   JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version

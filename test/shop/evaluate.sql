@@ -65,7 +65,7 @@ INSERT INTO shop_eval_train
 SELECT :seed, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, 1),
        max(epoch), (array_agg(val_auc_cold ORDER BY epoch DESC))[1], (array_agg(val_auc_adapted ORDER BY epoch DESC))[1]
   FROM train_log;
--- a learned ridge λ (learn_lambda): its values for (w₀, w_x, w_f)
+-- a learned ridge λ (learn_lambda): its values for w₀, each item-feature column (wide_features), w_f
 SELECT v.training->'ridge_lambda_learned' AS ridge_lambda_learned
   FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
  WHERE m.name = 'shop' AND v.training ? 'ridge_lambda_learned';
