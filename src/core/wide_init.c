@@ -208,8 +208,7 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 			W[(size_t) b * row_len] = (lm_real)
 				(link(arch, (sum[b] + LM_WIDE_INIT_SHRINK * mu) / (count[b] + LM_WIDE_INIT_SHRINK)) - base);
 	global[arch->global[arch->n_global - 1].b_off] = (lm_real) base;
-	/* mse: measured to overfit new members (wide_init.h) */
-	if (r == 0 || arch->loss != LM_LOSS_BCE)
+	if (r == 0)
 		goto done;
 	if (data->implicit)
 	{
@@ -231,7 +230,8 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 			res[k] = (lm_real) (data->label[k] - mu - sum[bucket[k]] -
 								member_sum[data->member[k]] /
 								(member_n[data->member[k]] + LM_WIDE_INIT_MEMBER_SHRINK));
-	kappa = fmax(mu * (1 - mu), 0.01);
+	/* the member solve's row weight σ' ≈ μ(1 − μ) for bce; a measured κ for mse (wide_init.h) */
+	kappa = arch->loss == LM_LOSS_BCE ? fmax(mu * (1 - mu), 0.01) : LM_WIDE_INIT_MSE_KAPPA;
 	{
 		int64_t    *order_u = lm_alloc(sizeof(int64_t) * (data->n + U + 1));
 		int64_t    *off_u = order_u + data->n;

@@ -125,3 +125,39 @@ SELECT p.grp AS segment, p.method, pg_temp.fmt(p.mae, c.mae_lo, c.mae_hi) AS "MA
 
 \echo '### training time (seconds, mean over seeds)'
 SELECT r.loss, r.kind, round(avg(t.seconds), 2) AS seconds FROM runs r JOIN timings t USING (model) GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- Ranking the liked items (rating >= 4) with each model, on the same held-out query rows
+-- (each member's newest ceil(0.2 n - 1e-6) rows by (ts, item_id), as limaml_evaluate splits them;
+-- adapted on the rows before them): what a model trained on the ratings (mse) gives a
+-- recommender that ranks by predicted rating, next to the bce model trained on the >= 4 label.
+CREATE TEMP TABLE rk_rows AS
+SELECT member_id, member_features, item_features, label AS rating, ts, item_id,
+       row_number() OVER (PARTITION BY member_id ORDER BY ts, item_id) AS k,
+       count(*) OVER (PARTITION BY member_id) AS n
+  FROM movielens.test_mse;
+CREATE TEMP TABLE rk_pred AS
+SELECT r.seed, r.loss, r.kind, q.member_id, q.rating >= 4 AS liked,
+       limaml_score(e.embedding, q.item_features, q.item_id) AS score
+  FROM runs r
+ CROSS JOIN LATERAL (SELECT member_id,
+                            limaml_adapt_agg(r.model, member_features, item_features,
+                                             CASE r.loss WHEN 'bce' THEN (rating >= 4)::int::real ELSE rating END,
+                                             ts, item_id) AS embedding
+                       FROM rk_rows WHERE k <= n - ceil(0.2 * n - 1e-6) GROUP BY member_id) e
+  JOIN rk_rows q ON q.member_id = e.member_id AND q.k > q.n - ceil(0.2 * q.n - 1e-6);
+-- AUC by Mann-Whitney with mid-ranks for ties; NULL without both classes
+CREATE FUNCTION pg_temp.auc(s float8[], p bool[]) RETURNS float8 LANGUAGE sql AS $$
+  WITH x AS (SELECT v, l, rank() OVER (ORDER BY v) + (count(*) OVER (PARTITION BY v) - 1) / 2.0 AS r
+               FROM unnest(s, p) u(v, l))
+  SELECT CASE WHEN bool_and(l) OR NOT bool_or(l) THEN NULL ELSE
+         (sum(r) FILTER (WHERE l) - sum(l::int) * (sum(l::int) + 1) / 2.0) / (sum(l::int) * sum((NOT l)::int)) END
+    FROM x $$;
+\echo
+\echo '### ranking the liked items (rating >= 4): pooled and per-member AUC, mean over seeds'
+SELECT loss AS trained_on, kind, round(avg(pooled)::numeric, 3) AS pooled_auc, round(avg(per_member)::numeric, 3) AS member_auc
+  FROM (SELECT seed, loss, kind, pg_temp.auc(array_agg(score), array_agg(liked)) AS pooled,
+               (SELECT avg(a) FROM (SELECT pg_temp.auc(array_agg(p2.score), array_agg(p2.liked)) AS a
+                                      FROM rk_pred p2 WHERE p2.seed = p.seed AND p2.loss = p.loss AND p2.kind = p.kind
+                                     GROUP BY p2.member_id) m) AS per_member
+          FROM rk_pred p GROUP BY seed, loss, kind) s
+ GROUP BY loss, kind ORDER BY loss, kind;

@@ -106,16 +106,26 @@ test_one_row(void)
 	CHECK_CLOSE(wide_row(&arch, params, 1)[1], f[1], 1e-10, 1e-14, "wide init: ALS recurrence, item 1");
 	free(params);
 
-	/* mse keeps its random factors */
+	/* mse: the same recurrence with κ = LM_WIDE_INIT_MSE_KAPPA; μ = 3, β_b = ±1 / 26, β_u = 0 */
 	{
 		float		y[2] = {4, 2};
 		LmWideData	d = {2, 1, member, bucket, y};
-		lm_real		before;
 
 		params = wide_params(&arch, LM_LOSS_MSE, 2, 1, 0.5);
-		before = wide_row(&arch, params, 0)[1];
+		f[0] = wide_row(&arch, params, 0)[1];
+		f[1] = wide_row(&arch, params, 1)[1];
+		lambda = 0.5 / LM_WIDE_INIT_MSE_KAPPA;
+		r[0] = 1 - 1.0 / 26;
+		r[1] = -1 + 1.0 / 26;
+		for (int s = 0; s < LM_WIDE_INIT_SWEEPS; s++)
+		{
+			p = (f[0] * r[0] + f[1] * r[1]) / (f[0] * f[0] + f[1] * f[1] + lambda);
+			for (int b = 0; b < 2; b++)
+				f[b] = p * r[b] / (p * p + lambda);
+		}
 		lm_wide_init(&arch, params, &d);
-		CHECK(wide_row(&arch, params, 0)[1] == before, "wide init: mse keeps the random factors");
+		CHECK_CLOSE(wide_row(&arch, params, 0)[1], f[0], 1e-10, 1e-14, "wide init: ALS recurrence, item 0 (mse)");
+		CHECK_CLOSE(wide_row(&arch, params, 1)[1], f[1], 1e-10, 1e-14, "wide init: ALS recurrence, item 1 (mse)");
 		free(params);
 	}
 }
