@@ -63,6 +63,20 @@ SELECT jsonb_array_length(v.training->'ridge_lambda_learned') AS groups,
  WHERE m.name = 'll'
  GROUP BY v.training;
 
+-- streamed (the source beyond maintenance_work_mem), the validation members' pass fits it too
+CREATE VIEW l_big AS
+SELECT member_id + 1000 * c AS member_id, member_features, item_features, label, ts, item_id
+  FROM l_train, generate_series(0, 7) c;
+SELECT limaml_create_model('ll_st', 'l_big', embedding_dim => 4, wide_rank => 2, wide_features => true,
+                           ridge_lambda => 2, learn_lambda => true, seed => 1) > 0 AS created;
+SET maintenance_work_mem = '1MB';
+SELECT count(*) FROM limaml_train('ll_st', epochs => 2, validation_fraction => 0.3);
+RESET maintenance_work_mem;
+SELECT v.training->>'streamed' AS streamed,
+       (SELECT bool_or(abs(x::float8 - 2) > 1e-3) FROM jsonb_array_elements_text(v.training->'ridge_lambda_learned') x) AS moved
+  FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE m.name = 'll_st';
+
 -- the JSON round trip keeps every score
 CREATE TABLE l_emb AS
 SELECT member_id, limaml_adapt_agg('ll', member_features, item_features, label, ts, item_id) AS e
@@ -103,7 +117,7 @@ SELECT pg_temp.err($$ SELECT limaml_model_import('bad', jsonb_set(jsonb_set(lima
        '{config,wide}', 'false'), '{config,wide_features}', 'false')) $$);
 SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'bad';
 
-SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('ll', 'll_copy', 'll_stiff', 'll_fixed');
+SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('ll', 'll_copy', 'll_stiff', 'll_fixed', 'll_st');
 DROP TABLE l_emb;
-DROP VIEW l_test, l_train, l_src;
+DROP VIEW l_big, l_test, l_train, l_src;
 DROP TABLE planted_interactions, planted_items, planted_members;
