@@ -39,6 +39,12 @@ palloc_for_core(size_t size)
 	return MemoryContextAllocHuge(CurrentMemoryContext, size);
 }
 
+static void
+interrupts_for_core(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 int			limaml_max_model_size = 1024;
 int			limaml_max_work_mem = 2048;
 
@@ -92,6 +98,7 @@ _PG_init(void)
 {
 	lm_alloc = palloc_for_core;
 	lm_free = pfree;
+	lm_check_interrupts = interrupts_for_core;
 
 	DefineCustomStringVariable("limaml.default_model",
 							   "Model used when a limaml function is called without one.",

@@ -27,6 +27,13 @@
 void	   *(*lm_alloc)(size_t size) = malloc;
 void		(*lm_free)(void *ptr) = free;
 
+static void
+no_interrupts(void)
+{
+}
+
+void		(*lm_check_interrupts)(void) = no_interrupts;
+
 lm_real *
 lm_alloc_reals(size_t n)
 {

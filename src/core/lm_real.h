@@ -21,6 +21,13 @@ typedef float lm_real;
 extern void *(*lm_alloc)(size_t size);
 extern void (*lm_free)(void *ptr);
 
+/*
+ * Called between the steps of the core's long loops (the wide head's start);
+ * the extension points it at CHECK_FOR_INTERRUPTS, which may not return
+ * (core memory is then freed with the caller's memory context).  Default: none.
+ */
+extern void (*lm_check_interrupts)(void);
+
 /* zero-filled allocation of n elements of lm_real */
 lm_real    *lm_alloc_reals(size_t n);
 

@@ -146,6 +146,7 @@ cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *
 	for (int step = 0; step < LM_WIDE_INIT_POWER; step++)
 	{
 		/* Q := Xᵀ X Q, then orthonormal again */
+		lm_check_interrupts();
 		memset(Z, 0, sizeof(double) * U * r);
 		for (int64_t k = 0; k < data->n; k++)
 			if (x[k] != 0)
@@ -251,9 +252,14 @@ lm_wide_init(const LmArch *arch, lm_real *params, const LmWideData *data)
 			memcpy(F + (size_t) b * r, W + (size_t) b * row_len + 1, sizeof(lm_real) * r);
 		for (int sweep = 0; sweep < LM_WIDE_INIT_SWEEPS; sweep++)
 		{
+			lm_check_interrupts();
 			for (int u = 0; u < U; u++)
+			{
+				if (u % 4096 == 4095)
+					lm_check_interrupts();
 				ridge_step(order_u, off_u[u], off_u[u + 1], bucket, F, res, r, lambda, A,
 						   P + (size_t) u * r);
+			}
 			for (int b = 0; b < B; b++)
 				if (off_b[b + 1] > off_b[b])
 					ridge_step(order_b, off_b[b], off_b[b + 1], member, P, res, r, lambda, A,

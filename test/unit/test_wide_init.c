@@ -46,7 +46,7 @@ test_biases(void)
 	int32_t		member[5] = {0, 0, 1, 1, 1};
 	int32_t		bucket[5] = {0, 0, 0, 3, 1};	/* 3: the unknown row */
 	float		label[5] = {1, 3, 2, 4, 5};
-	LmWideData	data = {5, 2, member, bucket, label};
+	LmWideData	data = {5, 2, member, bucket, label, 0};
 	lm_real    *params = wide_params(&arch, LM_LOSS_MSE, 3, 0, 3);
 	lm_real		before2 = wide_row(&arch, params, 2)[0];
 	lm_real		before3 = wide_row(&arch, params, 3)[0];
@@ -62,7 +62,7 @@ test_biases(void)
 
 	{
 		float		y[5] = {1, 0, 1, 1, 0};
-		LmWideData	d = {5, 2, member, bucket, y};
+		LmWideData	d = {5, 2, member, bucket, y, 0};
 		double		mu = 0.6,
 					p0 = (2 + 25 * mu) / 28,
 					p1 = (0 + 25 * mu) / 26;
@@ -87,7 +87,7 @@ test_one_row(void)
 	int32_t		member[2] = {0, 0};
 	int32_t		bucket[2] = {0, 1};
 	float		label[2] = {1, 0};
-	LmWideData	data = {2, 1, member, bucket, label};
+	LmWideData	data = {2, 1, member, bucket, label, 0};
 	lm_real    *params = wide_params(&arch, LM_LOSS_BCE, 2, 1, 0.5);
 	double		f[2] = {wide_row(&arch, params, 0)[1], wide_row(&arch, params, 1)[1]};
 	/* μ = 0.5, κ = 0.25, λ' = 0.5 / 0.25; β_b = ±0.5 / 26, β_u = 0 */
@@ -109,7 +109,7 @@ test_one_row(void)
 	/* mse: the same recurrence with κ = LM_WIDE_INIT_MSE_KAPPA; μ = 3, β_b = ±1 / 26, β_u = 0 */
 	{
 		float		y[2] = {4, 2};
-		LmWideData	d = {2, 1, member, bucket, y};
+		LmWideData	d = {2, 1, member, bucket, y, 0};
 
 		params = wide_params(&arch, LM_LOSS_MSE, 2, 1, 0.5);
 		f[0] = wide_row(&arch, params, 0)[1];
@@ -139,7 +139,7 @@ test_planted(void)
 	int32_t		member[U * B],
 				bucket[U * B];
 	float		label[U * B];
-	LmWideData	data = {0, U, member, bucket, label};
+	LmWideData	data = {0, U, member, bucket, label, 0};
 	lm_real    *params = wide_params(&arch, LM_LOSS_BCE, B, 2, 3);
 	double		sxy = 0,
 				sxx = 0,
@@ -237,6 +237,38 @@ test_implicit(void)
 	free(params);
 }
 
+/* the start's long loops let the caller interrupt them: the hook is called, ALS and implicit */
+static int	interrupt_checks;
+
+static void
+count_interrupt_checks(void)
+{
+	interrupt_checks++;
+}
+
+static void
+test_interrupts(void)
+{
+	LmArch		arch;
+	int32_t		member[4] = {0, 0, 1, 1};
+	int32_t		bucket[4] = {0, 1, 0, 1};
+	float		label[4] = {1, 0, 0, 1};
+	LmWideData	data = {4, 2, member, bucket, label, 0};
+
+	lm_check_interrupts = count_interrupt_checks;
+	for (int implicit = 0; implicit <= 1; implicit++)
+	{
+		lm_real    *params = wide_params(&arch, LM_LOSS_BCE, 2, 1, 1);
+
+		data.implicit = implicit;
+		interrupt_checks = 0;
+		lm_wide_init(&arch, params, &data);
+		CHECK(interrupt_checks >= (implicit ? LM_WIDE_INIT_POWER : LM_WIDE_INIT_SWEEPS),
+			  "wide init%s: checks for interrupts (%d times)", implicit ? " (implicit)" : "", interrupt_checks);
+		free(params);
+	}
+}
+
 /* lm_alloc that keeps the largest total it has handed out at once */
 static size_t live_bytes,
 			peak_bytes;
@@ -268,7 +300,7 @@ test_bytes(void)
 	int32_t		member[6] = {0, 1, 2, 0, 1, 2};
 	int32_t		bucket[6] = {0, 1, 2, 3, 4, 5};
 	float		label[6] = {1, 0, 1, 0, 1, 1};
-	LmWideData	data = {6, 3, member, bucket, label};
+	LmWideData	data = {6, 3, member, bucket, label, 0};
 	lm_real    *params = wide_params(&arch, LM_LOSS_BCE, 8, 4, 3);
 
 	for (int implicit = 0; implicit <= 1; implicit++)
@@ -294,6 +326,7 @@ main(void)
 	test_one_row();
 	test_planted();
 	test_implicit();
+	test_interrupts();
 	test_bytes();
 	return check_done();
 }
