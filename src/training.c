@@ -414,7 +414,8 @@ rho_step(Trainer *tr)
 	for (int g = 0; g < lm_lambda_groups(arch); g++)
 		grad[g] /= tr->in_rho_batch;
 	lm_adam_step(&tr->rho_adam, rho, grad);
-	memset(tr->grad, 0, sizeof(float) * arch->n_params);
+	/* the rest of grad is scratch until fit_lambda clears it once, at its end */
+	memset(grad, 0, sizeof(float) * lm_lambda_groups(arch));
 	tr->in_rho_batch = 0;
 }
 
