@@ -76,20 +76,9 @@ CREATE TEMP TABLE emb_cold AS
 SELECT member_id, limaml_adapt(member_id, 'shop') AS embedding FROM evaluated;
 -- adapted: on their rows before the cut (a customer without any keeps the cold one)
 SELECT coalesce((config->>'item_buckets')::int, 0) > 0 AS with_ids FROM limaml_model WHERE name = 'shop' \gset
-\if :with_ids
-CREATE TEMP TABLE emb_new AS
-SELECT member_id, limaml_adapt_agg('shop', member_features, item_features, label, ts, item_id) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
- GROUP BY member_id;
-\else
-CREATE TEMP TABLE emb_new AS
-SELECT member_id, limaml_adapt_agg('shop', member_features, item_features, label, ts) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
- GROUP BY member_id;
-\endif
-CREATE TEMP TABLE emb_adapted AS
-SELECT c.member_id, coalesce(a.embedding, c.embedding) AS embedding
-  FROM emb_cold c LEFT JOIN emb_new a USING (member_id);
+\set model shop
+\set emb emb_adapted
+\ir adapt.sql
 CREATE TEMP TABLE codes AS
 SELECT item_id, limaml_item_encode('shop', features, item_id => item_id) AS code FROM shop_product_features;
 
@@ -112,19 +101,9 @@ SELECT limaml_create_model('shop_conv', CASE WHEN :positives THEN 'shop_train_po
                            members => 'shop_customer_features', inner_steps => 0,
                            item_buckets => :item_buckets, seed => :seed :create_args) \g /dev/null
 SELECT count(*) FROM limaml_train('shop_conv' :train_args) \g /dev/null
-\if :with_ids
-CREATE TEMP TABLE emb_conv AS
-SELECT member_id, limaml_adapt_agg('shop_conv', member_features, item_features, label, ts, item_id) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
- GROUP BY member_id;
-\else
-CREATE TEMP TABLE emb_conv AS
-SELECT member_id, limaml_adapt_agg('shop_conv', member_features, item_features, label, ts) AS embedding
-  FROM before_cut WHERE member_id IN (SELECT member_id FROM evaluated) AND (NOT :positives OR label = 1)
- GROUP BY member_id;
-\endif
-INSERT INTO emb_conv SELECT member_id, limaml_adapt(member_id, 'shop_conv') FROM evaluated
- WHERE member_id NOT IN (SELECT member_id FROM emb_conv);
+\set model shop_conv
+\set emb emb_conv
+\ir adapt.sql
 CREATE TEMP TABLE codes_conv AS
 SELECT item_id, limaml_item_encode('shop_conv', features, item_id => item_id) AS code FROM shop_product_features;
 INSERT INTO ranked
