@@ -160,8 +160,12 @@ SELECT count(*) FROM limaml_train('ev_mse', epochs => 10, outer_lr => 0.01);
 CREATE TEMP TABLE evs AS SELECT * FROM limaml_evaluate('ev_mse', validation_fraction => 0.1) WHERE segment = 'all';
 SELECT (SELECT mae FROM evs WHERE predictor = 'adapted') < (SELECT mae FROM evs WHERE predictor = 'cold') AS mae_improves,
        (SELECT rmse FROM evs WHERE predictor = 'adapted') < (SELECT rmse FROM evs WHERE predictor = 'cold') AS rmse_improves,
-       bool_and(auc IS NULL AND member_auc IS NULL AND logloss IS NULL AND mae IS NOT NULL AND ndcg10 IS NOT NULL)
-         AS mse_metrics
+       bool_and(auc BETWEEN 0 AND 1 AND member_auc BETWEEN 0 AND 1 AND logloss IS NULL AND mae IS NOT NULL
+                AND ndcg10 IS NOT NULL) AS mse_metrics,
+       -- auc and member_auc are the concordance of the predictions with the values
+       (SELECT auc FROM evs WHERE predictor = 'adapted') > (SELECT auc FROM evs WHERE predictor = 'cold') AS adapted_ranks_better,
+       (SELECT member_auc FROM evs WHERE predictor = 'adapted') > (SELECT member_auc FROM evs WHERE predictor = 'cold')
+         AS adapted_ranks_members_better
   FROM evs;
 -- per member: the same members and rows, and the mean NDCG is the aggregate's
 CREATE TEMP TABLE evm AS SELECT * FROM limaml_evaluate_members('ev_mse', validation_fraction => 0.1);

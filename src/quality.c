@@ -60,6 +60,13 @@ reserve(LmQuality *q, int64 rows)
 	q->y = repalloc_huge(q->y, sizeof(double) * q->cap);
 }
 
+/* bce: the AUC; mse: the concordance with the values (the AUC of 0/1 values) */
+static double
+ranking_auc(const LmQuality *q, const double *pred, const double *y, int n)
+{
+	return q->arch->loss == LM_LOSS_BCE ? lm_auc(pred, y, n) : lm_concordance(pred, y, n);
+}
+
 /* the member's AUC and NDCG per predictor, from its rows just pooled */
 static void
 add_member_ranking(LmQuality *q, int n)
@@ -69,7 +76,7 @@ add_member_ranking(LmQuality *q, int n)
 
 	for (int k = 0; k < q->n_pred; k++)
 	{
-		double		auc = q->arch->loss == LM_LOSS_BCE ? lm_auc(q->pred[k] + q->rows, q->member_y, n) : -1;
+		double		auc = ranking_auc(q, q->pred[k] + q->rows, q->member_y, n);
 		double		ndcg = lm_ndcg(q->pred[k] + q->rows, q->member_y, n, LM_NDCG_K);
 
 		/* both depend on the labels only for being defined */
@@ -172,7 +179,7 @@ lm_quality_loss(const LmQuality *q, int k)
 double
 lm_quality_auc(const LmQuality *q, int k)
 {
-	return q->arch->loss == LM_LOSS_BCE ? lm_auc(q->pred[k], q->y, (int) q->rows) : -1;
+	return ranking_auc(q, q->pred[k], q->y, (int) q->rows);
 }
 
 double

@@ -60,6 +60,110 @@ lm_auc(const double *score, const double *label, int n)
 	return (rank_sum - n_pos * (n_pos + 1) / 2.0) / ((double) n_pos * (n - n_pos));
 }
 
+typedef struct ScoredGrade
+{
+	double		score;
+	double		label;
+	int			grade;			/* the label's rank among the distinct labels */
+} ScoredGrade;
+
+static int
+cmp_grade_label(const void *a, const void *b)
+{
+	double		x = ((const ScoredGrade *) a)->label;
+	double		y = ((const ScoredGrade *) b)->label;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_grade_score(const void *a, const void *b)
+{
+	double		x = ((const ScoredGrade *) a)->score;
+	double		y = ((const ScoredGrade *) b)->score;
+
+	return (x > y) - (x < y);
+}
+
+double
+lm_concordance(const double *score, const double *label, int n)
+{
+	ScoredGrade *rows;
+	long	   *tree;			/* Fenwick tree: rows seen per grade */
+	int			grades = 0;
+	double		same_label = 0,
+				concordant = 0,
+				tied = 0,
+				comparable;
+
+	if (n <= 0)
+		return -1;
+	rows = lm_alloc(sizeof(ScoredGrade) * n);
+	for (int i = 0; i < n; i++)
+	{
+		rows[i].score = score[i];
+		rows[i].label = label[i];
+	}
+	/* grades, and the pairs with equal labels */
+	qsort(rows, n, sizeof(ScoredGrade), cmp_grade_label);
+	for (int i = 0; i < n;)
+	{
+		int			j = i;
+
+		while (j < n && rows[j].label == rows[i].label)
+			rows[j++].grade = grades;
+		same_label += (double) (j - i) * (j - i - 1) / 2;
+		grades++;
+		i = j;
+	}
+	comparable = (double) n * (n - 1) / 2 - same_label;
+	if (comparable <= 0)
+	{
+		lm_free(rows);
+		return -1;
+	}
+	tree = lm_alloc(sizeof(long) * (grades + 1));
+	for (int g = 0; g <= grades; g++)
+		tree[g] = 0;
+	/* by ascending score: a row outranks every earlier row of a lower grade */
+	qsort(rows, n, sizeof(ScoredGrade), cmp_grade_score);
+	for (int i = 0; i < n;)
+	{
+		int			j = i;
+		double		tie_same = 0;
+
+		while (j < n && rows[j].score == rows[i].score)
+			j++;
+		for (int k = i; k < j; k++)
+		{
+			long		below = 0;
+
+			for (int g = rows[k].grade; g > 0; g -= g & -g)
+				below += tree[g];
+			concordant += below;
+		}
+		/* pairs inside the tie with different labels count one half */
+		qsort(rows + i, j - i, sizeof(ScoredGrade), cmp_grade_label);
+		for (int k = i; k < j;)
+		{
+			int			m = k;
+
+			while (m < j && rows[m].label == rows[k].label)
+				m++;
+			tie_same += (double) (m - k) * (m - k - 1) / 2;
+			k = m;
+		}
+		tied += (double) (j - i) * (j - i - 1) / 2 - tie_same;
+		for (int k = i; k < j; k++)
+			for (int g = rows[k].grade + 1; g <= grades; g += g & -g)
+				tree[g]++;
+		i = j;
+	}
+	lm_free(tree);
+	lm_free(rows);
+	return (concordant + tied / 2) / comparable;
+}
+
 typedef struct ScoredGain
 {
 	double		score;

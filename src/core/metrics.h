@@ -12,6 +12,14 @@
 double		lm_auc(const double *score, const double *label, int n);
 
 /*
+ * Concordance (Harrell's C) of score[n] with graded label[n]: of the pairs
+ * of rows whose labels differ, the share the scores order the same way,
+ * ties in score counted as one half.  For 0/1 labels it is lm_auc.
+ * Returns -1 when all labels are equal.  O(n log n).
+ */
+double		lm_concordance(const double *score, const double *label, int n);
+
+/*
  * NDCG@k of score[n] against graded relevance label[n] (gain max(label, 0),
  * discount 1 / log2(rank + 1)): DCG@k of the rows ranked by descending
  * score over DCG@k of the ideal order.  Rows with equal scores share
