@@ -395,6 +395,47 @@ train_epoch(Trainer *tr, int epoch)
 	return tr->loss_sum / tr->n_episodes;
 }
 
+typedef void (*TaskVisit) (Trainer *tr, const LmTask *task, void *arg);
+
+/* a member's newest split, visited */
+static void
+visit_newest(Trainer *tr, const LmMember *member, const LmSplit *split, TaskVisit visit, void *arg)
+{
+	LmTask		task = lm_member_episode(tr->arch, member, lm_query_start(member, split), split);
+
+	visit(tr, &task, arg);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* visit(tr, task, arg) for the newest split of every validation member, in member order */
+static void
+each_validation_task(Trainer *tr, TaskVisit visit, void *arg)
+{
+	LmSplit		split = tr->split;
+	LmMember	member;
+
+	if (tr->opt.val_fraction <= 0)
+		return;
+	split.no_support = false;
+	if (tr->members)
+		for (int i = 0; i < tr->n_val; i++)
+		{
+			member = lm_member_set_get(tr->members, tr->arch, tr->val_index[i]);
+			visit_newest(tr, &member, &split, visit, arg);
+		}
+	else
+	{
+		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
+												split.support_size + split.query_size);
+
+		lm_stream_reserve(stream, tr->reserved);
+		while (lm_stream_next(stream, &member))
+			if (is_validation(tr, member.member_id))
+				visit_newest(tr, &member, &split, visit, arg);
+		lm_stream_close(stream);
+	}
+}
+
 /*
  * A learned λ is an empirical-Bayes hyperparameter: it is fitted on the
  * validation members' adapted query loss, through the solve, because the
@@ -420,94 +461,45 @@ rho_step(Trainer *tr)
 }
 
 static void
-fit_lambda_member(Trainer *tr, const LmMember *member, const LmSplit *split)
+fit_lambda_task(Trainer *tr, const LmTask *task, void *arg)
 {
 	const LmArch *arch = tr->arch;
-	LmTask		task = lm_member_episode(arch, member, lm_query_start(member, split), split);
 
-	if (task.support.n == 0 || task.query.n == 0)
+	if (task->support.n == 0 || task->query.n == 0)
 		return;
-	lm_task_meta_grad(arch, tr->params, &task, tr->model->config.inner_steps,
+	lm_task_meta_grad(arch, tr->params, task, tr->model->config.inner_steps,
 					  tr->model->config.inner_lr, lm_inner_rates(arch, tr->params),
 					  tr->opt.order, 1.0, tr->grad,
 					  arch->n_lr_params ? tr->grad + arch->n_meta_params + arch->n_global_params : NULL,
 					  tr->meta_work);
 	if (++tr->in_rho_batch == tr->opt.meta_batch)
 		rho_step(tr);
-	CHECK_FOR_INTERRUPTS();
 }
 
 /* one pass of ρ steps over the validation members' newest split */
 static void
 fit_lambda(Trainer *tr)
 {
-	LmSplit		split = tr->split;
-	LmMember	member;
-
 	if (!tr->arch->learn_lambda || tr->opt.val_fraction <= 0)
 		return;
-	split.no_support = false;
 	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
-	if (tr->members)
-		for (int i = 0; i < tr->n_val; i++)
-		{
-			member = lm_member_set_get(tr->members, tr->arch, tr->val_index[i]);
-			fit_lambda_member(tr, &member, &split);
-		}
-	else
-	{
-		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
-												split.support_size + split.query_size);
-
-		lm_stream_reserve(stream, tr->reserved);
-		while (lm_stream_next(stream, &member))
-			if (is_validation(tr, member.member_id))
-				fit_lambda_member(tr, &member, &split);
-		lm_stream_close(stream);
-	}
+	each_validation_task(tr, fit_lambda_task, NULL);
 	rho_step(tr);
 	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
+}
+
+static void
+validate_task(Trainer *tr, const LmTask *task, void *val)
+{
+	lm_quality_add((LmQuality *) val, tr->model, tr->params, task);
 }
 
 /* cold and adapted quality on the validation members' newest split */
 static void
 validate(Trainer *tr, LmQuality *val)
 {
-	LmSplit		split = tr->split;
-	LmMember	member;
-
-	split.no_support = false;
 	lm_quality_init(val, tr->arch);
-	if (tr->opt.val_fraction <= 0)
-		return;
-	if (tr->members)
-		for (int i = 0; i < tr->n_val; i++)
-		{
-			LmTask		task;
-
-			member = lm_member_set_get(tr->members, tr->arch, tr->val_index[i]);
-			task = lm_member_episode(tr->arch, &member, lm_query_start(&member, &split), &split);
-			lm_quality_add(val, tr->model, tr->params, &task);
-			CHECK_FOR_INTERRUPTS();
-		}
-	else
-	{
-		LmMemberStream *stream = lm_stream_open(tr->model, tr->model->source, false, 0,
-												split.support_size + split.query_size);
-
-		lm_stream_reserve(stream, tr->reserved);
-		while (lm_stream_next(stream, &member))
-		{
-			LmTask		task;
-
-			if (!is_validation(tr, member.member_id))
-				continue;
-			task = lm_member_episode(tr->arch, &member, lm_query_start(&member, &split), &split);
-			lm_quality_add(val, tr->model, tr->params, &task);
-			CHECK_FOR_INTERRUPTS();
-		}
-		lm_stream_close(stream);
-	}
+	each_validation_task(tr, validate_task, val);
 }
 
 /*

@@ -75,7 +75,8 @@ lm_wide_init_bytes(const LmArch *arch, const LmWideData *data)
 	return 2 * keys * sizeof(double) +
 		n * (2 * sizeof(int32_t) + sizeof(lm_real) + 2 * sizeof(int64_t)) +
 		(keys + 2) * sizeof(int64_t) + (keys * r + (double) r * r) * sizeof(lm_real) +
-		(data->implicit ? (keys * (r + 1) + n) * sizeof(double) : 0);
+		(data->implicit ? keys * (r + 1) * sizeof(double) +
+		 n * (sizeof(double) + 2 * sizeof(int32_t)) : 0);
 }
 
 /* Q[n][r]'s columns orthonormal (modified Gram-Schmidt); a dependent column becomes 0 */
@@ -120,7 +121,10 @@ cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *
 	double	   *deg_u = deg_b + B;
 	double	   *Q = deg_u + U;
 	double	   *Z = Q + (size_t) B * r;
-	double	   *x = Z + (size_t) U * r;
+	double	   *x = Z + (size_t) U * r;		/* [n_pos] X's entries, once per positive row */
+	int32_t    *pos_member = lm_alloc(sizeof(int32_t) * 2 * (data->n > 0 ? data->n : 1));
+	int32_t    *pos_bucket = pos_member + data->n;
+	int64_t		n_pos = 0;
 	int			trained = 0;
 
 	memset(deg_b, 0, sizeof(double) * ((size_t) B + U));
@@ -129,10 +133,11 @@ cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *
 		{
 			deg_b[bucket[k]]++;
 			deg_u[data->member[k]]++;
+			pos_member[n_pos] = data->member[k];
+			pos_bucket[n_pos++] = bucket[k];
 		}
-	for (int64_t k = 0; k < data->n; k++)
-		x[k] = bucket[k] >= 0 && data->label[k] > 0 ?
-			1 / sqrt((deg_u[data->member[k]] + 1) * (deg_b[bucket[k]] + 1)) : 0;
+	for (int64_t k = 0; k < n_pos; k++)
+		x[k] = 1 / sqrt((deg_u[pos_member[k]] + 1) * (deg_b[pos_bucket[k]] + 1));
 	/* the start: the table's random factors, on the buckets with positives */
 	for (int b = 0; b < B; b++)
 	{
@@ -148,15 +153,13 @@ cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *
 		/* Q := Xᵀ X Q, then orthonormal again */
 		lm_check_interrupts();
 		memset(Z, 0, sizeof(double) * U * r);
-		for (int64_t k = 0; k < data->n; k++)
-			if (x[k] != 0)
-				for (int j = 0; j < r; j++)
-					Z[(size_t) data->member[k] * r + j] += x[k] * Q[(size_t) bucket[k] * r + j];
+		for (int64_t k = 0; k < n_pos; k++)
+			for (int j = 0; j < r; j++)
+				Z[(size_t) pos_member[k] * r + j] += x[k] * Q[(size_t) pos_bucket[k] * r + j];
 		memset(Q, 0, sizeof(double) * B * r);
-		for (int64_t k = 0; k < data->n; k++)
-			if (x[k] != 0)
-				for (int j = 0; j < r; j++)
-					Q[(size_t) bucket[k] * r + j] += x[k] * Z[(size_t) data->member[k] * r + j];
+		for (int64_t k = 0; k < n_pos; k++)
+			for (int j = 0; j < r; j++)
+				Q[(size_t) pos_bucket[k] * r + j] += x[k] * Z[(size_t) pos_member[k] * r + j];
 		orthonormalize(Q, B, r);
 	}
 	for (int b = 0; b < B; b++)
@@ -165,6 +168,7 @@ cooccurrence_factors(const LmArch *arch, const LmWideData *data, const int32_t *
 				W[(size_t) b * row_len + 1 + j] = (lm_real) (Q[(size_t) b * r + j] * sqrt((double) trained));
 done:
 	lm_free(deg_b);
+	lm_free(pos_member);
 }
 
 void

@@ -154,10 +154,12 @@ CREATE FUNCTION pg_temp.auc(s float8[], p bool[]) RETURNS float8 LANGUAGE sql AS
     FROM x $$;
 \echo
 \echo '### ranking the liked items (rating >= 4): pooled and per-member AUC, mean over seeds'
-SELECT loss AS trained_on, kind, round(avg(pooled)::numeric, 3) AS pooled_auc, round(avg(per_member)::numeric, 3) AS member_auc
-  FROM (SELECT seed, loss, kind, pg_temp.auc(array_agg(score), array_agg(liked)) AS pooled,
-               (SELECT avg(a) FROM (SELECT pg_temp.auc(array_agg(p2.score), array_agg(p2.liked)) AS a
-                                      FROM rk_pred p2 WHERE p2.seed = p.seed AND p2.loss = p.loss AND p2.kind = p.kind
-                                     GROUP BY p2.member_id) m) AS per_member
-          FROM rk_pred p GROUP BY seed, loss, kind) s
+WITH pooled AS (SELECT seed, loss, kind, pg_temp.auc(array_agg(score), array_agg(liked)) AS auc
+                  FROM rk_pred GROUP BY seed, loss, kind),
+     per_member AS (SELECT seed, loss, kind, avg(auc) AS auc
+                      FROM (SELECT seed, loss, kind, pg_temp.auc(array_agg(score), array_agg(liked)) AS auc
+                              FROM rk_pred GROUP BY seed, loss, kind, member_id) m
+                     GROUP BY seed, loss, kind)
+SELECT loss AS trained_on, kind, round(avg(p.auc)::numeric, 3) AS pooled_auc, round(avg(m.auc)::numeric, 3) AS member_auc
+  FROM pooled p JOIN per_member m USING (seed, loss, kind)
  GROUP BY loss, kind ORDER BY loss, kind;
