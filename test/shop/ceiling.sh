@@ -4,13 +4,14 @@
 # test/shop/ceiling.py on it (popularity, the category-mixture rule, the wide
 # head's member solve with ideal item features, a learned posterior over the
 # customer's counts, and an oracle that knows the favourite categories).
-#   bash test/shop/ceiling.sh
+#   bash test/shop/ceiling.sh            TASTE=full: generate.sql's taste beyond categories
 # Installs python3-numpy and python3-torch from Debian when they are missing
 # (benchmark-only dependencies); without torch the learned posterior is skipped.
 # Uses nothing of limaml: it measures the data, not the extension.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SEEDS=${SEEDS:-3}
+TASTE=${TASTE:-categories}
 PY=/usr/bin/python3
 missing=()
 for p in python3-numpy python3-torch; do
@@ -27,9 +28,9 @@ OUT=$(mktemp -d /tmp/limaml-shop-ceiling.XXXXXX)
 chmod 777 "$OUT"
 trap 'cluster_stop; rm -rf "$OUT"' EXIT
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-echo "command: bash test/shop/ceiling.sh  (SEEDS=$SEEDS)"
+echo "command: bash test/shop/ceiling.sh  (SEEDS=$SEEDS TASTE=$TASTE)"
 for seed in $(seq 1 "$SEEDS"); do
-    "${PSQL[@]}" -v seed="$seed" -f "$ROOT/test/shop/generate.sql" >/dev/null
+    "${PSQL[@]}" -v seed="$seed" -v taste="$TASTE" -f "$ROOT/test/shop/generate.sql" >/dev/null
     "${PSQL[@]}" -f "$ROOT/test/shop/source.sql"
     d=$OUT/$seed
     mkdir -p "$d" && chmod 777 "$d"

@@ -2,6 +2,8 @@
 # Event-log ("shop") evaluation of LiMAML against popularity and SQL rules.
 #   bash test/shop/evaluate.sh
 # Environment: SEEDS (3), N_CUSTOMERS (5000), N_PRODUCTS (600), N_CATEGORIES (12),
+#   TASTE (categories: clicks follow the favourite categories; full: also a favourite brand
+#   and a price taste, see generate.sql),
 #   CUT (2026-05-16: held-out customers are adapted on their events before it and
 #   evaluated on their clicks and purchases after it), ITEM_BUCKETS (NULL: limaml's default, item ids sized to the catalogue),
 #   POSITIVES (false; true: train and adapt on clicks and purchases only, for
@@ -18,6 +20,7 @@ SEEDS=${SEEDS:-3}
 N_CUSTOMERS=${N_CUSTOMERS:-5000}
 N_PRODUCTS=${N_PRODUCTS:-600}
 N_CATEGORIES=${N_CATEGORIES:-12}
+TASTE=${TASTE:-categories}
 CUT=${CUT:-2026-05-16}
 ITEM_BUCKETS=${ITEM_BUCKETS:-NULL}
 BOOT=${BOOT:-200}
@@ -28,7 +31,7 @@ TRAIN_ARGS=${TRAIN_ARGS:-}
 [ -n "$TRAIN_ARGS" ] && TRAIN_ARGS=", $TRAIN_ARGS"
 
 echo "command: bash test/shop/evaluate.sh  (SEEDS=$SEEDS N_CUSTOMERS=$N_CUSTOMERS N_PRODUCTS=$N_PRODUCTS" \
-     "N_CATEGORIES=$N_CATEGORIES CUT=$CUT ITEM_BUCKETS=$ITEM_BUCKETS BOOT=$BOOT" \
+     "N_CATEGORIES=$N_CATEGORIES TASTE=$TASTE CUT=$CUT ITEM_BUCKETS=$ITEM_BUCKETS BOOT=$BOOT" \
      "CREATE_ARGS='${CREATE_ARGS#, }' TRAIN_ARGS='${TRAIN_ARGS#, }')"
 
 . "$ROOT/test/lib/cluster.sh"
@@ -42,7 +45,7 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 for seed in $(seq 1 "$SEEDS"); do
     t0=$(date +%s)
     "${PSQL[@]}" -v seed="$seed" -v n_customers="$N_CUSTOMERS" -v n_products="$N_PRODUCTS" \
-        -v n_categories="$N_CATEGORIES" -f "$ROOT/test/shop/generate.sql" >/dev/null
+        -v n_categories="$N_CATEGORIES" -v taste="$TASTE" -f "$ROOT/test/shop/generate.sql" >/dev/null
     "${PSQL[@]}" -f "$ROOT/test/shop/source.sql"
     "${PSQL[@]}" -P footer=off -v seed="$seed" -v cut="$CUT" -v item_buckets="$ITEM_BUCKETS" -v positives="$POSITIVES" \
         -v create_args="$CREATE_ARGS" -v train_args="$TRAIN_ARGS" -f "$ROOT/test/shop/evaluate.sql"

@@ -8,6 +8,8 @@
 --   shop_customers(customer_id, country, signup_date, age)
 --   shop_truth(customer_id, category)                 2-3 favourite categories:
 --                                                      for evaluation only, never a feature
+--   shop_taste(customer_id, brand, price_taste)     favourite brand and price taste:
+--                                                      for evaluation only, never a feature
 --   shop_events(customer_id, product_id, event_type, created_at)
 --                                                      'view', 'click', 'purchase'
 --
@@ -24,20 +26,32 @@
 --   * a view becomes a click with probability 0.35 in a favourite category and
 --     0.08 elsewhere, a click a purchase with probability 0.3 / 0.12, a few
 --     seconds / minutes later.  So clicks and purchases follow the favourites,
---     noisily.
+--     noisily;
+--   * taste beyond categories, with -v taste=full (the default, taste=categories,
+--     leaves it out and gives the category-only log of the earlier measurements,
+--     event for event): each customer also has a favourite brand (the brand of a
+--     random product of one of its favourite categories), whose products it
+--     clicks brand_lift (2) times as often, and a price taste
+--     t ~ 0.5 · age z-score + N(0, 0.75) that multiplies the click probability
+--     by exp(0.5 · t · z), z the product's log price standardised within its
+--     category (budget customers click a category's cheaper products, premium
+--     ones its dearer); capped at 0.9.
 -- The log runs from 2026-01-01 to 2026-07-01.
 
 \if :{?n_customers} \else \set n_customers 5000 \endif
 \if :{?n_products} \else \set n_products 600 \endif
 \if :{?n_categories} \else \set n_categories 12 \endif
 \if :{?seed} \else \set seed 1 \endif
+\if :{?taste} \else \set taste categories \endif
+\if :{?brand_lift} \else \set brand_lift 2 \endif
 
 SET max_parallel_workers_per_gather = 0;
 SET client_min_messages = warning;
 
-DROP TABLE IF EXISTS shop_categories, shop_products, shop_customers, shop_truth, shop_events CASCADE;
+DROP TABLE IF EXISTS shop_categories, shop_products, shop_customers, shop_truth, shop_taste, shop_events CASCADE;
 DROP TABLE IF EXISTS shop_customers_draw, pg_temp.shop_fav_draw, pg_temp.shop_product_draw,
-                     pg_temp.shop_imp, pg_temp.shop_cum_cat, pg_temp.shop_cum_prod;
+                     pg_temp.shop_imp, pg_temp.shop_cum_cat, pg_temp.shop_cum_prod,
+                     pg_temp.shop_taste_draw, pg_temp.shop_price_z;
 
 SELECT setseed(((:seed)::bigint % 1999 - 999) / 1000.0);
 
@@ -145,6 +159,40 @@ SELECT d.customer_id, k,
                    * extract(epoch FROM span.t1 - span.t0) / extract(epoch FROM interval '181 days'))))::int) k
  ORDER BY d.customer_id, k;
 
+-- taste beyond categories, drawn after everything above so that taste=categories
+-- keeps the category-only log's random stream
+CREATE TEMP TABLE shop_taste_draw AS
+SELECT d.customer_id, d.age, r.*
+  FROM shop_customers_draw d,
+       LATERAL (SELECT random() AS u_t1, random() AS u_t2, random() AS u_cat, random() AS u_brand,
+                       d.customer_id AS _cu) r
+ ORDER BY d.customer_id;
+
+CREATE TABLE shop_taste AS
+WITH favs AS (
+  SELECT customer_id, array_agg(category ORDER BY category) AS favs FROM shop_truth GROUP BY customer_id),
+pick AS (
+  SELECT t.customer_id, t.age, t.u_t1, t.u_t2, t.u_brand,
+         f.favs[1 + floor(t.u_cat * array_length(f.favs, 1))::int] AS category
+    FROM shop_taste_draw t JOIN favs f USING (customer_id))
+SELECT k.customer_id,
+       CASE WHEN :'taste' = 'full' THEN
+            (SELECT p.brand FROM shop_products p WHERE p.category = k.category ORDER BY p.product_id
+              OFFSET floor(k.u_brand * (SELECT count(*) FROM shop_products q WHERE q.category = k.category))::int
+              LIMIT 1) END AS brand,
+       CASE WHEN :'taste' = 'full' THEN
+            0.5 * (k.age - 38) / 12.0 + 0.75 * sqrt(-2 * ln(1 - k.u_t1)) * cos(2 * pi() * k.u_t2)
+            ELSE 0 END AS price_taste
+  FROM pick k
+ ORDER BY k.customer_id;
+
+-- the product's log price standardised within its category
+CREATE TEMP TABLE shop_price_z AS
+SELECT product_id,
+       coalesce((ln(price) - avg(ln(price)) OVER w) / nullif(stddev_pop(ln(price)) OVER w, 0), 0) AS z
+  FROM shop_products
+WINDOW w AS (PARTITION BY category);
+
 CREATE TABLE shop_events AS
 WITH imp AS (
   SELECT i.*, f.favs, coalesce(CASE WHEN i.u_fav < 0.4
@@ -156,22 +204,29 @@ WITH imp AS (
     JOIN shop_cum_cat cc ON i.u_cat >= cc.lo AND i.u_cat < cc.hi),
 viewed AS (
   SELECT imp.customer_id, cp.product_id, imp.viewed_at,
-         (imp.category = ANY (imp.favs)) AS fav, imp.u_click, imp.u_buy, imp.u_dt1, imp.u_dt2
+         (imp.category = ANY (imp.favs)) AS fav, imp.u_click, imp.u_buy, imp.u_dt1, imp.u_dt2,
+         least(0.9, CASE WHEN imp.category = ANY (imp.favs) THEN 0.35 ELSE 0.08 END
+                    * CASE WHEN p.brand = t.brand THEN :brand_lift ELSE 1 END
+                    * exp(0.5 * t.price_taste * pz.z)) AS p_click
     FROM imp JOIN shop_cum_prod cp
-      ON cp.category = imp.category AND imp.u_prod >= cp.lo AND imp.u_prod < cp.hi)
+      ON cp.category = imp.category AND imp.u_prod >= cp.lo AND imp.u_prod < cp.hi
+    JOIN shop_products p ON p.product_id = cp.product_id
+    JOIN shop_price_z pz ON pz.product_id = cp.product_id
+    JOIN shop_taste t ON t.customer_id = imp.customer_id)
 SELECT customer_id, product_id, event_type, created_at
   FROM (SELECT customer_id, product_id, 'view' AS event_type, viewed_at AS created_at FROM viewed
         UNION ALL
         SELECT customer_id, product_id, 'click', viewed_at + make_interval(secs => 2 + 60 * u_dt1)
-          FROM viewed WHERE u_click < CASE WHEN fav THEN 0.35 ELSE 0.08 END
+          FROM viewed WHERE u_click < p_click
         UNION ALL
         SELECT customer_id, product_id, 'purchase', viewed_at + make_interval(secs => 120 + 1800 * u_dt2)
-          FROM viewed WHERE u_click < CASE WHEN fav THEN 0.35 ELSE 0.08 END
+          FROM viewed WHERE u_click < p_click
                         AND u_buy < CASE WHEN fav THEN 0.3 ELSE 0.12 END) e
  WHERE created_at < timestamp '2026-07-01'
  ORDER BY customer_id, created_at, product_id, event_type;
 
-DROP TABLE shop_customers_draw, shop_fav_draw, shop_product_draw, shop_imp, shop_cum_cat, shop_cum_prod;
+DROP TABLE shop_customers_draw, shop_fav_draw, shop_product_draw, shop_imp, shop_cum_cat, shop_cum_prod,
+           shop_taste_draw, shop_price_z;
 ALTER TABLE shop_products DROP COLUMN popularity;
 CREATE INDEX ON shop_events (customer_id, created_at);
-ANALYZE shop_categories, shop_products, shop_customers, shop_truth, shop_events;
+ANALYZE shop_categories, shop_products, shop_customers, shop_truth, shop_taste, shop_events;
