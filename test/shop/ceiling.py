@@ -1,6 +1,7 @@
 """How far can any recommender go on the shop data?  (test/shop/ceiling.sh runs it.)
 
     python3 test/shop/ceiling.py DIR     DIR holds one seed's CSV dump (ceiling.sh)
+    NEG=n (environment, default 4): sampled negatives per click for the ridge rows
 
 Scores the held-out customers exactly as test/shop/evaluate.sql does (top 10 of the
 products new to them before the cut; hit rate = a later click or purchase among
@@ -22,13 +23,14 @@ them; "fav" = the share of the 10 in the customer's favourite categories), for:
 """
 import csv
 import datetime
+import os
 import sys
 
 import numpy as np
 
 D = sys.argv[1]
 CUT = datetime.datetime(2026, 5, 16, tzinfo=datetime.timezone.utc).timestamp()
-NEG = 4
+NEG = int(os.environ.get('NEG', '4'))
 
 prod = {int(r[0]): r[1] for r in csv.reader(open(D + '/products.csv'))}
 cats = sorted(set(prod.values()))

@@ -4,7 +4,8 @@
 # test/shop/ceiling.py on it (popularity, the category-mixture rule, the wide
 # head's member solve with ideal item features, a learned posterior over the
 # customer's counts, and an oracle that knows the favourite categories).
-#   bash test/shop/ceiling.sh            TASTE=full: generate.sql's taste beyond categories
+#   bash test/shop/ceiling.sh            TASTE=full: generate.sql's taste beyond categories;
+#                                        NEG=n: negatives per click in the ridge rows (4)
 # Installs python3-numpy and python3-torch from Debian when they are missing
 # (benchmark-only dependencies); without torch the learned posterior is skipped.
 # Uses nothing of limaml: it measures the data, not the extension.
@@ -28,7 +29,7 @@ OUT=$(mktemp -d /tmp/limaml-shop-ceiling.XXXXXX)
 chmod 777 "$OUT"
 trap 'cluster_stop; rm -rf "$OUT"' EXIT
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-echo "command: bash test/shop/ceiling.sh  (SEEDS=$SEEDS TASTE=$TASTE)"
+echo "command: bash test/shop/ceiling.sh  (SEEDS=$SEEDS TASTE=$TASTE NEG=${NEG:-4})"
 for seed in $(seq 1 "$SEEDS"); do
     "${PSQL[@]}" -v seed="$seed" -v taste="$TASTE" -f "$ROOT/test/shop/generate.sql" >/dev/null
     "${PSQL[@]}" -f "$ROOT/test/shop/source.sql"
