@@ -7,27 +7,15 @@
 #   arguments for limaml_create_model / limaml_train). Skips cleanly when the data is absent.
 # Uses the limaml extension installed on this machine (bash test/setup.sh installs it).
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-DATA=$(cd "${1:-$ROOT/../shared/data/ml-100k}" 2>/dev/null && pwd) || DATA=
-SEEDS=${SEEDS:-3}
-BOOT=${BOOT:-200}
-CREATE_ARGS=${CREATE_ARGS:-}
-[ -n "$CREATE_ARGS" ] && CREATE_ARGS=", $CREATE_ARGS"
-TRAIN_ARGS=${TRAIN_ARGS:-}
-[ -n "$TRAIN_ARGS" ] && TRAIN_ARGS=", $TRAIN_ARGS"
-if [ -z "$DATA" ] || [ ! -f "$DATA/u.data" ]; then
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
+if [ -z "$DATA" ]; then
     echo "movielens implicit: no MovieLens 100K data at ${1:-$ROOT/../shared/data/ml-100k}; skipping"
     exit 0
 fi
 echo "command: bash test/movielens/implicit.sh $DATA  (SEEDS=$SEEDS BOOT=$BOOT CREATE_ARGS='${CREATE_ARGS#, }' TRAIN_ARGS='${TRAIN_ARGS#, }')"
 
-. "$ROOT/test/lib/cluster.sh"
 CLUSTER_OPTS="-c max_parallel_workers_per_gather=0 -c work_mem=64MB ${CLUSTER_OPTS:-}"
-cluster_start
 trap cluster_stop EXIT
-cp -r "$DATA" "$CLUSTER_DIR/ml-100k"
-chmod -R a+rX "$CLUSTER_DIR/ml-100k"
-psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION limaml"
-psql -X -q -v ON_ERROR_STOP=1 -v dir="$CLUSTER_DIR/ml-100k" -f "$ROOT/test/movielens/load.sql" 2>/dev/null
+movielens_cluster extension
 psql -X -q -At -v ON_ERROR_STOP=1 -v seeds="$SEEDS" -v boot="$BOOT" -v create_args="$CREATE_ARGS" \
      -v train_args="$TRAIN_ARGS" -f "$ROOT/test/movielens/implicit.sql"

@@ -7,10 +7,9 @@
 # test/movielens/mf.py (numpy; installed from Debian when missing and run as root).
 # Uses nothing of limaml. Skips cleanly when the data is absent.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-DATA=$(cd "${1:-$ROOT/../shared/data/ml-100k}" 2>/dev/null && pwd) || DATA=
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
 PY=/usr/bin/python3
-if [ -z "$DATA" ] || [ ! -f "$DATA/u.data" ]; then
+if [ -z "$DATA" ]; then
     echo "movielens mf: no MovieLens 100K data at ${1:-$ROOT/../shared/data/ml-100k}; skipping"
     exit 0
 fi
@@ -20,11 +19,7 @@ fi
 $PY -c 'import numpy' 2>/dev/null || { echo "movielens mf: python3-numpy is not installed; skipped"; exit 0; }
 echo "command: bash test/movielens/mf.sh $DATA  (ALS_SEEDS=${ALS_SEEDS:-3})"
 
-. "$ROOT/test/lib/cluster.sh"
-cluster_start
 trap cluster_stop EXIT
-cp -r "$DATA" "$CLUSTER_DIR/ml-100k"
-chmod -R a+rX "$CLUSTER_DIR/ml-100k"
-psql -X -q -v ON_ERROR_STOP=1 -v dir="$CLUSTER_DIR/ml-100k" -f "$ROOT/test/movielens/load.sql" 2>/dev/null
+movielens_cluster
 psql -X -q -At -c "SELECT member_id FROM movielens.held_out ORDER BY 1" > "$CLUSTER_DIR/held_out.csv"
 nice $PY "$ROOT/test/movielens/mf.py" "$DATA" "$CLUSTER_DIR/held_out.csv"

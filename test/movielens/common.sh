@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Shared by the MovieLens scripts (defaults.sh, implicit.sh, mf.sh):
+#   . "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
+# sets ROOT, DATA (the data directory, first argument, default ../shared/data/ml-100k; the
+# caller exits 0 with a message when it is absent), SEEDS (3), BOOT (200), and CREATE_ARGS /
+# TRAIN_ARGS ('' or ', ' and the environment's named arguments);
+#   movielens_cluster [extension]
+# starts a throwaway cluster (test/lib/cluster.sh, CLUSTER_OPTS), creates the extension when asked and loads the data
+# (test/movielens/load.sql); the caller's EXIT trap is cluster_stop.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DATA=$(cd "${1:-$ROOT/../shared/data/ml-100k}" 2>/dev/null && pwd) || DATA=
+[ -f "$DATA/u.data" ] || DATA=
+SEEDS=${SEEDS:-3}
+BOOT=${BOOT:-200}
+CREATE_ARGS=${CREATE_ARGS:-}
+[ -n "$CREATE_ARGS" ] && CREATE_ARGS=", $CREATE_ARGS"
+TRAIN_ARGS=${TRAIN_ARGS:-}
+[ -n "$TRAIN_ARGS" ] && TRAIN_ARGS=", $TRAIN_ARGS"
+
+# shellcheck source=../lib/cluster.sh
+. "$ROOT/test/lib/cluster.sh"
+
+movielens_cluster() {
+    cluster_start || return 1
+    cp -r "$DATA" "$CLUSTER_DIR/ml-100k"
+    chmod -R a+rX "$CLUSTER_DIR/ml-100k"
+    if [ "${1:-}" = extension ]; then
+        psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION limaml"
+    fi
+    psql -X -q -v ON_ERROR_STOP=1 -v dir="$CLUSTER_DIR/ml-100k" -f "$ROOT/test/movielens/load.sql" 2>/dev/null
+}
