@@ -140,7 +140,20 @@ WITH d AS (SELECT limaml_model_export('n_ids') AS j),
 SELECT sum((genre_mean - mean) ^ 2) / sum((val - mean) ^ 2) > 0.6 AS between_genres
   FROM g;
 
-SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name IN ('n', 'n_pos', 'n_copy', 'n_ids');
+-- defaults follow the kind of label: with negatives, wide_features and learn_lambda (with the
+-- wide head, which item ids bring) and history are on; false turns each off; a labelled
+-- source keeps them off
+SELECT limaml_create_model('n_off', 'n_train', negatives => 4, items => 'n_items', wide_features => false,
+                           learn_lambda => false, history => false) > 0 AS created;
+SELECT limaml_create_model('n_labelled', 'n_train') > 0 AS created;
+SELECT name, (config->>'item_buckets')::int > 0 AS item_ids, coalesce((config->>'wide')::bool, false) AS wide,
+       coalesce((config->>'wide_features')::bool, false) AS wide_features,
+       coalesce((config->>'learn_lambda')::bool, false) AS learn_lambda,
+       coalesce((config->>'history')::bool, false) AS history
+  FROM limaml_model WHERE name IN ('n', 'n_ids', 'n_off', 'n_labelled') ORDER BY name;
+
+SELECT count(limaml_drop_model(name)) FROM limaml_model
+ WHERE name IN ('n', 'n_pos', 'n_copy', 'n_ids', 'n_off', 'n_labelled');
 DROP VIEW n_margin;
 DROP TABLE n_emb;
 DROP VIEW n_items_dup, n_items_text, n_items_noid, n_items_3, n_items_none, n_items_dim, n_test, n_train, n_items;
