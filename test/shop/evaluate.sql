@@ -251,6 +251,28 @@ SELECT method, member_id, item_id, rank FROM (
                       ('rule: category mixture + brand + price', 0.5, 1.0)) v(method, brand, price)) r
  WHERE rank <= 10;
 
+-- rule "item-to-item": customers who clicked this also clicked; a product scores the sum,
+-- over the customer's clicked products j before the cut, of co-clickers(i, j) / √(pos_i · pos_j),
+-- then popularity
+CREATE TEMP TABLE clicked AS SELECT DISTINCT member_id, item_id FROM known WHERE label = 1;
+CREATE TEMP TABLE cooc AS
+SELECT a.item_id AS i, b.item_id AS j, count(*) AS c
+  FROM clicked a JOIN clicked b ON b.member_id = a.member_id AND b.item_id <> a.item_id
+ GROUP BY a.item_id, b.item_id;
+INSERT INTO ranked
+SELECT 'rule: item-to-item', member_id, item_id, rank FROM (
+  SELECT c.member_id, c.item_id,
+         row_number() OVER (PARTITION BY c.member_id ORDER BY coalesce(s.score, 0) DESC, pp.pos DESC,
+                            c.item_id)::int AS rank
+    FROM candidates c JOIN product_pos pp USING (item_id)
+    LEFT JOIN (SELECT b.member_id, co.i AS item_id, sum(co.c / sqrt(pi.pos * pj.pos)) AS score
+                 FROM (SELECT DISTINCT member_id, item_id FROM before_cut WHERE label = 1) b
+                 JOIN cooc co ON co.j = b.item_id
+                 JOIN product_pos pi ON pi.item_id = co.i JOIN product_pos pj ON pj.item_id = co.j
+                GROUP BY b.member_id, co.i) s
+      ON s.member_id = c.member_id AND s.item_id = c.item_id) r
+ WHERE rank <= 10;
+
 -- diagnostic: limaml's click probability given a view, times how often the
 -- product is viewed (its share of the known rows): expected clicks, not clicks per view
 INSERT INTO ranked
