@@ -8,6 +8,7 @@
 # starts a throwaway cluster (test/lib/cluster.sh, CLUSTER_OPTS), creates the extension when asked and loads the data
 # (test/movielens/load.sql); the caller's EXIT trap is cluster_stop.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+MOVIELENS_ARG=${1:-}
 DATA=$(cd "${1:-$ROOT/../shared/data/ml-100k}" 2>/dev/null && pwd) || DATA=
 [ -f "$DATA/u.data" ] || DATA=
 SEEDS=${SEEDS:-3}
@@ -28,4 +29,24 @@ movielens_cluster() {
         psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION limaml"
     fi
     psql -X -q -v ON_ERROR_STOP=1 -v dir="$CLUSTER_DIR/ml-100k" -f "$ROOT/test/movielens/load.sql" 2>/dev/null
+}
+
+# the numpy baselines (mf.sh, implicit_ceiling.sh): skips without the data or numpy (installed
+# from Debian when missing and run as root), loads the data to draw the held-out members and
+# runs test/movielens/SCRIPT.py DATA HELD_OUT_CSV;  movielens_numpy_run label SCRIPT
+movielens_numpy_run() {
+    local label=$1 script=$2
+    if [ -z "$DATA" ]; then
+        echo "$label: no MovieLens 100K data at ${MOVIELENS_ARG:-$ROOT/../shared/data/ml-100k}; skipping"
+        return 0
+    fi
+    if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null && [ "$(id -u)" = 0 ]; then
+        apt-get update -q </dev/null >/dev/null && apt-get install -y -q python3-numpy </dev/null >/dev/null || true
+    fi
+    /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "$label: python3-numpy is not installed; skipped"; return 0; }
+    echo "command: bash test/movielens/$script.sh $DATA"
+    trap cluster_stop EXIT
+    movielens_cluster
+    psql -X -q -At -c "SELECT member_id FROM movielens.held_out ORDER BY 1" > "$CLUSTER_DIR/held_out.csv"
+    nice /usr/bin/python3 "$ROOT/test/movielens/$script.py" "$DATA" "$CLUSTER_DIR/held_out.csv"
 }

@@ -8,18 +8,4 @@
 # Uses nothing of limaml. Skips cleanly when the data is absent.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
-PY=/usr/bin/python3
-if [ -z "$DATA" ]; then
-    echo "movielens mf: no MovieLens 100K data at ${1:-$ROOT/../shared/data/ml-100k}; skipping"
-    exit 0
-fi
-if ! $PY -c 'import numpy' 2>/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -q </dev/null >/dev/null && apt-get install -y -q python3-numpy </dev/null >/dev/null || true
-fi
-$PY -c 'import numpy' 2>/dev/null || { echo "movielens mf: python3-numpy is not installed; skipped"; exit 0; }
-echo "command: bash test/movielens/mf.sh $DATA  (ALS_SEEDS=${ALS_SEEDS:-3})"
-
-trap cluster_stop EXIT
-movielens_cluster
-psql -X -q -At -c "SELECT member_id FROM movielens.held_out ORDER BY 1" > "$CLUSTER_DIR/held_out.csv"
-nice $PY "$ROOT/test/movielens/mf.py" "$DATA" "$CLUSTER_DIR/held_out.csv"
+movielens_numpy_run "movielens mf" mf
