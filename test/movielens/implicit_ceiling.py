@@ -12,6 +12,9 @@ rate, overall and by the member's number of ratings, for:
                                what limaml's wide head does, with the factors fixed at their start
   fold-in                      item bias + a · f_i · Σ_j f_j over the member's watched movies j:
                                PureSVD's member vector (Cremonesi et al. 2010), no negatives
+  solve from the fold-in       the member solve's Newton step taken from w⁰ = a · Σ_j f_j (a prior
+                               mean) instead of 0
+  solve + fold-in              the member solve (from 0) plus the fold-in term beside it
 with f the top-r right singular vectors of the known matrix, raw or degree-normalised
 (1/√((n_u + 1)(n_i + 1)), limaml's start for positive-only logs), scaled to unit variance.
 The settings are scored on the test members themselves: an optimistic figure for each family.
@@ -67,15 +70,17 @@ def factors(matrix, r):
     return V / V[1:].std(0)
 
 
-def member_solve(F, lam):
+def member_solve(F, lam, a_prior=0.0):
+    """bias + (w₀, w) from one Newton step of the penalised logistic fit, from w = (0, a_prior · Σ f_j)."""
     def score(m):
         rng = np.random.default_rng(m)
         pos = before[m]
         its = np.concatenate([pos, rng.choice(items, NEG * len(pos))])
         y = np.concatenate([np.ones(len(pos)), np.zeros(NEG * len(pos))])
         Ft = np.concatenate([np.ones((len(its), 1)), F[its]], 1)
-        p = 1 / (1 + np.exp(-bias[its]))
-        w = np.linalg.solve((Ft.T * (p * (1 - p))) @ Ft + lam * np.eye(Ft.shape[1]), Ft.T @ (y - p))
+        w = np.concatenate([[0.0], a_prior * F[pos].sum(0)])
+        p = 1 / (1 + np.exp(-(bias[its] + Ft @ w)))
+        w = w + np.linalg.solve((Ft.T * (p * (1 - p))) @ Ft + lam * np.eye(Ft.shape[1]), Ft.T @ (y - p))
         return bias + w[0] + F @ w[1:]
     return score
 
@@ -97,3 +102,9 @@ for name, M in (('raw', X), ('normalised', X / np.sqrt(degree[:, None] + 1) / np
             evaluate(f'member solve, {name} r {r}, λ {lam}', member_solve(F, lam))
         for a in (0.01, 0.03, 0.1):
             evaluate(f'fold-in, {name} r {r}, a {a}', lambda m: bias + a * (F @ F[before[m]].sum(0)))
+        for lam in (10, 30, 100):
+            evaluate(f'solve from the fold-in, {name} r {r}, λ {lam}, a 0.03', member_solve(F, lam, 0.03))
+        for lam in (10, 30):
+            solve = member_solve(F, lam)
+            evaluate(f'solve + fold-in, {name} r {r}, λ {lam}, a 0.03',
+                     lambda m: solve(m) + 0.03 * (F @ F[before[m]].sum(0)))
