@@ -18,6 +18,14 @@ CREATE_ARGS=${CREATE_ARGS:-}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 [ -n "$TRAIN_ARGS" ] && TRAIN_ARGS=", $TRAIN_ARGS"
 
+# without the data: a message and exit 0 (the scripts skip cleanly);  movielens_require_data label
+movielens_require_data() {
+    if [ -z "$DATA" ]; then
+        echo "$1: no MovieLens 100K data at ${MOVIELENS_ARG:-$ROOT/../shared/data/ml-100k}; skipping"
+        exit 0
+    fi
+}
+
 # shellcheck source=../lib/cluster.sh
 . "$ROOT/test/lib/cluster.sh"
 
@@ -36,10 +44,7 @@ movielens_cluster() {
 # runs test/movielens/SCRIPT.py DATA HELD_OUT_CSV;  movielens_numpy_run label SCRIPT
 movielens_numpy_run() {
     local label=$1 script=$2
-    if [ -z "$DATA" ]; then
-        echo "$label: no MovieLens 100K data at ${MOVIELENS_ARG:-$ROOT/../shared/data/ml-100k}; skipping"
-        return 0
-    fi
+    movielens_require_data "$label"
     if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null && [ "$(id -u)" = 0 ]; then
         apt-get update -q </dev/null >/dev/null && apt-get install -y -q python3-numpy </dev/null >/dev/null || true
     fi

@@ -8,10 +8,7 @@
 # Uses the limaml extension installed on this machine (bash test/setup.sh installs it).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
-if [ -z "$DATA" ]; then
-    echo "movielens: no MovieLens 100K data at ${1:-$ROOT/../shared/data/ml-100k}; skipping"
-    exit 0
-fi
+movielens_require_data "movielens"
 echo "command: bash test/movielens/defaults.sh $DATA  (SEEDS=$SEEDS BOOT=$BOOT CREATE_ARGS='${CREATE_ARGS#, }' TRAIN_ARGS='${TRAIN_ARGS#, }')"
 
 trap cluster_stop EXIT

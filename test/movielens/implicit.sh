@@ -8,10 +8,7 @@
 # Uses the limaml extension installed on this machine (bash test/setup.sh installs it).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
-if [ -z "$DATA" ]; then
-    echo "movielens implicit: no MovieLens 100K data at ${1:-$ROOT/../shared/data/ml-100k}; skipping"
-    exit 0
-fi
+movielens_require_data "movielens implicit"
 echo "command: bash test/movielens/implicit.sh $DATA  (SEEDS=$SEEDS BOOT=$BOOT CREATE_ARGS='${CREATE_ARGS#, }' TRAIN_ARGS='${TRAIN_ARGS#, }')"
 
 CLUSTER_OPTS="-c max_parallel_workers_per_gather=0 -c work_mem=64MB ${CLUSTER_OPTS:-}"
