@@ -1004,13 +1004,6 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
 #define WIDE_BY_DEFAULT true
-/*
- * wide_features, learn_lambda and history => NULL: on for positive-only logs
- * (negatives), off for labelled sources: measured on two positive-only data
- * sets and on MovieLens' ratings (README, "Positive-only logs").  Only through
- * 0.3.0's signature (thirty arguments): earlier ones keep their NULL = off.
- */
-#define EVENT_LOG_DEFAULT(cfg) ((cfg).negatives > 0 && PG_NARGS() > 29)
 
 #define ARG_OR_NULL_ERROR(n, what) \
 	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
@@ -1043,6 +1036,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	float	   *params;
 	pg_prng_state rng;
 	LmTransforms *tf;
+	bool		event_log;
 
 	for (int i = 0; i < lengthof(arg_names); i++)
 		if (arg_names[i])
@@ -1147,11 +1141,17 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					 errmsg("invalid model shape: %s", err)));
 		arch.item_vocab = item_vocab;
 	}
-	/* 0.1.0's limaml_create_model has twenty arguments */
-	/* by default only when the widened input fits */
+	/*
+	 * wide_features, learn_lambda and history => NULL: on for positive-only
+	 * logs (negatives), off for labelled sources: measured on two
+	 * positive-only data sets and on MovieLens' ratings (README, "Positive-only
+	 * logs").  Only through 0.3.0's signature (thirty arguments): earlier ones
+	 * keep their NULL = off.
+	 */
+	event_log = cfg.negatives > 0 && PG_NARGS() > 29;
+	/* 0.1.0's limaml_create_model has twenty arguments; history by default only when it fits */
 	if (PG_NARGS() > 23 &&
-		(PG_ARGISNULL(23) ? EVENT_LOG_DEFAULT(cfg) &&
-		 arch.member_dim + 2 * arch.item_feature_dim <= LM_MAX_WIDTH : PG_GETARG_BOOL(23)) &&
+		(PG_ARGISNULL(23) ? event_log && lm_arch_history_fits(&arch) : PG_GETARG_BOOL(23)) &&
 		(err = lm_arch_enable_history(&arch, meta_hidden, n_meta_hidden)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1174,7 +1174,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
 		/* 0.2.0's limaml_create_model has twenty-six arguments */
-		if (PG_NARGS() > 26 ? (PG_ARGISNULL(26) ? EVENT_LOG_DEFAULT(cfg) : PG_GETARG_BOOL(26)) : false)
+		if (PG_NARGS() > 26 ? (PG_ARGISNULL(26) ? event_log : PG_GETARG_BOOL(26)) : false)
 			lm_arch_enable_wide_features(&arch);
 	}
 	else if (PG_NARGS() > 26 && !PG_ARGISNULL(26) && PG_GETARG_BOOL(26))
@@ -1189,7 +1189,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(17) && PG_GETARG_BOOL(17))
 		lm_arch_enable_bilinear(&arch);
 	/* 0.3.0's limaml_create_model before learn_lambda has twenty-nine arguments */
-	if (PG_NARGS() > 29 && (PG_ARGISNULL(29) ? arch.wide && EVENT_LOG_DEFAULT(cfg) : PG_GETARG_BOOL(29)))
+	if (PG_NARGS() > 29 && (PG_ARGISNULL(29) ? arch.wide && event_log : PG_GETARG_BOOL(29)))
 	{
 		if (!arch.wide)
 			ereport(ERROR,

@@ -157,7 +157,7 @@ lm_arch_enable_history(LmArch *arch, const int *meta_hidden, int n_meta_hidden)
 
 	if (arch->history || arch->n_lr_params)
 		return "history must be enabled once, before Meta-SGD";
-	if (in_dim > LM_MAX_WIDTH)
+	if (!lm_arch_history_fits(arch))
 		return "member features and pooled history are too wide";
 	if ((err = build_block(arch->meta, &arch->n_meta, in_dim, meta_hidden, n_meta_hidden,
 						   arch->embedding_dim, &arch->n_meta_params)))

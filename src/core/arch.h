@@ -131,6 +131,13 @@ const char *lm_arch_enable_learned_lambda(LmArch *arch);
  */
 const char *lm_arch_enable_history(LmArch *arch, const int *meta_hidden, int n_meta_hidden);
 
+/* whether the meta block's input, widened by the pooled history, stays within LM_MAX_WIDTH */
+static inline int
+lm_arch_history_fits(const LmArch *arch)
+{
+	return arch->member_dim + 2 * arch->item_feature_dim <= LM_MAX_WIDTH;
+}
+
 /* item features the wide head's solve reads (0 unless wide_features) */
 static inline int
 lm_wide_feature_len(const LmArch *arch)
