@@ -90,6 +90,8 @@ lm_arch_init(LmArch *arch, int member_dim, int item_dim, int embedding_dim,
 	arch->wide_features = 0;
 	arch->learn_lambda = 0;
 	arch->lambda_off = 0;
+	arch->fold_in = 0;
+	arch->fold_in_off = 0;
 	arch->wide_rank = 0;
 	arch->ridge_lambda = 0;
 	arch->wide_off = 0;
@@ -193,11 +195,25 @@ lm_arch_enable_learned_lambda(LmArch *arch)
 {
 	if (!arch->wide)
 		return "a learned lambda needs the wide head";
-	if (arch->learn_lambda || arch->n_lr_params)
-		return "a learned lambda must be enabled once, before Meta-SGD";
+	if (arch->learn_lambda || arch->fold_in || arch->n_lr_params)
+		return "a learned lambda must be enabled once, before the fold-in term and Meta-SGD";
 	arch->learn_lambda = 1;
 	arch->lambda_off = arch->n_global_params;
 	arch->n_global_params += lm_lambda_groups(arch);
+	arch->n_params = arch->n_meta_params + arch->n_global_params;
+	return NULL;
+}
+
+const char *
+lm_arch_enable_fold_in(LmArch *arch)
+{
+	if (!arch->wide || arch->wide_rank == 0)
+		return "the fold-in term needs the wide head with factors (wide_rank > 0)";
+	if (arch->fold_in || arch->n_lr_params)
+		return "the fold-in term must be enabled once, before Meta-SGD";
+	arch->fold_in = 1;
+	arch->fold_in_off = arch->n_global_params;
+	arch->n_global_params += 1;
 	arch->n_params = arch->n_meta_params + arch->n_global_params;
 	return NULL;
 }
@@ -276,6 +292,9 @@ lm_arch_init_params(const LmArch *arch, lm_real *params,
 		for (int g = 0; g < lm_lambda_groups(arch); g++)
 			rho[g] = (lm_real) log(arch->ridge_lambda);
 	}
+	/* a = 0: the model starts as one without the term */
+	if (arch->fold_in)
+		params[arch->n_meta_params + arch->fold_in_off] = 0;
 	if (arch->bilinear)
 	{
 		/* small: the MLP carries the start, the interaction grows from it */
@@ -321,6 +340,7 @@ lm_arch_equal(const LmArch *a, const LmArch *b)
 		a->n_meta == b->n_meta && a->n_global == b->n_global &&
 		a->n_lr_params == b->n_lr_params && a->bilinear == b->bilinear &&
 		a->wide_features == b->wide_features && a->learn_lambda == b->learn_lambda &&
+		a->fold_in == b->fold_in &&
 		a->item_buckets == b->item_buckets && a->item_embedding_dim == b->item_embedding_dim &&
 		(a->item_vocab == NULL) == (b->item_vocab == NULL) &&
 		(a->item_vocab == NULL ||

@@ -74,6 +74,8 @@ typedef struct LmArch
 	int			wide_features;	/* the solve also reads the row's item features */
 	int			learn_lambda;	/* λ = exp(ρ) per group of F̃, ρ trained (wide.h) */
 	size_t		lambda_off;		/* ρ[lm_lambda_groups] in the global block */
+	int			fold_in;		/* adds a · f · Σ_s y_s f_s to the wide head (wide.h) */
+	size_t		fold_in_off;	/* a, one scalar in the global block */
 	size_t		wide_off;		/* [item_buckets + 1][1 + r] (bias, factors) in the
 								 * global block; the last row is the unknown item's */
 	int			bilinear;		/* adds e · (P v) to the prediction */
@@ -125,6 +127,15 @@ const char *lm_arch_enable_wide_features(LmArch *arch);
 const char *lm_arch_enable_learned_lambda(LmArch *arch);
 
 /*
+ * Adds the fold-in term to the wide head: the member's factor weights
+ * become w_f + a · Σ_s y_s f_s (PureSVD's folded-in member beside the
+ * solve), with one learned scalar a at the global block's end, starting at
+ * 0 (after a learned λ, before Meta-SGD; weight decay spares it); needs
+ * factors; returns NULL or a message.
+ */
+const char *lm_arch_enable_fold_in(LmArch *arch);
+
+/*
  * Widens the meta block's input by the pooled support rows (2 × item
  * features), rebuilding it with these hidden widths (before Meta-SGD);
  * returns NULL or a message.
@@ -150,6 +161,13 @@ static inline int
 lm_lambda_groups(const LmArch *arch)
 {
 	return arch->learn_lambda ? 2 + lm_wide_feature_len(arch) : 0;
+}
+
+/* the global block's tail that weight decay spares: the learned λ's ρ, then a */
+static inline int
+lm_undecayed_len(const LmArch *arch)
+{
+	return lm_lambda_groups(arch) + arch->fold_in;
 }
 
 /* floats in a meta embedding: e[d], then (w₀, w_x[item features], w[r]) with the wide head */

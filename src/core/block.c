@@ -46,7 +46,8 @@ work_bytes(const LmArch *arch, int max_rows, int nested)
 		(arch->wide && !nested ? work_bytes(arch, max_rows, 1) : 0) +
 		lm_reals_bytes(arch->meta[0].in_dim) +
 		3 * lm_reals_bytes(wr * m) + 6 * lm_reals_bytes(wr) +
-		lm_reals_bytes(m * m) + 3 * lm_reals_bytes(m);
+		lm_reals_bytes(m * m) + 4 * lm_reals_bytes(m) +
+		lm_reals_bytes(arch->wide ? arch->wide_rank : 0);
 }
 
 LmWork *
@@ -98,6 +99,8 @@ work_create(const LmArch *arch, int max_rows, int nested)
 		work->wide_dfs = lm_alloc_reals(wr * m);
 		work->wide_chol = lm_alloc_reals(m * m);
 		work->wide_w = lm_alloc_reals(m);
+		work->wide_ws = lm_alloc_reals(m);
+		work->wide_h = lm_alloc_reals(arch->wide ? arch->wide_rank : 0);
 		work->wide_u = lm_alloc_reals(m);
 		work->wide_gw = lm_alloc_reals(m);
 	}
@@ -141,6 +144,8 @@ lm_work_free(LmWork *work)
 	lm_free(work->wide_dfs);
 	lm_free(work->wide_chol);
 	lm_free(work->wide_w);
+	lm_free(work->wide_ws);
+	lm_free(work->wide_h);
 	lm_free(work->wide_u);
 	lm_free(work->wide_gw);
 	lm_free(work);

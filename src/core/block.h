@@ -54,7 +54,9 @@ struct LmWork
 	lm_real    *wide_dz;		/* [max_rows] ∂L/∂z of the support rows */
 	lm_real    *wide_dfs;		/* [max_rows][m] ∂L/∂F̃ of the support rows */
 	lm_real    *wide_chol;		/* [m][m] */
-	lm_real    *wide_w;			/* [m] the member's (w₀, w) */
+	lm_real    *wide_w;			/* [m] the member's (w₀, w): the solve's, plus a · h with fold_in */
+	lm_real    *wide_ws;		/* [m] the solve's own w (the backward's) */
+	lm_real    *wide_h;			/* [r] fold_in's Σ_s y_s f_s */
 	lm_real    *wide_u;			/* [m] */
 	lm_real    *wide_gw;		/* [m] ∂L/∂w */
 	const int32_t *item_bucket; /* buckets of the rows in item_x (items.h) */

@@ -101,16 +101,19 @@ deep_forward(const LmArch *arch, const lm_real *global, const lm_real *e,
 }
 
 /*
- * The wide head's w for e on the support rows (zero when nothing adapts);
- * their F̃, and their deep pass in work->support_work, stay for the backward.
+ * The wide head's w for e on the support rows (zero when nothing adapts):
+ * the solve's own in work->wide_ws, the rows' (with fold_in's a · h) in
+ * work->wide_w; their F̃, and their deep pass in work->support_work, stay
+ * for the backward.
  */
 static void
 wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 		 const LmRows *support, int adapts, LmWork *work)
 {
 	LmWork	   *sw = work->support_work;
+	int			m = lm_wide_len(arch);
 
-	memset(work->wide_w, 0, sizeof(lm_real) * lm_wide_len(arch));
+	memset(work->wide_w, 0, sizeof(lm_real) * m);
 	if (!adapts || support->n == 0)
 		return;
 	sw->item_fallback = work->item_fallback;
@@ -119,8 +122,15 @@ wide_fit(const LmArch *arch, const lm_real *global, const lm_real *e,
 	for (int s = 0; s < support->n; s++)
 		work->wide_bs[s] += sw->pred[s];
 	lm_wide_solve(arch, global, work->wide_fs, work->wide_bs, support->label, support->n,
-				  work->wide_chol, work->wide_w, work->wide_resid, work->wide_slope,
+				  work->wide_chol, work->wide_ws, work->wide_resid, work->wide_slope,
 				  work->wide_dslope);
+	if (arch->fold_in)
+	{
+		lm_wide_fold_in(arch, work->wide_fs, support->label, support->n, work->wide_h);
+		lm_wide_fold_in_add(arch, global, work->wide_h, work->wide_ws, work->wide_w);
+	}
+	else
+		memcpy(work->wide_w, work->wide_ws, sizeof(lm_real) * m);
 }
 
 double
@@ -174,10 +184,13 @@ lm_query_grad(const LmArch *arch, const lm_real *phi, const lm_real *global,
 		/* through the solve into the support rows' base predictions and items */
 		LmWork	   *sw = work->support_work;
 
-		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_w,
+		lm_wide_solve_backward(arch, work->wide_fs, work->wide_chol, work->wide_ws,
 							   work->wide_resid, work->wide_slope, work->wide_dslope, work->wide_gw,
 							   support->n, work->wide_u, work->wide_dz, work->wide_dfs);
-		lm_wide_lambda_backward(arch, global, work->wide_w, work->wide_u, dglobal);
+		lm_wide_lambda_backward(arch, global, work->wide_ws, work->wide_u, dglobal);
+		if (arch->fold_in)
+			lm_wide_fold_in_backward(arch, global, support->label, support->n, work->wide_h,
+									 work->wide_gw, work->wide_dfs, dglobal);
 		if (dglobal)
 			lm_wide_table_backward(arch, support->bucket, support->n, work->wide_dz,
 								   work->wide_dfs, dglobal);

@@ -219,6 +219,44 @@ lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_real *cho
 }
 
 void
+lm_wide_fold_in(const LmArch *arch, const lm_real *Ft, const lm_real *label, int n, lm_real *h)
+{
+	int			m = lm_wide_len(arch);
+	int			f0 = m - arch->wide_rank;
+
+	memset(h, 0, sizeof(lm_real) * arch->wide_rank);
+	for (int s = 0; s < n; s++)
+		if (label[s] != 0)
+			lm_axpy(h, label[s], Ft + (size_t) s * m + f0, arch->wide_rank);
+}
+
+void
+lm_wide_fold_in_add(const LmArch *arch, const lm_real *global, const lm_real *h,
+					const lm_real *w, lm_real *w_eff)
+{
+	int			m = lm_wide_len(arch);
+
+	memcpy(w_eff, w, sizeof(lm_real) * m);
+	lm_axpy(w_eff + m - arch->wide_rank, global[arch->fold_in_off], h, arch->wide_rank);
+}
+
+void
+lm_wide_fold_in_backward(const LmArch *arch, const lm_real *global, const lm_real *label,
+						 int n, const lm_real *h, const lm_real *gw, lm_real *dFt,
+						 lm_real *dglobal)
+{
+	int			m = lm_wide_len(arch);
+	int			f0 = m - arch->wide_rank;
+	lm_real		a = global[arch->fold_in_off];
+
+	if (dglobal)
+		dglobal[arch->fold_in_off] += lm_dot(gw + f0, h, arch->wide_rank);
+	for (int s = 0; s < n; s++)
+		if (label[s] != 0)
+			lm_axpy(dFt + (size_t) s * m + f0, label[s] * a, gw + f0, arch->wide_rank);
+}
+
+void
 lm_wide_table_backward(const LmArch *arch, const int32_t *bucket, int n,
 					   const lm_real *dbias, const lm_real *dFt, lm_real *dglobal)
 {

@@ -20,6 +20,10 @@
  * the diagonal exp(ρ_g) per group g of F̃ (w₀; each column of w_x; w_f),
  * fitted through the solve (on validation members, src/training.c):
  * ∂L/∂λ_i = −u_i w_i (MetaOptNet's view).
+ * With fold_in the factor weights the rows see are w_f + a · h, h = Σ_s y_s f_s
+ * over the support rows (PureSVD's folded-in member, Cremonesi et al. 2010:
+ * negatives, y = 0, add nothing), with one learned scalar a; the solve
+ * itself does not see the term.
  * The head runs after the inner loop (which sees the deep part only), so
  * the second-order reverse pass through the inner steps is unchanged; the
  * solve itself is differentiated exactly (A⁻¹ once per task).
@@ -98,6 +102,22 @@ void		lm_wide_solve_backward(const LmArch *arch, const lm_real *Ft, const lm_rea
 								   const lm_real *w, const lm_real *resid, const lm_real *slope,
 								   const lm_real *dslope, const lm_real *gw, int n, lm_real *u,
 								   lm_real *dz, lm_real *dFt);
+
+/* h[r] = Σ_s y_s f_s over the support rows' F̃ (any order gives the same sum up to rounding) */
+void		lm_wide_fold_in(const LmArch *arch, const lm_real *Ft, const lm_real *label, int n,
+							lm_real *h);
+
+/* w_eff[m] := w, then w_eff's factor weights += a · h */
+void		lm_wide_fold_in_add(const LmArch *arch, const lm_real *global, const lm_real *h,
+								const lm_real *w, lm_real *w_eff);
+
+/*
+ * Backward through w_eff given gw[m] = ∂L/∂w_eff: dglobal's a += gw_f · h
+ * (dglobal may be NULL), and the support rows' dFt[s]'s factors += y_s a gw_f.
+ */
+void		lm_wide_fold_in_backward(const LmArch *arch, const lm_real *global, const lm_real *label,
+									 int n, const lm_real *h, const lm_real *gw, lm_real *dFt,
+									 lm_real *dglobal);
 
 /* dglobal's ρ[g] += λ_g Σ_{i in g} −u_i w_i, with u from lm_wide_solve_backward */
 void		lm_wide_lambda_backward(const LmArch *arch, const lm_real *global, const lm_real *w,

@@ -51,34 +51,38 @@ typedef struct Spec
 	int			history;		/* the meta block reads the pooled support rows */
 	int			wide_features;	/* the wide solve reads the item features too */
 	int			learn_lambda;	/* the solve's λ per group is a trained parameter */
+	int			fold_in;		/* w_f + a · Σ_s y_s f_s */
 } Spec;
 
 static const Spec specs[] = {
-	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0, 0, 0, 0},
-	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0, 0, 0, 0},
-	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0, 0, 0, 0},
-	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0, 0, 0, 0},
-	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0, 0, 0, 0},
-	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0, 0, 0, 0},
-	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0, 0, 0, 0},
-	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 0},
-	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0, 0},
-	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 0, 0, 0},
-	{"history/vec/m1/g1", 0, 3, 3, 1, {4}, 1, {4}, 0, 0, 0, 0, 0, 1, 0, 0},
-	{"history/mem/m0/g0", 2, 2, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 1, 0, 0},
-	{"history+wide/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 0, 4, 2, 1, 2, 1, 0, 0},
-	{"widex/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 1, 0},
-	{"widex0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 1, 0},
-	{"widex+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 0},
-	{"widel/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 1},
-	{"widel0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0, 1},
-	{"widexl+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 1},
+	{"vec/g0", 0, 3, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"vec/g1", 0, 3, 3, 0, {0}, 1, {5}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"vec/g2", 0, 2, 2, 0, {0}, 2, {4, 3}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m0/g1", 3, 3, 2, 0, {0}, 1, {4}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g1", 4, 3, 3, 1, {5}, 1, {4}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m2/g2", 3, 4, 3, 2, {4, 3}, 2, {5, 3}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"bilinear/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m1/g2", 3, 4, 3, 1, {4}, 2, {5, 3}, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"bilinear/mem/m0/g0", 2, 3, 2, 0, {0}, 0, {0}, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+	{"items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 0, 0, 0, 0, 0, 0},
+	{"items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 0, 0, 0, 0, 0, 0},
+	{"items+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 0, 0, 0, 0, 0, 0},
+	{"wide/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 0, 0},
+	{"wide0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0, 0, 0},
+	{"wide+bilinear/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 0, 0, 0, 0},
+	{"history/vec/m1/g1", 0, 3, 3, 1, {4}, 1, {4}, 0, 0, 0, 0, 0, 1, 0, 0, 0},
+	{"history/mem/m0/g0", 2, 2, 2, 0, {0}, 0, {0}, 0, 0, 0, 0, 0, 1, 0, 0, 0},
+	{"history+wide/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 0, 4, 2, 1, 2, 1, 0, 0, 0},
+	{"widex/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 1, 0, 0},
+	{"widex0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 1, 0, 0},
+	{"widex+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 0, 0},
+	{"widel/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 1, 0},
+	{"widel0/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 0, 0, 0, 1, 0},
+	{"widexl+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 1, 0},
+	{"fold/items/vec/g1", 0, 3, 3, 0, {0}, 1, {4}, 0, 4, 2, 1, 2, 0, 0, 0, 1},
+	{"foldl/items/mem/m1/g0", 3, 2, 2, 1, {4}, 0, {0}, 0, 3, 3, 1, 1, 0, 0, 1, 1},
+	{"foldxl+bilinear+history/mem/m1/g2", 3, 3, 3, 1, {4}, 2, {5, 3}, 1, 5, 2, 1, 3, 1, 1, 1, 1},
 };
 
 typedef struct Case
@@ -130,6 +134,8 @@ make_case(const Spec *s, LmLoss loss, Case *c)
 	if (s->learn_lambda)
 		CHECK(lm_arch_enable_learned_lambda(&c->arch) == NULL,
 			  "%s: learned lambda accepted", s->name);
+	if (s->fold_in)
+		CHECK(lm_arch_enable_fold_in(&c->arch) == NULL, "%s: fold-in accepted", s->name);
 	c->params = lm_alloc_reals(c->arch.n_params);
 	lm_arch_init_params(&c->arch, c->params, rng_uniform, &rng);
 	for (size_t i = 0; i < c->arch.n_params; i++)
@@ -380,6 +386,38 @@ test_first_order_matches(const Spec *s, LmLoss loss)
 }
 
 /*
+ * What serving sees is what training optimised: the adapted embedding
+ * (e, w₀, w_x, w_f + a · h) scores the query rows with lm_predict_rows to
+ * the query loss lm_task_meta_grad reports after the same K steps.
+ */
+static void
+test_embedding_serves_query(const Spec *s, LmLoss loss)
+{
+	Case		c;
+	LmWork	   *work;
+	double	   *emb,
+			   *pred;
+	double		trained,
+				served;
+
+	if (!s->wide || !make_case(s, loss, &c))
+		return;
+	work = lm_work_create(&c.arch, N_SUPPORT);
+	emb = lm_alloc_reals(lm_embedding_len(&c.arch));
+	pred = lm_alloc_reals(N_QUERY);
+	trained = query_loss(&c, c.params, NULL, 2, 0.3);
+	lm_adapt_embedding(&c.arch, c.params, c.task.member, &c.task.support, 2, 0.3, emb, work);
+	lm_predict_rows(&c.arch, c.params, emb, &c.task.query, work, pred);
+	served = loss_forward_backward(loss, pred, c.task.query.label, N_QUERY, NULL, 1.0);
+	CHECK_CLOSE(served, trained, 1e-12, 1e-14, "%s %s: the adapted embedding serves the query loss training saw",
+				s->name, loss == LM_LOSS_BCE ? "bce" : "mse");
+	lm_free(emb);
+	lm_free(pred);
+	lm_work_free(work);
+	free_case(&c);
+}
+
+/*
  * By hand: no member features, d = p = 1, no hidden layer, mse.
  * params = [e, w_e, w_v, b] = [1, 0.5, 1, 0], α = 0.1, K = 1,
  * support (v=1, y=0), query (v=2, y=1).
@@ -562,6 +600,52 @@ test_wide_hand(void)
 		lm_free(params);
 		lm_free(dglobal);
 	}
+	/*
+	 * The fold-in term by hand, on the mse rows above: h = Σ y_s f_s =
+	 * 1.5 · 1 + (−1)(−1) + 2 · 2 = 6.5; with a = 0.1 the factor weight gains
+	 * 0.65 and w₀ stays.  For ∂L/∂w_eff = (0, 1): ∂L/∂a = h = 6.5 and each
+	 * support factor gains y_s a: (0.15, −0.1, 0.2).
+	 */
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 1, 1.0);
+	CHECK(lm_arch_enable_fold_in(&arch) == NULL, "fold-in: accepted");
+	CHECK(lm_arch_enable_fold_in(&arch) != NULL, "fold-in: enabled only once");
+	CHECK(lm_arch_enable_learned_lambda(&arch) != NULL, "fold-in: a learned λ comes before it");
+	CHECK(lm_undecayed_len(&arch) == 1 && arch.fold_in_off == arch.n_global_params - 1,
+		  "fold-in: a closes the global block, spared by weight decay");
+	{
+		double	   *params = lm_alloc_reals(arch.n_params);
+		double	   *dglobal = lm_alloc_reals(arch.n_global_params);
+		double	   *global = params + arch.n_meta_params;
+		double		h[1],
+					w_in[2] = {0.25, -0.5},
+					w_eff[2],
+					gw[2] = {0, 1},
+					dF[6] = {0};
+
+		lm_arch_init_params(&arch, params, rng_uniform, &rng);
+		CHECK(global[arch.fold_in_off] == 0, "fold-in: a starts at 0 (the model starts as without it)");
+		global[arch.fold_in_off] = 0.1;
+		memset(dglobal, 0, sizeof(double) * arch.n_global_params);
+		lm_wide_fold_in(&arch, &Ft[0][0], y, 3, h);
+		CHECK_CLOSE(h[0], 6.5, 1e-12, 1e-14, "fold-in: h = Σ y_s f_s by hand");
+		lm_wide_fold_in_add(&arch, global, h, w_in, w_eff);
+		CHECK_CLOSE(w_eff[0], 0.25, 1e-12, 1e-14, "fold-in: the member bias stays");
+		CHECK_CLOSE(w_eff[1], -0.5 + 0.65, 1e-12, 1e-14, "fold-in: the factor weight gains a · h");
+		lm_wide_fold_in_backward(&arch, global, y, 3, h, gw, dF, dglobal);
+		CHECK_CLOSE(dglobal[arch.fold_in_off], 6.5, 1e-12, 1e-14, "fold-in: ∂L/∂a by hand");
+		CHECK(dF[0] == 0 && dF[2] == 0 && dF[4] == 0, "fold-in: the leading 1 gets nothing");
+		CHECK(check_close(dF[1], 0.15, 1e-12, 1e-14) && check_close(dF[3], -0.1, 1e-12, 1e-14) &&
+			  check_close(dF[5], 0.2, 1e-12, 1e-14), "fold-in: ∂L/∂f_s = y_s a gw_f by hand");
+		lm_free(params);
+		lm_free(dglobal);
+	}
+	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
+	lm_arch_enable_item_embedding(&arch, 3, 2);
+	lm_arch_enable_wide(&arch, 0, 1.0);
+	CHECK(lm_arch_enable_fold_in(&arch) != NULL, "fold-in: needs factors");
+
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_MSE);
 	CHECK(lm_arch_enable_learned_lambda(&arch) != NULL, "learned lambda: needs the wide head");
 	lm_arch_init(&arch, 0, 2, 2, NULL, 0, NULL, 0, LM_LOSS_BCE);
@@ -704,6 +788,7 @@ main(void)
 		{
 			test_hvp(&specs[s], losses[l]);
 			test_first_order_matches(&specs[s], losses[l]);
+			test_embedding_serves_query(&specs[s], losses[l]);
 			test_meta_gradient(&specs[s], losses[l], 1, 0);
 			test_meta_gradient(&specs[s], losses[l], 3, 0);
 			test_meta_gradient(&specs[s], losses[l], 2, 1);
