@@ -1009,3 +1009,42 @@ RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
 COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';
+
+-- the wide head's fold-in term (w_f + a · Σ y f): one more argument
+DROP FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean);
+CREATE FUNCTION limaml_create_model(
+	name text,
+	source regclass,
+	embedding_dim int DEFAULT 16,
+	meta_hidden int[] DEFAULT '{32}',
+	global_hidden int[] DEFAULT '{64}',
+	loss text DEFAULT 'bce',
+	inner_steps int DEFAULT 5,
+	inner_lr double precision DEFAULT NULL,
+	support_size int DEFAULT 50,
+	query_size int DEFAULT 10,
+	seed bigint DEFAULT 0,
+	members regclass DEFAULT NULL,
+	member_dim int DEFAULT NULL,
+	item_dim int DEFAULT NULL,
+	adapt_steps int DEFAULT NULL,
+	adapt_lr double precision DEFAULT NULL,
+	meta_sgd boolean DEFAULT false,
+	bilinear boolean DEFAULT false,
+	item_buckets int DEFAULT NULL,
+	item_embedding_dim int DEFAULT 16,
+	wide boolean DEFAULT NULL,
+	wide_rank int DEFAULT 16,
+	ridge_lambda double precision DEFAULT 3,
+	history boolean DEFAULT NULL,
+	negatives int DEFAULT NULL,
+	items regclass DEFAULT NULL,
+	wide_features boolean DEFAULT NULL,
+	member_columns jsonb DEFAULT NULL,
+	item_columns jsonb DEFAULT NULL,
+	learn_lambda boolean DEFAULT NULL,
+	fold_in boolean DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean, boolean)
+	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';

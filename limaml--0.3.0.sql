@@ -139,10 +139,11 @@ CREATE FUNCTION limaml_create_model(
 	wide_features boolean DEFAULT NULL,
 	member_columns jsonb DEFAULT NULL,
 	item_columns jsonb DEFAULT NULL,
-	learn_lambda boolean DEFAULT NULL)
+	learn_lambda boolean DEFAULT NULL,
+	fold_in boolean DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'limaml_create_model' LANGUAGE C;
-COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean)
+COMMENT ON FUNCTION limaml_create_model(text, regclass, int, int[], int[], text, int, double precision, int, int, bigint, regclass, int, int, int, double precision, boolean, boolean, int, int, boolean, int, double precision, boolean, int, regclass, boolean, jsonb, jsonb, boolean, boolean)
 	IS 'creates a model over a source of interactions and stores its initialization as version 0; member_columns and item_columns declare feature transforms of the members and items relations'' columns, fitted on their rows; returns the model id';
 
 CREATE FUNCTION limaml_member_features(model text, member record) RETURNS real[]

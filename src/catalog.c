@@ -1004,6 +1004,7 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
 #define WIDE_BY_DEFAULT true
+#define FOLD_IN_BY_DEFAULT(arch, event_log) false
 
 #define ARG_OR_NULL_ERROR(n, what) \
 	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
@@ -1197,6 +1198,25 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					 errmsg("learn_lambda needs the wide head"),
 					 errhint("Leave wide at its default (on with item ids) or set wide => true.")));
 		if ((err = lm_arch_enable_learned_lambda(&arch)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid model shape: %s", err)));
+	}
+	/* 0.3.0's limaml_create_model before fold_in has thirty arguments */
+	if (PG_NARGS() > 30 && (PG_ARGISNULL(30) ? FOLD_IN_BY_DEFAULT(arch, event_log) : PG_GETARG_BOOL(30)))
+	{
+		if (!arch.wide || arch.wide_rank == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("fold_in needs the wide head with factors"),
+					 errhint("Leave wide at its default (on with item ids) and set wide_rank > 0.")));
+		/* its a is chosen by ranking the items relation (src/core/fold_in.h) */
+		if (cfg.negatives == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("fold_in needs negatives"),
+					 errhint("The fold-in term is for positive-only logs: set negatives and items.")));
+		if ((err = lm_arch_enable_fold_in(&arch)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));

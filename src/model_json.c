@@ -289,6 +289,8 @@ lm_config_to_json(const LmArch *arch, const LmConfig *cfg)
 			appendStringInfoString(&buf, ", \"wide_features\": true");
 		if (arch->learn_lambda)
 			appendStringInfoString(&buf, ", \"learn_lambda\": true");
+		if (arch->fold_in)
+			appendStringInfoString(&buf, ", \"fold_in\": true");
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -395,6 +397,12 @@ lm_model_to_json(const LmModel *model)
 		appendStringInfoString(&buf, ", \"ridge_log_lambda\": ");
 		append_matrix(&buf, model->params + model->arch.n_meta_params + model->arch.lambda_off,
 					  1, lm_lambda_groups(&model->arch));
+	}
+	if (model->arch.fold_in)
+	{
+		/* a of w_f + a · Σ_s y_s f_s */
+		appendStringInfoString(&buf, ", \"fold_in_weight\": ");
+		append_float(&buf, model->params[model->arch.n_meta_params + model->arch.fold_in_off]);
 	}
 	if (model->arch.bilinear)
 	{

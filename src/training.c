@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "core/adam.h"
+#include "core/fold_in.h"
 #include "core/items.h"
 #include "core/meta_grad.h"
 #include "core/wide.h"
@@ -80,6 +81,10 @@ typedef struct Trainer
 	pg_prng_state rng;
 	double		reserved;		/* bytes held besides a stream's rows (lm_stream_reserve) */
 } Trainer;
+
+/* the fold-in choice ranks at most this many items, the top 10 of them */
+#define LM_FOLD_IN_ITEMS 5000
+#define LM_FOLD_IN_TOP_K 10
 
 /* ρ = ln λ's Adam rate: a few hundred validation steps move it by a few units */
 #define LM_RHO_LR 0.05
@@ -271,6 +276,9 @@ finish_batch(Trainer *tr)
 	if (tr->arch->learn_lambda)
 		memset(tr->grad + tr->arch->n_meta_params + tr->arch->lambda_off, 0,
 			   sizeof(float) * lm_lambda_groups(tr->arch));
+	/* the fold-in term's a is chosen after training (choose_fold_in), not trained */
+	if (tr->arch->fold_in)
+		tr->grad[tr->arch->n_meta_params + tr->arch->fold_in_off] = 0;
 	if (tr->opt.clip_norm > 0)
 		clip_gradient(tr->grad, tr->arch->n_params, tr->opt.clip_norm);
 	lm_adam_step(&tr->adam, tr->params, tr->grad);
@@ -486,6 +494,84 @@ fit_lambda(Trainer *tr)
 	each_validation_task(tr, fit_lambda_task, NULL);
 	rho_step(tr);
 	memset(tr->grad, 0, sizeof(float) * tr->arch->n_params);
+}
+
+/* what choose_fold_in carries from task to task */
+typedef struct FoldInChoice
+{
+	const float *params;
+	LmCatalogue catalogue;
+	LmWork	   *work;
+	int			max_rows;
+	float	   *scratch;
+	long		hits[LM_FOLD_IN_GRID];
+	long		members;
+} FoldInChoice;
+
+static void
+fold_in_task(Trainer *tr, const LmTask *task, void *arg)
+{
+	FoldInChoice *c = arg;
+	const LmConfig *cfg = &tr->model->config;
+
+	c->members += lm_fold_in_hits(tr->arch, c->params, task, cfg->adapt_steps, cfg->adapt_lr,
+								  &c->catalogue, LM_FOLD_IN_TOP_K, c->work, c->max_rows,
+								  c->scratch, c->hits);
+}
+
+/*
+ * The fold-in term's a (fold_in.h): the grid's a with the most validation
+ * members whose newest positive reaches the top 10 of the items relation
+ * (at most LM_FOLD_IN_ITEMS of them, every k-th by item_id beyond), set in
+ * params; its record goes into training.  a stays 0 without validation members.
+ */
+static void
+choose_fold_in(Trainer *tr, float *params, StringInfo training)
+{
+	const LmArch *arch = tr->arch;
+	const LmNegatives *items = lm_model_negatives(tr->model);
+	FoldInChoice c = {params};
+	int			stride = (items->n_items + LM_FOLD_IN_ITEMS - 1) / LM_FOLD_IN_ITEMS;
+	int			n = (items->n_items + stride - 1) / stride;
+	int32	   *bucket = palloc(sizeof(int32) * n);
+	float	   *features = palloc(sizeof(float) * (Size) n * Max(arch->item_feature_dim, 1));
+	int			best = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		bucket[i] = lm_item_bucket(arch, items->item_ids[(Size) i * stride]);
+		memcpy(features + (Size) i * arch->item_feature_dim,
+			   items->features + (Size) i * stride * arch->item_feature_dim,
+			   sizeof(float) * arch->item_feature_dim);
+	}
+	c.catalogue = (LmCatalogue) {n, features, bucket};
+	c.max_rows = Max(tr->split.support_size, 256);
+	lm_check_work_mem(tr->reserved + lm_work_bytes(arch, c.max_rows) +
+					  sizeof(float) * lm_fold_in_scratch_len(arch, n),
+					  psprintf("choosing the fold-in term of limaml model \"%s\"", tr->model->name),
+					  TRAIN_MEMORY_HINT);
+	c.work = lm_work_create(arch, c.max_rows);
+	c.scratch = palloc(sizeof(float) * lm_fold_in_scratch_len(arch, n));
+	each_validation_task(tr, fold_in_task, &c);
+	lm_work_free(c.work);
+	for (int g = 1; g < LM_FOLD_IN_GRID; g++)
+		if (c.hits[g] > c.hits[best])
+			best = g;
+	params[arch->n_meta_params + arch->fold_in_off] = (float) lm_fold_in_grid[best];
+	if (c.members == 0)
+		ereport(NOTICE,
+				(errmsg("limaml \"%s\" chooses its fold-in term on validation members, and none has a newest positive after older rows: a stays 0",
+						tr->model->name),
+				 errhint("Train with validation_fraction > 0.")));
+
+	/* the choice, readable in limaml_versions */
+	training->len--;			/* reopen the object */
+	training->data[training->len] = '\0';
+	appendStringInfo(training, ", \"fold_in_weight\": %g, \"fold_in_hit_rate\": {", lm_fold_in_grid[best]);
+	for (int g = 0; g < LM_FOLD_IN_GRID; g++)
+		appendStringInfo(training, "%s\"%g\": %s", g ? ", " : "", lm_fold_in_grid[g],
+						 json_metric(c.members > 0 ? (double) c.hits[g] / c.members : -1));
+	appendStringInfo(training, "}, \"fold_in_members\": %ld}", c.members);
 }
 
 static void
@@ -759,7 +845,7 @@ limaml_train(PG_FUNCTION_ARGS)
 				 errhint("Train with validation_fraction > 0 to fit it.")));
 	/* the learned λ's ρ close the global block: no decay toward λ = 1 */
 	tr.adam.n_decay = arch->n_meta_params + arch->n_global_params -
-		lm_lambda_groups(arch);
+		lm_undecayed_len(arch);
 	tr.meta_work = lm_meta_work_create(arch, tr.split.support_size + tr.split.query_size,
 									   model->config.inner_steps);
 	tr.cold_work = lm_work_create(arch, tr.split.support_size);
@@ -851,6 +937,9 @@ limaml_train(PG_FUNCTION_ARGS)
 		/* items never trained will read the mean trained item */
 		lm_wide_table_finish(arch, kept + arch->n_meta_params);
 		lm_item_table_finish(arch, kept + arch->n_meta_params);
+		/* after the tables' unknown rows: validation scores as serving will */
+		if (arch->fold_in)
+			choose_fold_in(&tr, kept, &training);
 		lm_store_version(model_id, kept, arch->n_params, training.data, true);
 	}
 	lm_spi_finish();

@@ -275,6 +275,9 @@ read_arch(Doc *d, const void *c, LmArch *arch)
 	TRY(flag(d, c, "learn_lambda", &on));
 	if (on)
 		TRY(arch_problem(d, lm_arch_enable_learned_lambda(arch)));
+	TRY(flag(d, c, "fold_in", &on));
+	if (on)
+		TRY(arch_problem(d, lm_arch_enable_fold_in(arch)));
 	TRY(flag(d, c, "meta_sgd", &on));
 	if (on)
 		lm_arch_enable_meta_sgd(arch);
@@ -509,6 +512,13 @@ lm_model_read_params(const LmJsonOps *ops, const void *root, int format_version,
 			if (!(global[arch->lambda_off + g] >= LM_LOG_LAMBDA_MIN &&
 				  global[arch->lambda_off + g] <= LM_LOG_LAMBDA_MAX))
 				return fail(&d, "ridge_log_lambda", "holds a value outside ln 1e-6 to ln 1e6");
+	}
+	if (arch->fold_in)
+	{
+		LmJsonField v;
+
+		TRY(get(&d, root, "fold_in_weight", 1, &v));
+		TRY(real_number(&d, &v, "fold_in_weight", global + arch->fold_in_off));
 	}
 	if (arch->bilinear)
 		TRY(read_matrix(&d, root, "bilinear", global + arch->bilinear_off,

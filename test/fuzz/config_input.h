@@ -24,7 +24,7 @@ static const char *const config_keys[] = {
 	"item_buckets", "item_embedding_dim", "item_vocab", "history", "wide", "wide_rank",
 	"ridge_lambda", "bilinear", "meta_sgd", "inner_steps", "inner_lr", "support_size",
 	"query_size", "seed", "adapt_steps", "adapt_lr", "negatives",
-	"wide_features"				/* last: earlier seeds keep their meaning */
+	"wide_features", "learn_lambda", "fold_in"	/* appended: earlier seeds keep their meaning */
 };
 
 #define N_CONFIG_KEYS ((int) (sizeof(config_keys) / sizeof(config_keys[0])))

@@ -99,6 +99,10 @@ BEGIN
        WHERE rank <= 10 $q$, 'ml_implicit_' || s, s);
   END LOOP;
 END $$;
+-- the fold-in term (fold_in): the a each seed's model chose on its validation members
+SELECT 'seed ' || substr(m.name, 13) || ': fold-in a ' || (v.training->>'fold_in_weight')
+  FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE m.name LIKE 'ml_implicit_%' AND v.training ? 'fold_in_weight' ORDER BY m.name;
 
 -- ---- per member: hit (one of its later movies in the 10), recall, NDCG@10
 CREATE TEMP TABLE pm AS

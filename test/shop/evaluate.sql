@@ -69,6 +69,10 @@ SELECT :seed, round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::
 SELECT v.training->'ridge_lambda_learned' AS ridge_lambda_learned
   FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
  WHERE m.name = 'shop' AND v.training ? 'ridge_lambda_learned';
+-- the fold-in term (fold_in): the a chosen on the validation members, and each a's hit rate
+SELECT v.training->'fold_in_weight' AS fold_in_weight, v.training->'fold_in_hit_rate' AS fold_in_hit_rate
+  FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE m.name = 'shop' AND v.training ? 'fold_in_weight';
 
 -- cold: the model's source holds no rows of held-out customers, so
 -- limaml_adapt gives the un-adapted embedding from their profile (members relation)

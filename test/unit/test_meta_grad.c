@@ -18,6 +18,7 @@
 #include "maml.h"
 #include "items.h"
 #include "meta_grad.h"
+#include "fold_in.h"
 #include "wide.h"
 #include "check.h"
 
@@ -418,6 +419,93 @@ test_embedding_serves_query(const Spec *s, LmLoss loss)
 }
 
 /*
+ * lm_fold_in_hits against brute force: for every a of the grid, the
+ * embedding adapted with that a, the catalogue scored by lm_predict_rows,
+ * the support positives left out, a query positive in the top 3 or not;
+ * over random models, some of which must rank differently across the grid.
+ */
+static void
+test_fold_in_hits(void)
+{
+	static const Spec spec = {"fold/select", 0, 3, 3, 0, {0}, 1, {4}, 0, 12, 2, 1, 3, 0, 0, 0, 1};
+	int			agree = 1,
+				varied = 0,
+				counted = 0;
+
+	for (int trial = 0; trial < 20; trial++)
+	{
+		Case		c;
+		int			n = spec.item_buckets;
+		double	   *features = random_vec((size_t) n * spec.item_dim, -1, 1);
+		int32_t		bucket[12];
+		LmCatalogue cat = {n, features, bucket};
+		LmWork	   *work;
+		double	   *scratch,
+				   *shifted,
+				   *emb,
+				   *score;
+		long		hits[LM_FOLD_IN_GRID] = {0};
+		int			got;
+
+		if (!make_case(&spec, LM_LOSS_BCE, &c))
+			return;
+		for (int i = 0; i < n; i++)
+			bucket[i] = i;
+		for (int r = 0; r < N_SUPPORT + N_QUERY; r++)
+			c.buckets[r] = r;	/* support 0..4, query 5..8 */
+		c.params[c.arch.n_meta_params + c.arch.fold_in_off] = 0.3;	/* read as 0 */
+		/* factors of order 1 (not 0.1), so that the grid's a can reorder the catalogue */
+		for (int b = 0; b <= n; b++)
+			for (int j = 1; j <= spec.wide_rank; j++)
+				c.params[c.arch.n_meta_params + c.arch.wide_off + (size_t) b * (1 + spec.wide_rank) + j] *= 10;
+		work = lm_work_create(&c.arch, n);	/* brute force scores all at once; the choice in chunks of 5 */
+		scratch = lm_alloc_reals(lm_fold_in_scratch_len(&c.arch, n));
+		shifted = lm_alloc_reals(c.arch.n_params);
+		emb = lm_alloc_reals(lm_embedding_len(&c.arch));
+		score = lm_alloc_reals(n);
+		got = lm_fold_in_hits(&c.arch, c.params, &c.task, 2, 0.3, &cat, 3, work, N_SUPPORT,
+							  scratch, hits);
+		counted += got;
+		for (int g = 0; g < LM_FOLD_IN_GRID && got; g++)
+		{
+			LmRows		rows = {n, features, NULL, bucket};
+			int			hit = 0;
+
+			memcpy(shifted, c.params, sizeof(double) * c.arch.n_params);
+			shifted[c.arch.n_meta_params + c.arch.fold_in_off] = lm_fold_in_grid[g];
+			lm_adapt_embedding(&c.arch, shifted, c.task.member, &c.task.support, 2, 0.3, emb, work);
+			lm_predict_rows(&c.arch, shifted, emb, &rows, work, score);
+			/* ranked as served: σ in float */
+			for (int i = 0; i < n; i++)
+				score[i] = 1.0f / (1.0f + expf((float) -score[i]));
+			for (int i = 0; i < n; i++)
+			{
+				int			better = 0;
+
+				if (i >= N_SUPPORT + N_QUERY || i < N_SUPPORT || c.labels[i] <= 0)
+					continue;
+				for (int j = 0; j < n; j++)
+					if (j >= N_SUPPORT || c.labels[j] <= 0)
+						better += score[j] > score[i] || (score[j] == score[i] && j < i);
+				hit |= better < 3;
+			}
+			agree &= hits[g] == hit;
+			varied |= hits[g] != hits[0];
+		}
+		free(features);
+		lm_free(scratch);
+		lm_free(shifted);
+		lm_free(emb);
+		lm_free(score);
+		lm_work_free(work);
+		free_case(&c);
+	}
+	CHECK(counted == 20, "fold-in choice: every member with support rows and a query positive counts");
+	CHECK(agree, "fold-in choice: hits per a equal brute-force scoring with that a");
+	CHECK(varied, "fold-in choice: the grid changes some member's hit");
+}
+
+/*
  * By hand: no member features, d = p = 1, no hidden layer, mse.
  * params = [e, w_e, w_v, b] = [1, 0.5, 1, 0], α = 0.1, K = 1,
  * support (v=1, y=0), query (v=2, y=1).
@@ -780,6 +868,7 @@ main(void)
 	test_bilinear_forward();
 	test_item_table();
 	test_wide_hand();
+	test_fold_in_hits();
 	test_history_hand();
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++)
 		test_work_bytes(&specs[s]);

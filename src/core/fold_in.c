@@ -1,0 +1,119 @@
+/*
+ * fold_in.c - choosing the fold-in term's a (see fold_in.h).
+ */
+#include "fold_in.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "wide.h"
+
+const double lm_fold_in_grid[LM_FOLD_IN_GRID] = {
+	0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5
+};
+
+size_t
+lm_fold_in_scratch_len(const LmArch *arch, int n_items)
+{
+	/* base, term and the query flag per item, the embedding, h */
+	return 3 * (size_t) n_items + lm_embedding_len(arch) + arch->wide_rank;
+}
+
+static int
+bucket_in(int32_t bucket, const LmRows *rows, int positives_only)
+{
+	for (int r = 0; r < rows->n; r++)
+		if ((!positives_only || rows->label[r] > 0) && rows->bucket[r] == bucket)
+			return 1;
+	return 0;
+}
+
+/*
+ * The score serving ranks by (serving.h): σ in float for bce, which ties at
+ * 1 past a logit of about 17, so an a that pushes logits there loses here
+ * as it would in ORDER BY limaml_score(…) DESC.
+ */
+static float
+served(LmLoss loss, double pred)
+{
+	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf((float) -pred)) : (float) pred;
+}
+
+/* whether a query positive is among the k best served scores of base + a · term (ties: the lower index) */
+static int
+hit_at(LmLoss loss, const lm_real *base, const lm_real *term, const lm_real *query, int n,
+	   double a, int k)
+{
+	for (int i = 0; i < n; i++)
+	{
+		float		s;
+		int			better = 0;
+
+		if (!query[i] || isinf(base[i]))
+			continue;
+		s = served(loss, (lm_real) (base[i] + a * term[i]));
+		for (int j = 0; j < n && better < k; j++)
+		{
+			float		t;
+
+			if (isinf(base[j]))
+				continue;
+			t = served(loss, (lm_real) (base[j] + a * term[j]));
+
+			better += t > s || (t == s && j < i);
+		}
+		if (better < k)
+			return 1;
+	}
+	return 0;
+}
+
+int
+lm_fold_in_hits(const LmArch *arch, const lm_real *params, const LmTask *task,
+				int steps, double lr, const LmCatalogue *catalogue, int k,
+				LmWork *work, int max_rows, lm_real *scratch, long *hits)
+{
+	const lm_real *global = params + arch->n_meta_params;
+	int			n = catalogue->n;
+	int			m = lm_wide_len(arch);
+	int			f0 = m - arch->wide_rank;
+	lm_real    *base = scratch;
+	lm_real    *term = base + n;
+	lm_real    *emb = term + n;
+	lm_real    *h = emb + lm_embedding_len(arch);
+	lm_real    *query = h + arch->wide_rank;
+	int			any = 0;
+
+	if (steps <= 0 || task->support.n == 0 || task->query.bucket == NULL || task->support.bucket == NULL)
+		return 0;
+	for (int q = 0; q < task->query.n; q++)
+		any |= task->query.label[q] > 0;
+	if (!any)
+		return 0;
+	/* the embedding at a = 0, and h */
+	lm_adapt_embedding(arch, params, task->member, &task->support, steps, lr, emb, work);
+	memcpy(h, work->wide_h, sizeof(lm_real) * arch->wide_rank);
+	lm_axpy(emb + arch->embedding_dim + f0, -global[arch->fold_in_off], h, arch->wide_rank);
+	for (int start = 0; start < n; start += max_rows)
+	{
+		int			len = n - start < max_rows ? n - start : max_rows;
+		LmRows		rows = {len, catalogue->features + (size_t) start * arch->item_feature_dim,
+		NULL, catalogue->bucket + start};
+
+		lm_predict_rows(arch, params, emb, &rows, work, base + start);
+		lm_wide_gather(arch, global, &rows, 1, work->wide_fq, work->wide_bq);
+		for (int i = 0; i < len; i++)
+			term[start + i] = lm_dot(work->wide_fq + (size_t) i * m + f0, h, arch->wide_rank);
+	}
+	/* known items leave the ranking; the query positives are the targets */
+	for (int i = 0; i < n; i++)
+	{
+		if (bucket_in(catalogue->bucket[i], &task->support, 1))
+			base[i] = (lm_real) -INFINITY;
+		query[i] = bucket_in(catalogue->bucket[i], &task->query, 1);
+	}
+	for (int g = 0; g < LM_FOLD_IN_GRID; g++)
+		hits[g] += hit_at(arch->loss, base, term, query, n, lm_fold_in_grid[g], k);
+	return 1;
+}
