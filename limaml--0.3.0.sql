@@ -131,7 +131,7 @@ CREATE FUNCTION limaml_create_model(
 	item_buckets int DEFAULT NULL,
 	item_embedding_dim int DEFAULT 16,
 	wide boolean DEFAULT NULL,
-	wide_rank int DEFAULT 16,
+	wide_rank int DEFAULT NULL,
 	ridge_lambda double precision DEFAULT 3,
 	history boolean DEFAULT NULL,
 	negatives int DEFAULT NULL,

@@ -65,8 +65,12 @@ SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets =>
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => 300) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, ridge_lambda => 0) $$);
 SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, ridge_lambda => 'NaN') $$);
-SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => NULL) $$);
+SELECT pg_temp.err($$ SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, ridge_lambda => NULL) $$);
 SELECT count(*) AS nothing_created FROM limaml_model WHERE name = 'x';
+-- wide_rank => NULL is the default: 16 factors on a labelled source (64 for positive-only logs)
+SELECT limaml_create_model('x', 'w_train', item_buckets => 64, wide => true, wide_rank => NULL) > 0 AS created;
+SELECT config->'wide_rank' AS rank FROM limaml_model WHERE name = 'x';
+SELECT limaml_drop_model('x');
 
 SELECT limaml_create_model('w', 'w_train', embedding_dim => 8, item_buckets => 128, item_embedding_dim => 8,
                            wide => true, wide_rank => 4, ridge_lambda => 2, seed => 2) > 0 AS created;

@@ -140,15 +140,17 @@ WITH d AS (SELECT limaml_model_export('n_ids') AS j),
 SELECT sum((genre_mean - mean) ^ 2) / sum((val - mean) ^ 2) > 0.6 AS between_genres
   FROM g;
 
--- defaults follow the kind of label: with negatives, wide_features and learn_lambda (with the
--- wide head, which item ids bring) and history are on; false turns each off; a labelled
--- source keeps them off
+-- defaults follow the kind of label: with negatives, wide_features, learn_lambda and fold_in
+-- (with the wide head, which item ids bring) and history are on and the wide head has 64
+-- factors; false turns each off; a labelled source keeps them off, with 16 factors
 SELECT limaml_create_model('n_off', 'n_train', negatives => 4, items => 'n_items', wide_features => false,
-                           learn_lambda => false, history => false) > 0 AS created;
+                           learn_lambda => false, history => false, fold_in => false) > 0 AS created;
 SELECT limaml_create_model('n_labelled', 'n_train') > 0 AS created;
 SELECT name, (config->>'item_buckets')::int > 0 AS item_ids, coalesce((config->>'wide')::bool, false) AS wide,
+       config->>'wide_rank' AS wide_rank,
        coalesce((config->>'wide_features')::bool, false) AS wide_features,
        coalesce((config->>'learn_lambda')::bool, false) AS learn_lambda,
+       coalesce((config->>'fold_in')::bool, false) AS fold_in,
        coalesce((config->>'history')::bool, false) AS history
   FROM limaml_model WHERE name IN ('n', 'n_ids', 'n_off', 'n_labelled') ORDER BY name;
 

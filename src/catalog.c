@@ -1004,7 +1004,13 @@ lm_insert_model(const char *name, Oid source, Oid members, Oid items, const char
 
 /* wide => NULL: the wide head whenever the model has item ids (measured, README) */
 #define WIDE_BY_DEFAULT true
-#define FOLD_IN_BY_DEFAULT(arch, event_log) false
+/*
+ * wide_rank => NULL and fold_in => NULL (0.3.0's signature): 64 factors and
+ * the fold-in term for positive-only logs, 16 and none otherwise (measured,
+ * README "Positive-only logs")
+ */
+#define WIDE_RANK_DEFAULT 16
+#define WIDE_RANK_EVENT_LOG 64
 
 #define ARG_OR_NULL_ERROR(n, what) \
 	do { if (PG_ARGISNULL(n)) ereport(ERROR, \
@@ -1038,6 +1044,7 @@ limaml_create_model(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	LmTransforms *tf;
 	bool		event_log;
+	int			wide_rank;
 
 	for (int i = 0; i < lengthof(arg_names); i++)
 		if (arg_names[i])
@@ -1166,11 +1173,14 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wide needs item ids"),
 					 errhint("Set item_buckets, with an item_id column in the source.")));
-		ARG_OR_NULL_ERROR(21, "wide_rank");
+		if (PG_NARGS() <= 30)
+			ARG_OR_NULL_ERROR(21, "wide_rank");
 		ARG_OR_NULL_ERROR(22, "ridge_lambda");
-		lm_check_range("wide_rank", PG_GETARG_INT32(21), 0, LM_MAX_WIDE_RANK);
+		wide_rank = !PG_ARGISNULL(21) ? PG_GETARG_INT32(21) :
+			event_log ? WIDE_RANK_EVENT_LOG : WIDE_RANK_DEFAULT;
+		lm_check_range("wide_rank", wide_rank, 0, LM_MAX_WIDE_RANK);
 		lm_check_range("ridge_lambda", lm_getarg_real(fcinfo, 22), 1e-6, 1e6);
-		if ((err = lm_arch_enable_wide(&arch, PG_GETARG_INT32(21), lm_getarg_real(fcinfo, 22))))
+		if ((err = lm_arch_enable_wide(&arch, wide_rank, lm_getarg_real(fcinfo, 22))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model shape: %s", err)));
@@ -1203,7 +1213,8 @@ limaml_create_model(PG_FUNCTION_ARGS)
 					 errmsg("invalid model shape: %s", err)));
 	}
 	/* 0.3.0's limaml_create_model before fold_in has thirty arguments */
-	if (PG_NARGS() > 30 && (PG_ARGISNULL(30) ? FOLD_IN_BY_DEFAULT(arch, event_log) : PG_GETARG_BOOL(30)))
+	if (PG_NARGS() > 30 && (PG_ARGISNULL(30) ? event_log && arch.wide && arch.wide_rank > 0 :
+							PG_GETARG_BOOL(30)))
 	{
 		if (!arch.wide || arch.wide_rank == 0)
 			ereport(ERROR,
