@@ -84,6 +84,8 @@ typedef struct Trainer
 
 /* the fold-in choice ranks at most this many items, the top 10 of them */
 #define LM_FOLD_IN_ITEMS 5000
+/* … for at most this many validation members, the first in member order */
+#define LM_FOLD_IN_MEMBERS 1000
 #define LM_FOLD_IN_TOP_K 10
 
 /* ρ = ln λ's Adam rate: a few hundred validation steps move it by a few units */
@@ -514,6 +516,8 @@ fold_in_task(Trainer *tr, const LmTask *task, void *arg)
 	FoldInChoice *c = arg;
 	const LmConfig *cfg = &tr->model->config;
 
+	if (c->members >= LM_FOLD_IN_MEMBERS)
+		return;
 	c->members += lm_fold_in_hits(tr->arch, c->params, task, cfg->adapt_steps, cfg->adapt_lr,
 								  &c->catalogue, LM_FOLD_IN_TOP_K, c->work, c->max_rows,
 								  c->scratch, c->hits);
@@ -521,8 +525,9 @@ fold_in_task(Trainer *tr, const LmTask *task, void *arg)
 
 /*
  * The fold-in term's a (fold_in.h): the grid's a with the most validation
- * members whose newest positive reaches the top 10 of the items relation
- * (at most LM_FOLD_IN_ITEMS of them, every k-th by item_id beyond), set in
+ * members (the first LM_FOLD_IN_MEMBERS) whose newest positive reaches the
+ * top 10 of the items relation (at most LM_FOLD_IN_ITEMS of them, every
+ * k-th by item_id beyond), set in
  * params; its record goes into training.  a stays 0 without validation members.
  */
 static void

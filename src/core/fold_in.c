@@ -4,6 +4,7 @@
 #include "fold_in.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -21,12 +22,31 @@ lm_fold_in_scratch_len(const LmArch *arch, int n_items)
 }
 
 static int
-bucket_in(int32_t bucket, const LmRows *rows, int positives_only)
+compare_bucket(const void *a, const void *b)
 {
+	int32_t		x = *(const int32_t *) a,
+				y = *(const int32_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* the buckets of rows' positives, sorted, into out; returns their count */
+static int
+positive_buckets(const LmRows *rows, int32_t *out)
+{
+	int			n = 0;
+
 	for (int r = 0; r < rows->n; r++)
-		if ((!positives_only || rows->label[r] > 0) && rows->bucket[r] == bucket)
-			return 1;
-	return 0;
+		if (rows->label[r] > 0)
+			out[n++] = rows->bucket[r];
+	qsort(out, n, sizeof(int32_t), compare_bucket);
+	return n;
+}
+
+static int
+bucket_in(int32_t bucket, const int32_t *sorted, int n)
+{
+	return n > 0 && bsearch(&bucket, sorted, n, sizeof(int32_t), compare_bucket) != NULL;
 }
 
 /*
@@ -83,6 +103,10 @@ lm_fold_in_hits(const LmArch *arch, const lm_real *params, const LmTask *task,
 	lm_real    *emb = term + n;
 	lm_real    *h = emb + lm_embedding_len(arch);
 	lm_real    *query = h + arch->wide_rank;
+	int32_t    *known,
+			   *targets;
+	int			n_known,
+				n_targets;
 	int			any = 0;
 
 	if (steps <= 0 || task->support.n == 0 || task->query.bucket == NULL || task->support.bucket == NULL)
@@ -107,12 +131,17 @@ lm_fold_in_hits(const LmArch *arch, const lm_real *params, const LmTask *task,
 			term[start + i] = lm_dot(work->wide_fq + (size_t) i * m + f0, h, arch->wide_rank);
 	}
 	/* known items leave the ranking; the query positives are the targets */
+	known = lm_alloc(sizeof(int32_t) * (task->support.n + task->query.n + 1));
+	targets = known + task->support.n;
+	n_known = positive_buckets(&task->support, known);
+	n_targets = positive_buckets(&task->query, targets);
 	for (int i = 0; i < n; i++)
 	{
-		if (bucket_in(catalogue->bucket[i], &task->support, 1))
+		if (bucket_in(catalogue->bucket[i], known, n_known))
 			base[i] = (lm_real) -INFINITY;
-		query[i] = bucket_in(catalogue->bucket[i], &task->query, 1);
+		query[i] = bucket_in(catalogue->bucket[i], targets, n_targets);
 	}
+	lm_free(known);
 	for (int g = 0; g < LM_FOLD_IN_GRID; g++)
 		hits[g] += hit_at(arch->loss, base, term, query, n, lm_fold_in_grid[g], k);
 	return 1;
