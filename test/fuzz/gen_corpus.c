@@ -183,7 +183,8 @@ typedef struct Seed
 				wide_rank,
 				bilinear,
 				meta_sgd,
-				negatives;
+				negatives,
+				fold_in;		/* with the wide head */
 } Seed;
 
 static void
@@ -217,6 +218,9 @@ config(const char *dir, const Seed *s)
 	put_int(f, 8);				/* adapt_steps */
 	put_double(f, 0.05);		/* adapt_lr */
 	s->negatives ? put_int(f, s->negatives) : put_byte(f, LM_JSON_ABSENT);
+	put_byte(f, LM_JSON_ABSENT);	/* wide_features */
+	put_byte(f, LM_JSON_ABSENT);	/* learn_lambda */
+	s->fold_in ? put_bool(f, 1) : put_byte(f, LM_JSON_ABSENT);
 	for (size_t i = 0; i < sizeof(params); i++)
 		params[i] = (unsigned char) (i * 37 + 11);
 	put(f, params, sizeof(params));
@@ -281,7 +285,8 @@ model_json(const char *dir, const Seed *s)
 					 s->global, s->n_global, s->loss[0] == 'b' ? LM_LOSS_BCE : LM_LOSS_MSE) ||
 		(s->buckets && lm_arch_enable_item_embedding(&a, s->buckets, s->item_emb_dim)) ||
 		(s->history && lm_arch_enable_history(&a, s->meta, s->n_meta)) ||
-		(s->wide && lm_arch_enable_wide(&a, s->wide_rank, 0.5)))
+		(s->wide && lm_arch_enable_wide(&a, s->wide_rank, 0.5)) ||
+		(s->fold_in && lm_arch_enable_fold_in(&a)))
 		abort();
 	if (s->bilinear)
 		lm_arch_enable_bilinear(&a);
@@ -319,6 +324,8 @@ model_json(const char *dir, const Seed *s)
 		fputs(", \"history\": true", f);
 	if (s->wide)
 		fprintf(f, ", \"wide\": true, \"wide_rank\": %d, \"ridge_lambda\": 0.5", s->wide_rank);
+	if (s->fold_in)
+		fputs(", \"fold_in\": true", f);
 	fputs("}, \"meta\": ", f);
 	json_block(f, a.meta, a.n_meta, &seed);
 	fputs(", \"global\": ", f);
@@ -336,6 +343,8 @@ model_json(const char *dir, const Seed *s)
 		fputs(", \"wide_table\": ", f);
 		json_matrix(f, a.item_buckets + 1, 1 + a.wide_rank, &seed, -1);
 	}
+	if (a.fold_in)
+		fputs(", \"fold_in_weight\": 0.02", f);
 	if (a.bilinear)
 	{
 		fputs(", \"bilinear\": ", f);
@@ -359,6 +368,7 @@ main(int argc, char **argv)
 		{"vocab_mse", "mse", {8, 8}, 2, {16}, 1, 2, 2, 4, 50, 4, 1},
 		{"wide_history", "bce", {8}, 1, {8}, 1, 3, 2, 4, 20, 4, 0, 1, 1, 2},
 		{"bilinear_sgd_negatives", "bce", {0}, 0, {8}, 1, 0, 5, 6, 0, 0, 0, 0, 0, 0, 1, 1, 4},
+		{"wide_fold_in", "bce", {8}, 1, {8}, 1, 2, 3, 4, 12, 4, 1, 0, 1, 3, 0, 0, 4, 1},
 	};
 
 	embedding(dir, "dim1", 1, 0);
