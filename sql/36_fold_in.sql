@@ -67,6 +67,20 @@ SELECT (SELECT count(*) FROM g) AS grid,
          AS export_agrees
   FROM v;
 
+-- streamed (the source beyond maintenance_work_mem), the validation members' pass chooses it too
+CREATE VIEW f_big AS
+SELECT member_id + 1000 * c AS member_id, member_features, item_features, label, ts, item_id
+  FROM f_train, generate_series(0, 7) c;
+SELECT limaml_create_model('f_st', 'f_big', negatives => 4, items => 'f_items', embedding_dim => 4,
+                           wide_rank => 4, fold_in => true, seed => 1) > 0 AS created;
+SET maintenance_work_mem = '1MB';
+SELECT count(*) FROM limaml_train('f_st', epochs => 1, validation_fraction => 0.3);
+RESET maintenance_work_mem;
+SELECT v.training->>'streamed' AS streamed, (v.training->>'fold_in_members')::int > 100 AS members,
+       v.training->'fold_in_hit_rate' ? (v.training->>'fold_in_weight') AS weight_of_grid
+  FROM limaml_model m JOIN limaml_model_version v ON v.model_id = m.model_id AND v.version = m.active_version
+ WHERE m.name = 'f_st';
+
 -- adaptation stores w_f + a · h: with a = 1 against a = 0 only the factor weights move, by h
 CREATE TABLE f_doc AS SELECT (limaml_model_export('f') - 'model_uuid' - 'content_hash')
                              || '{"format_version": 2}' AS j;
@@ -106,5 +120,5 @@ SELECT count(*) AS nothing_imported FROM limaml_model WHERE name = 'bad';
 
 SELECT count(limaml_drop_model(name)) FROM limaml_model WHERE name LIKE 'f%';
 DROP TABLE f_emb, f_doc;
-DROP VIEW f_items, f_train;
+DROP VIEW f_big, f_items, f_train;
 DROP TABLE f_src, planted_interactions, planted_items, planted_members;
