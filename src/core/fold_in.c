@@ -17,8 +17,8 @@ const double lm_fold_in_grid[LM_FOLD_IN_GRID] = {
 size_t
 lm_fold_in_scratch_len(const LmArch *arch, int n_items)
 {
-	/* base, term and the query flag per item, the embedding, h */
-	return 3 * (size_t) n_items + lm_embedding_len(arch) + arch->wide_rank;
+	/* base, term, the query flag and the served score per item, the embedding, h */
+	return 4 * (size_t) n_items + lm_embedding_len(arch) + arch->wide_rank;
 }
 
 static int
@@ -60,29 +60,24 @@ served(LmLoss loss, double pred)
 	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf((float) -pred)) : (float) pred;
 }
 
-/* whether a query positive is among the k best served scores of base + a · term (ties: the lower index) */
+/*
+ * Whether a query positive is among the k best of the served scores of
+ * base + a · term (ties: the lower index); score[n] is scratch.
+ */
 static int
 hit_at(LmLoss loss, const lm_real *base, const lm_real *term, const lm_real *query, int n,
-	   double a, int k)
+	   double a, int k, float *score)
 {
+	for (int j = 0; j < n; j++)
+		score[j] = isinf(base[j]) ? -INFINITY : served(loss, (lm_real) (base[j] + a * term[j]));
 	for (int i = 0; i < n; i++)
 	{
-		float		s;
 		int			better = 0;
 
-		if (!query[i] || isinf(base[i]))
+		if (!query[i] || isinf(score[i]))
 			continue;
-		s = served(loss, (lm_real) (base[i] + a * term[i]));
 		for (int j = 0; j < n && better < k; j++)
-		{
-			float		t;
-
-			if (isinf(base[j]))
-				continue;
-			t = served(loss, (lm_real) (base[j] + a * term[j]));
-
-			better += t > s || (t == s && j < i);
-		}
+			better += score[j] > score[i] || (score[j] == score[i] && j < i);
 		if (better < k)
 			return 1;
 	}
@@ -103,6 +98,7 @@ lm_fold_in_hits(const LmArch *arch, const lm_real *params, const LmTask *task,
 	lm_real    *emb = term + n;
 	lm_real    *h = emb + lm_embedding_len(arch);
 	lm_real    *query = h + arch->wide_rank;
+	float	   *score = (float *) (query + n);	/* lm_real is at least a float */
 	int32_t    *known,
 			   *targets;
 	int			n_known,
@@ -143,6 +139,6 @@ lm_fold_in_hits(const LmArch *arch, const lm_real *params, const LmTask *task,
 	}
 	lm_free(known);
 	for (int g = 0; g < LM_FOLD_IN_GRID; g++)
-		hits[g] += hit_at(arch->loss, base, term, query, n, lm_fold_in_grid[g], k);
+		hits[g] += hit_at(arch->loss, base, term, query, n, lm_fold_in_grid[g], k, score);
 	return 1;
 }
