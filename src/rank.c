@@ -278,7 +278,7 @@ score_batch(RankMember *members, int n_members, RankVersion *versions, int n_ver
 					if (m->n == k && item_ids[r] > m->item[0] &&
 						pred < m->pred[0] - 1e-6f * Max(1.0f, fabsf(m->pred[0])))
 						continue;
-					offer(m, k, lm_score_value(loss, pred), pred, item_ids[r]);
+					offer(m, k, loss_served(loss, pred), pred, item_ids[r]);
 				}
 			}
 		}

@@ -152,7 +152,7 @@ score_state(FunctionCallInfo fcinfo)
 static Datum
 score_datum(const ScoreState *state, lm_real pred)
 {
-	return Float4GetDatum(lm_score_value(state->cur->model->arch.loss, pred));
+	return Float4GetDatum(loss_served(state->cur->model->arch.loss, pred));
 }
 
 /* the array path, features in a real[] datum (has_id false: the unknown item) */

@@ -44,13 +44,6 @@ const float *lm_item_features(Datum array, int item_dim, const LmServeKernels *k
 const float *lm_item_serving_input(const LmServePlan *plan, const float *v, bool has_id,
 								   int64 item_id, float *X);
 
-/* what a prediction means to a user: σ(logit) for bce (in float), the value for mse */
-static inline float
-lm_score_value(LmLoss loss, lm_real pred)
-{
-	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf(-pred)) : (float) pred;
-}
-
 /* item codes: the bytea of core/formats.h */
 bytea	   *lm_item_code_encode(const LmModel *model, const LmServePlan *plan, const float *v);
 

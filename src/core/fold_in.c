@@ -50,26 +50,17 @@ bucket_in(int32_t bucket, const int32_t *sorted, int n)
 }
 
 /*
- * The score serving ranks by (serving.h): σ in float for bce, which ties at
- * 1 past a logit of about 17, so an a that pushes logits there loses here
- * as it would in ORDER BY limaml_score(…) DESC.
- */
-static float
-served(LmLoss loss, double pred)
-{
-	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf((float) -pred)) : (float) pred;
-}
-
-/*
  * Whether a query positive is among the k best of the served scores of
- * base + a · term (ties: the lower index); score[n] is scratch.
+ * base + a · term (ties: the lower index); score[n] is scratch.  Served,
+ * not logits: an a that saturates σ into ties loses here as it would in
+ * ORDER BY limaml_score(…) DESC.
  */
 static int
 hit_at(LmLoss loss, const lm_real *base, const lm_real *term, const lm_real *query, int n,
 	   double a, int k, float *score)
 {
 	for (int j = 0; j < n; j++)
-		score[j] = isinf(base[j]) ? -INFINITY : served(loss, (lm_real) (base[j] + a * term[j]));
+		score[j] = isinf(base[j]) ? -INFINITY : loss_served(loss, (lm_real) (base[j] + a * term[j]));
 	for (int i = 0; i < n; i++)
 	{
 		int			better = 0;

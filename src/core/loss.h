@@ -4,6 +4,8 @@
 #ifndef LM_LOSS_H
 #define LM_LOSS_H
 
+#include <math.h>
+
 #include "lm_real.h"
 
 typedef enum LmLoss
@@ -26,5 +28,15 @@ void		loss_gradient(LmLoss loss, const lm_real *pred, const lm_real *label, int 
 
 /* what a prediction means to a user: σ(logit) for bce, the value for mse */
 double		loss_output(LmLoss loss, double pred);
+
+/*
+ * loss_output as serving returns it (limaml_score, limaml_top_k): in float,
+ * so a bce score is exactly 1 past a logit of about 17
+ */
+static inline float
+loss_served(LmLoss loss, lm_real pred)
+{
+	return loss == LM_LOSS_BCE ? 1.0f / (1.0f + expf(-(float) pred)) : (float) pred;
+}
 
 #endif
